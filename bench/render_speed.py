@@ -1,0 +1,113 @@
+"""CPU render speed: end to end, model only, read only, write only, and overlap.
+
+    python bench/render_speed.py [--frames 6] [--sizes 1920x1080,3840x2160] [--model M]
+
+Writes EXR plates (linear half, zip) into a temporary folder, then measures per frame:
+  end-to-end  wall time of `render_frames` (reader/inference/writer threads) / frames
+  model       infer_frame only (tiles through the backend), median
+  read        read_frame only (OpenImageIO decode), median
+  write       write_frame only (RGBA half zip EXR, atomic), median
+  overlap     model / end-to-end: 1.0 means I/O is fully hidden behind inference
+Prints a Markdown table for the README. Medians over the frames of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gsrender.engine.backends import create_backend
+from gsrender.engine.io import read_frame, write_frame
+from gsrender.engine.keyer import infer_frame, prepare_frame
+from gsrender.engine.render import RenderSettings, render_frames
+from gsrender.engine.sequence import expand_sequence, frame_path
+
+
+def synthetic_plate(h: int, w: int, seed: int) -> np.ndarray:
+    """A green screen with falloff and a soft subject; content does not change the cost."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    plate = np.empty((h, w, 3), np.float32)
+    light = 1.0 - 0.3 * xx / w
+    plate[...] = np.array([0.06, 0.4, 0.08], np.float32) * light[..., None]
+    d = np.hypot(yy - h * 0.5, xx - w * (0.4 + 0.2 * rng.random()))
+    a = np.clip(h * 0.3 - d, 0, 1)[..., None]
+    plate = a * np.array([0.5, 0.35, 0.3], np.float32) + (1 - a) * plate
+    return plate + rng.normal(0, 0.003, plate.shape).astype(np.float32)
+
+
+def bench_size(width: int, height: int, frames: int, model: str | None, threads: int, root: Path) -> dict:
+    src = root / f"in_{width}x{height}"
+    src.mkdir()
+    for f in range(1, frames + 1):
+        write_frame(frame_path(str(src / "plate.####.exr"), f), synthetic_plate(height, width, f),
+                    ["R", "G", "B"], None, dtype="half")  # fmt: skip
+    refs = expand_sequence(str(src / "plate.####.exr"))
+    backend, _ = create_backend("onnxruntime", model=model, threads=threads)
+
+    read_t, model_t, write_t = [], [], []
+    rgba = None
+    for ref in refs:
+        t = time.perf_counter()
+        frame = read_frame(ref.path)
+        read_t.append(time.perf_counter() - t)
+        prepared = prepare_frame(frame.rgb)
+        t = time.perf_counter()
+        alpha, _ = infer_frame(prepared, backend)
+        model_t.append(time.perf_counter() - t)
+        rgba = np.concatenate([frame.rgb * alpha[..., None], alpha[..., None]], axis=2)
+    out = root / f"w_{width}x{height}"
+    out.mkdir()
+    for i in range(frames):
+        t = time.perf_counter()
+        write_frame(out / f"w.{i}.exr", rgba, ["R", "G", "B", "A"], None, dtype="half")
+        write_t.append(time.perf_counter() - t)
+
+    jobs = [(ref, root / f"o_{width}x{height}" / f"k.{ref.frame:04d}.exr") for ref in refs]
+    jobs[0][1].parent.mkdir()
+    t = time.perf_counter()
+    reports = render_frames(jobs, backend, RenderSettings())
+    wall = (time.perf_counter() - t) / frames
+    assert all(r.status == "rendered" for r in reports)
+    med = statistics.median
+    return {
+        "size": f"{width}x{height}",
+        "e2e": wall,
+        "model": med(model_t),
+        "read": med(read_t),
+        "write": med(write_t),
+        "overlap": med(model_t) / wall,
+        "backend": backend.name,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=6)
+    p.add_argument("--sizes", default="1920x1080,3840x2160")
+    p.add_argument("--model", default=None)
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gsrender-bench-") as tmp:
+        for size in args.sizes.split(","):
+            w, h = (int(v) for v in size.split("x"))
+            rows.append(bench_size(w, h, args.frames, args.model, args.threads, Path(tmp)))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.system()}; "
+          f"frames per size: {args.frames}; EXR half zip in and out")
+    print("| size | end to end s/frame | model s/frame | read s/frame | write s/frame | overlap | backend |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {r['e2e']:.3f} | {r['model']:.3f} | {r['read']:.3f} | {r['write']:.3f} "
+              f"| {r['overlap']:.2f} | {r['backend']} |")
+
+
+if __name__ == "__main__":
+    main()

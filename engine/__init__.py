@@ -1,0 +1,1 @@
+"""gsrender.engine."""

@@ -1,0 +1,74 @@
+"""Backend selection: one interface, several ways to run the keyer.
+
+`auto` prefers TensorRT when the GPU stack is importable, then ONNX Runtime with CUDA,
+then ONNX Runtime on the CPU; the choice is logged once by the caller.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from ..errors import BackendError, UsageError
+from .base import Backend, ModelInfo
+
+BACKENDS = ("auto", "onnxruntime", "cuda", "torch", "tensorrt")
+
+
+def default_model_path() -> Path:
+    """The model bundled with the package (models/gskey.onnx in the repository)."""
+    from importlib.resources import files
+
+    return Path(str(files("gsrender.models") / "gskey.onnx"))
+
+
+def _tensorrt_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("tensorrt", "pycuda"))
+
+
+def _ort_cuda_available() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def create_backend(
+    name: str = "auto", *, model: str | Path | None = None, keyer: str = "neural", threads: int = 0
+) -> tuple[Backend, str | None]:
+    """Build a backend. Returns it and, for `auto`, a note on why it was picked."""
+    if keyer == "classic":
+        from .classic import ClassicBackend
+
+        return ClassicBackend(), None
+    if keyer != "neural":
+        raise UsageError(None, f"unknown keyer '{keyer}' (neural, classic)")
+    if name not in BACKENDS:
+        raise UsageError(None, f"unknown backend '{name}' ({', '.join(BACKENDS)})")
+    model_path = Path(model) if model else default_model_path()
+    note = None
+    if name == "auto":
+        if model_path.suffix == ".pt":
+            name, note = "torch", "torch (a .pt checkpoint was given)"
+        elif _tensorrt_available():
+            name, note = "tensorrt", "tensorrt (TensorRT and pycuda found)"
+        elif _ort_cuda_available():
+            name, note = "cuda", "onnxruntime CUDA provider (no TensorRT)"
+        else:
+            name, note = "onnxruntime", "onnxruntime CPU (no TensorRT or CUDA found)"
+    if name == "tensorrt":
+        try:
+            from .tensorrt_backend import TensorRTBackend
+        except ImportError as exc:
+            raise BackendError(None, f"TensorRT backend unavailable: {exc}") from None
+        return TensorRTBackend(model_path), note
+    if name == "torch":
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(model_path), note
+    from .onnx_runtime import OnnxRuntimeBackend
+
+    device = "cuda" if name == "cuda" else "cpu"
+    return OnnxRuntimeBackend(model_path, device=device, threads=threads), note
+
+
+__all__ = ["Backend", "ModelInfo", "BACKENDS", "create_backend", "default_model_path"]

@@ -1,0 +1,45 @@
+"""The interface every inference backend implements.
+
+A backend turns batches of tiles into alpha and the local screen colour. Everything
+around it (frame preparation, tiling, unmixing, I/O) is shared, so every backend gives
+the same pixels up to its numerical precision.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the engine needs to know to tile for a model."""
+
+    name: str
+    stride: int
+    halo: int
+
+
+class Backend(ABC):
+    """Runs the keyer on tiles. Inputs and outputs are float32 NCHW arrays."""
+
+    name: str = "backend"
+    info: ModelInfo
+
+    @abstractmethod
+    def infer(
+        self, plate: np.ndarray, screen: np.ndarray, screen_colour: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """plate, screen: (N,3,h,w) network encoding; screen_colour: (3,) linear.
+
+        Returns alpha (N,1,h,w) in [0,1] and bg (N,3,h,w), the encoded local screen colour.
+        """
+
+    def describe(self) -> str:
+        """One line for logs: backend and device."""
+        return self.name
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release device resources."""

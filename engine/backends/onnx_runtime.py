@@ -1,0 +1,61 @@
+"""ONNX Runtime backend: the default, runs anywhere (CPU), CUDA provider when installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError
+from .base import Backend, ModelInfo
+
+
+def read_model_info(meta: dict[str, str], path: Path) -> ModelInfo:
+    """Tiling facts from the ONNX metadata written by `gsrender export`."""
+    try:
+        return ModelInfo(
+            name=meta.get("gsrender.model", path.stem),
+            stride=int(meta["gsrender.stride"]),
+            halo=int(meta["gsrender.halo"]),
+        )
+    except (KeyError, ValueError):
+        raise BackendError(path, "not a gsrender model (ONNX metadata gsrender.stride/halo missing)") from None
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs the exported keyer with onnxruntime."""
+
+    def __init__(self, model_path: str | Path, *, device: str = "cpu", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise BackendError(path, "model file not found")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = threads if threads > 0 else min(2, os.cpu_count() or 1)
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendError(None, "onnxruntime has no CUDA provider here (install onnxruntime-gpu)")
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), so, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BackendError(path, f"cannot load ONNX model: {str(exc).splitlines()[0]}") from None
+        self.info = read_model_info(self.session.get_modelmeta().custom_metadata_map, path)
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self.name = f"onnxruntime-{self.device}"
+        self.model_path = path
+
+    def infer(
+        self, plate: np.ndarray, screen: np.ndarray, screen_colour: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        alpha, bg = self.session.run(["alpha", "bg"], {"plate": plate, "screen": screen})
+        return alpha, bg
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.model_path.name})"

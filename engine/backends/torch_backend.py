@@ -1,0 +1,59 @@
+"""PyTorch backend for machines without TensorRT: CUDA when present, else CPU.
+
+Loads either a training checkpoint (weights only, never arbitrary pickles) or, for the
+shipped ONNX file, the checkpoint next to it is not needed: pass a `.pt` path.
+Torch is an optional extra; it is imported only when this backend is chosen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError
+from .base import Backend, ModelInfo
+
+
+class TorchBackend(Backend):
+    def __init__(self, checkpoint: str | Path, *, device: str = "auto", half: bool = False) -> None:
+        try:
+            import torch
+
+            from gsrender.training.models import build_model
+            from gsrender.training.models.gskey import receptive_radius
+        except ImportError as exc:
+            raise BackendError(None, f"torch backend needs the [train] extra ({exc})") from None
+        path = Path(checkpoint)
+        if path.suffix != ".pt":
+            raise BackendError(path, "the torch backend loads a training checkpoint (.pt)")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise BackendError(path, f"cannot load checkpoint: {str(exc).splitlines()[0]}") from None
+        config = ckpt.get("config", {})
+        model_cfg = config.get("model", {}) if isinstance(config, dict) else {}
+        name = model_cfg.get("name", "gskey")
+        if name != "gskey":
+            raise BackendError(path, f"the render engine runs gskey models, this checkpoint is '{name}'")
+        model = build_model(name, **model_cfg.get("kwargs", {}))
+        model.load_state_dict(ckpt["model"])
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.torch = torch
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if half and self.device.type == "cuda" else torch.float32
+        self.model = model.to(self.device, self.dtype).eval()
+        stride = model.stride
+        self.info = ModelInfo(name=name, stride=stride, halo=-(-receptive_radius() // stride) * stride)
+        self.name = f"torch-{self.device.type}"
+
+    def infer(
+        self, plate: np.ndarray, screen: np.ndarray, screen_colour: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        t = self.torch
+        with t.inference_mode():
+            p = t.from_numpy(plate).to(self.device, self.dtype)
+            s = t.from_numpy(screen).to(self.device, self.dtype)
+            alpha, bg = self.model(p, s)
+            return alpha.float().cpu().numpy(), bg.float().cpu().numpy()

@@ -1,0 +1,58 @@
+"""Errors the engine reports to users, each mapped to a documented exit code.
+
+Every message names the file and the problem on one line, because that line is what
+a compositor or a farm log shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Exit codes (documented in README "Exit codes"). Schedulers use them to decide
+# retry (transient) versus fail (bad input / bad command).
+EXIT_OK = 0
+EXIT_FRAMES_FAILED = 1  # some frames failed (bad input) and were skipped or stopped the run
+EXIT_USAGE = 2  # bad command line (argparse also uses 2)
+EXIT_BAD_INPUT = 3  # an input frame is missing, corrupt or unsupported: retrying will not help
+EXIT_OUTPUT = 4  # cannot write an output (permissions, disk full): fix the destination
+EXIT_BACKEND = 5  # model or inference backend failed to load or run
+EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: transient, safe to retry
+
+
+class GsRenderError(Exception):
+    """Base class: an error with a one-line user message and an exit code."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return f"{self.path}: {self.problem}" if self.path else self.problem
+
+
+class InputError(GsRenderError):
+    """An input frame cannot be used (missing, corrupt, wrong channels, NaN...)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class OutputError(GsRenderError):
+    """An output frame cannot be written."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class UsageError(GsRenderError):
+    """The command line or an option value is invalid."""
+
+    exit_code = EXIT_USAGE
+
+
+class BackendError(GsRenderError):
+    """A model or inference backend cannot be loaded or run."""
+
+    exit_code = EXIT_BACKEND

@@ -1,0 +1,171 @@
+"""Per-frame global guides computed once, before tiling.
+
+The network sees one tile at a time, so anything that needs the whole frame (which
+colour is the screen, how its lighting falls off behind the subject) is estimated here
+and handed to every tile. That keeps the output independent of the tile size.
+
+The smooth screen estimate is a coarse grid of screen-colour samples (cells of
+CELL_PX pixels), where cells covered by the subject are filled from their neighbours,
+then interpolated bilinearly back to full resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .encoding import srgb_oetf
+
+BLOCK = 4  # block-average factor before any statistics: cheap and denoises
+CELL_BLOCKS = 8  # cell size in blocks -> CELL_PX full-resolution pixels
+CELL_PX = BLOCK * CELL_BLOCKS
+MIN_CELL_COVER = 0.2  # fraction of screen pixels a cell needs to count as measured
+
+
+@dataclass
+class ScreenEstimate:
+    """Screen colour (linear RGB) and a coarse clean-screen grid, upsampled on demand.
+
+    `smooth_enc` (3xHxW, network encoding) is what the network sees: the encoded grid
+    interpolated to full size, which is cheaper than encoding a full-size plate and is
+    the same function in training and rendering. `smooth` is the linear version.
+    """
+
+    colour: np.ndarray
+    grid: np.ndarray  # gh x gw x 3 linear, one value per CELL_PX cell
+    height: int
+    width: int
+    found: bool  # False when no green screen was recognised (the colour is a fallback)
+
+    @property
+    def smooth(self) -> np.ndarray:
+        """HxWx3 linear smooth clean-screen estimate."""
+        return np.ascontiguousarray(_upsample_chw(self.grid, self.height, self.width).transpose(1, 2, 0))
+
+    @property
+    def smooth_enc(self) -> np.ndarray:
+        """3xHxW network-encoded smooth clean-screen estimate."""
+        return _upsample_chw(srgb_oetf(self.grid), self.height, self.width)
+
+
+def _block_mean(img: np.ndarray, block: int) -> np.ndarray:
+    """Average block x block pixels; the ragged edge is padded by replication."""
+    h, w, c = img.shape
+    ph, pw = -h % block, -w % block
+    if ph or pw:
+        img = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    acc = np.zeros((img.shape[0] // block, img.shape[1] // block, c), np.float32)
+    for dy in range(block):  # strided sums: one pass over the frame, no big temporaries
+        for dx in range(block):
+            acc += img[dy::block, dx::block]
+    return acc * np.float32(1.0 / (block * block))
+
+
+def _greenness(enc: np.ndarray) -> np.ndarray:
+    return enc[..., 1] - np.maximum(enc[..., 0], enc[..., 2])
+
+
+def estimate_screen_colour(small_enc: np.ndarray, small_lin: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Median of the most strongly green pixels: robust to the subject and markers."""
+    g = _greenness(small_enc)
+    top = float(np.percentile(g, 90))
+    if top < 0.04:  # nothing green enough to be a screen
+        return np.median(small_lin.reshape(-1, 3), axis=0).astype(np.float32), False
+    sel = g >= 0.6 * top
+    return np.median(small_lin[sel], axis=0).astype(np.float32), True
+
+
+def _screen_mask(small_lin: np.ndarray, small_enc: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Pixels whose chromaticity matches the screen; brightness may vary (falloff)."""
+    eps = 1e-4
+    gc = max(float(colour[1]), eps)
+    g = np.maximum(small_lin[..., 1], eps)
+    rr = small_lin[..., 0] / g - colour[0] / gc
+    br = small_lin[..., 2] / g - colour[2] / gc
+    chroma_ok = (np.abs(rr) < 0.25) & (np.abs(br) < 0.25)
+    bright_ok = (small_lin[..., 1] > 0.15 * gc) & (small_lin[..., 1] < 4.0 * gc)
+    green_ok = _greenness(small_enc) > 0.3 * float(_greenness(srgb_oetf(colour[None, :]))[0])
+    return chroma_ok & bright_ok & green_ok
+
+
+def _fill_unknown(values: np.ndarray, known: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Fill unknown grid cells from known neighbours, ring by ring."""
+    if not known.any():
+        return np.broadcast_to(fallback, values.shape).astype(np.float32).copy()
+    vals = np.where(known[..., None], values, 0.0).astype(np.float32)
+    known = known.copy()
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    while not known.all():
+        pv = np.pad(vals, ((1, 1), (1, 1), (0, 0)))
+        pk = np.pad(known, 1).astype(np.float32)
+        acc = np.zeros_like(vals)
+        cnt = np.zeros(known.shape, np.float32)
+        h, w = known.shape
+        for dy, dx in offsets:
+            acc += pv[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] * pk[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w, None]
+            cnt += pk[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+        grow = (~known) & (cnt > 0)
+        vals[grow] = acc[grow] / cnt[grow, None]
+        known = known | grow
+    return vals
+
+
+def _smooth3(grid: np.ndarray) -> np.ndarray:
+    p = np.pad(grid, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    h, w = grid.shape[:2]
+    out = np.zeros_like(grid)
+    for dy in range(3):
+        for dx in range(3):
+            out += p[dy : dy + h, dx : dx + w]
+    return out / 9.0
+
+
+def _interp_matrix(n: int, size: int, cell: int) -> np.ndarray:
+    """n x size bilinear weights; cell centres sit at (i + 0.5) * cell, edges clamp."""
+    pos = np.clip((np.arange(n, dtype=np.float64) + 0.5) / cell - 0.5, 0, size - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, size - 1)
+    f = pos - i0
+    m = np.zeros((n, size), np.float32)
+    np.add.at(m, (np.arange(n), i0), 1 - f)
+    np.add.at(m, (np.arange(n), i1), f)
+    return m
+
+
+def _upsample_chw(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear upsampling as two small matrix products per channel (fast with BLAS)."""
+    wy = _interp_matrix(height, grid.shape[0], CELL_PX)
+    wx = _interp_matrix(width, grid.shape[1], CELL_PX)
+    out = np.empty((3, height, width), np.float32)
+    for c in range(3):
+        np.matmul(wy @ np.ascontiguousarray(grid[..., c]), wx.T, out=out[c])
+    return out
+
+
+def estimate_screen(plate_lin: np.ndarray, colour_override: np.ndarray | None = None) -> ScreenEstimate:
+    """Estimate the screen colour and a smooth clean-screen plate for one frame.
+
+    plate_lin: HxWx3 float32 scene-linear Rec.709. colour_override: linear RGB of the
+    screen when the artist picks it (skips the automatic colour estimate).
+    """
+    h, w, _ = plate_lin.shape
+    small_lin = _block_mean(np.nan_to_num(plate_lin, nan=0.0, posinf=0.0, neginf=0.0), BLOCK)
+    small_enc = srgb_oetf(small_lin)
+    if colour_override is not None:
+        colour, found = np.asarray(colour_override, np.float32).reshape(3), True
+    else:
+        colour, found = estimate_screen_colour(small_enc, small_lin)
+    mask = _screen_mask(small_lin, small_enc, colour) if found else np.zeros(small_lin.shape[:2], bool)
+
+    sh, sw = mask.shape
+    ph, pw = -sh % CELL_BLOCKS, -sw % CELL_BLOCKS
+    m = np.pad(mask, ((0, ph), (0, pw))).astype(np.float32)
+    v = np.pad(small_lin, ((0, ph), (0, pw), (0, 0))) * m[..., None]
+    gh, gw = m.shape[0] // CELL_BLOCKS, m.shape[1] // CELL_BLOCKS
+    count = m.reshape(gh, CELL_BLOCKS, gw, CELL_BLOCKS).sum(axis=(1, 3))
+    total = v.reshape(gh, CELL_BLOCKS, gw, CELL_BLOCKS, 3).sum(axis=(1, 3))
+    known = count >= MIN_CELL_COVER * CELL_BLOCKS * CELL_BLOCKS
+    means = total / np.maximum(count, 1.0)[..., None]
+    grid = _smooth3(_fill_unknown(means, known, colour)).astype(np.float32)
+    return ScreenEstimate(colour=colour, grid=grid, height=h, width=w, found=found)

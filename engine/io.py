@@ -1,0 +1,415 @@
+"""Reading and writing frames with OpenImageIO.
+
+Reading returns float32 RGB for the data window with the file's header kept in ImageInfo,
+so outputs can carry the same metadata and windows. Writing is atomic: a frame appears
+under its final name only once it is complete, so an interrupted render never leaves a
+half-written frame that a compositor (or a resumed render) would take for a good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from .errors import GsRenderError, InputError, OutputError, UsageError
+
+
+@dataclass
+class ImageInfo:
+    """The header of an image file (first subimage)."""
+
+    path: Path
+    file_format: str  # OIIO format name: "openexr", "png", "jpeg", "tiff", "dpx"...
+    width: int  # data window size
+    height: int
+    nchannels: int
+    channel_names: list[str]
+    pixel_type: str  # "half", "float", "uint8", "uint16"...
+    bits: int  # bits per sample actually stored (10 for a 10-bit DPX read as uint16)
+    x: int = 0  # data window origin
+    y: int = 0
+    full_x: int = 0  # display window
+    full_y: int = 0
+    full_width: int = 0
+    full_height: int = 0
+    tiled: bool = False
+    attributes: dict[str, object] = field(default_factory=dict)  # every extra attribute, raw values
+    attribute_types: dict[str, str] = field(default_factory=dict)  # OIIO type of each ("timecode"...)
+    subimages: int = 1
+
+    @property
+    def data_window(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.width, self.height)
+
+    @property
+    def display_window(self) -> tuple[int, int, int, int]:
+        return (self.full_x, self.full_y, self.full_width, self.full_height)
+
+
+@dataclass
+class Frame:
+    """Pixels of one frame: HxWx3 float32, C-contiguous, covering the data window."""
+
+    path: Path
+    rgb: np.ndarray
+    info: ImageInfo
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _one_line(text: str, fallback: str) -> str:
+    """OIIO errors are often several lines repeating each other: keep one short line."""
+    lines: list[str] = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line and line not in lines and line != "PNG library error":
+            lines.append(line)
+    msg = "; ".join(lines) or fallback
+    return msg if len(msg) <= 300 else msg[:297] + "..."
+
+
+def _bits(spec: oiio.ImageSpec) -> int:
+    stored = spec.get_int_attribute("oiio:BitsPerSample", 0)
+    return stored if stored > 0 else spec.format.size() * 8
+
+
+def _info_from_spec(path: Path, inp: oiio.ImageInput) -> ImageInfo:
+    spec = inp.spec()
+    attributes: dict[str, object] = {}
+    types: dict[str, str] = {}
+    for param in spec.extra_attribs:
+        attributes[param.name] = param.value
+        types[param.name] = str(param.type)
+    subimages = spec.get_int_attribute("oiio:subimages", 0)
+    if subimages <= 0:
+        subimages = 1
+        while subimages < 1000 and inp.seek_subimage(subimages, 0):
+            subimages += 1
+        inp.geterror()  # the failed seek above is not an error of this file
+        inp.seek_subimage(0, 0)
+    return ImageInfo(
+        path=path,
+        file_format=inp.format_name(),
+        width=spec.width,
+        height=spec.height,
+        nchannels=spec.nchannels,
+        channel_names=list(spec.channelnames),
+        pixel_type=str(spec.format),
+        bits=_bits(spec),
+        x=spec.x,
+        y=spec.y,
+        full_x=spec.full_x,
+        full_y=spec.full_y,
+        full_width=spec.full_width,
+        full_height=spec.full_height,
+        tiled=spec.tile_width > 0,
+        attributes=attributes,
+        attribute_types=types,
+        subimages=subimages,
+    )
+
+
+def _open(path: str | Path) -> tuple[Path, oiio.ImageInput]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty (0 bytes)")
+    # Files with straight alpha (PNG, some TIFFs) must keep their RGB as stored: OIIO would
+    # otherwise premultiply on read and darken every soft edge of the plate.
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(str(path), config)
+    if inp is None:
+        raise InputError(path, _one_line(oiio.geterror(), "unreadable or unsupported image file"))
+    return path, inp
+
+
+def probe(path: str | Path) -> ImageInfo:
+    """Read only the header (for ``gsrender info`` and planning a render)."""
+    path, inp = _open(path)
+    try:
+        return _info_from_spec(path, inp)
+    finally:
+        inp.close()
+
+
+def _rgb_channels(names: list[str]) -> list[int]:
+    upper = [n.upper() for n in names]
+    if all(c in upper for c in "RGB"):
+        return [upper.index(c) for c in "RGB"]
+    return [0, 1, 2]
+
+
+def read_frame(path: str | Path) -> Frame:
+    """Read the first subimage as float32 RGB, refusing anything a key cannot be pulled from."""
+    path, inp = _open(path)
+    try:
+        info = _info_from_spec(path, inp)
+        spec = inp.spec()
+        if info.width <= 0 or info.height <= 0 or spec.depth <= 0:
+            raise InputError(path, f"zero-size image ({info.width}x{info.height})")
+        if spec.deep:
+            raise InputError(path, "deep image: a flat RGB plate is required")
+        if spec.depth > 1:
+            raise InputError(path, "volume image: a flat RGB plate is required")
+        if info.nchannels == 1:
+            raise InputError(path, "grayscale (1 channel) image: an RGB plate is required")
+        if info.nchannels == 2:
+            raise InputError(path, "grayscale+alpha (2 channel) image: an RGB plate is required")
+        channels = _rgb_channels(info.channel_names)
+        lo, hi = min(channels), max(channels) + 1
+        # Read only the span holding R, G and B: EXRs may carry many AOVs we do not need.
+        pixels = inp.read_image(0, 0, lo, hi, "float")
+        # Truncated files may still return pixels (JPEG fills the rest): the error flag decides.
+        if pixels is None or inp.has_error:
+            raise InputError(path, _one_line(inp.geterror(), "pixel data could not be read"))
+    finally:
+        inp.close()
+    pixels = np.asarray(pixels, dtype=np.float32).reshape(info.height, info.width, hi - lo)
+    order = [c - lo for c in channels]
+    rgb = np.ascontiguousarray(pixels if order == list(range(hi - lo)) else pixels[:, :, order])
+    if info.pixel_type in ("half", "float", "double") and not np.isfinite(rgb).all():
+        bad = ~np.isfinite(rgb).all(axis=2)
+        count = int(np.count_nonzero(bad))
+        if count:
+            y, x = (int(v) for v in np.argwhere(bad)[0])
+            raise InputError(path, f"{count} pixels are NaN or Inf (first at x={x + info.x}, y={y + info.y})")
+    return Frame(path=path, rgb=rgb, info=info)
+
+
+# ---------------------------------------------------------------- writing
+
+_FORMATS = {".exr": "openexr", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg"}
+_FORMATS |= {".jpeg": "jpeg", ".dpx": "dpx"}
+
+# Per format: allowed sample types (first = default when dtype is None).
+_DTYPES = {
+    "openexr": ("half", "float"),
+    "png": ("uint8", "uint16"),
+    "tiff": ("uint16", "uint8", "half", "float"),
+    "jpeg": ("uint8",),
+    "dpx": ("uint10", "uint8", "uint12", "uint16"),
+}
+_MAX_CHANNELS = {"png": 4, "jpeg": 3, "dpx": 4}
+
+# OIIO silently falls back to zip for a name it does not know, so check it here.
+_EXR_COMPRESSIONS = {"none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab"}
+_EXR_COMPRESSIONS |= {"htj2k256", "htj2k32"}
+_EXR_LEVELED = {"zip", "zips", "dwaa", "dwab"}  # accept "dwaa:45", "zip:9"
+_TIFF_COMPRESSIONS = {"none", "lzw", "zip", "packbits"}
+
+# Attributes of the source file that describe its encoding, not the picture.
+_DROP_ALWAYS = {"colorInteropID", "ICCProfile", "planarconfig", "tiff:PhotometricInterpretation"}
+_DROP_ALWAYS |= {"tiff:PlanarConfiguration", "tiff:RowsPerStrip", "jpeg:subsampling", "dpx:Packing"}
+_DROP_ALWAYS |= {"dpx:ImageDescriptor", "dpx:EndOfLinePadding", "dpx:EndOfImagePadding", "openexr:chunkCount"}
+_FORMAT_PREFIXES = ("openexr:", "png:", "tiff:", "jpeg:", "dpx:", "exr:")
+
+_HALF_MAX = 65504.0
+
+
+def output_format(path: str | Path) -> str:
+    """OIIO format name for an output path, from its extension."""
+    ext = Path(path).suffix.lower()
+    fmt = _FORMATS.get(ext)
+    if fmt is None:
+        shown = ext or "(none)"
+        raise UsageError(str(path), f"unsupported output format {shown!r}; use .exr, .png, .tif, .jpg, .dpx")
+    return fmt
+
+
+def validate_output_options(path: str | Path, dtype: str | None = None, compression: str = "zip") -> None:
+    """Check the extension, sample type and compression before a render starts (UsageError)."""
+    fmt = output_format(path)
+    allowed = _DTYPES[fmt]
+    if dtype is not None and dtype not in allowed:
+        raise UsageError(str(path), f"{fmt} cannot store '{dtype}' samples; use {' or '.join(allowed)}")
+    comp = (compression or "none").lower()
+    base, _, level = comp.partition(":")
+    if fmt == "openexr":
+        if base not in _EXR_COMPRESSIONS or (level and (base not in _EXR_LEVELED or not level.isdigit())):
+            known = ", ".join(sorted(_EXR_COMPRESSIONS))
+            raise UsageError(str(path), f"unknown EXR compression '{compression}'; use one of {known}")
+    elif fmt == "tiff" and comp not in _TIFF_COMPRESSIONS:
+        known = ", ".join(sorted(_TIFF_COMPRESSIONS))
+        raise UsageError(str(path), f"unknown TIFF compression '{compression}'; use one of {known}")
+
+
+def _keep_attribute(name: str, src_format: str, dst_format: str) -> bool:
+    if name.startswith("oiio:") or name in _DROP_ALWAYS or "compression" in name.lower():
+        return False
+    if name.startswith(_FORMAT_PREFIXES):
+        prefix = name.split(":", 1)[0]
+        same = {"openexr": ("openexr", "exr")}.get(dst_format, (dst_format,))
+        return src_format == dst_format and prefix in same
+    return True
+
+
+def _set_attribute(spec: oiio.ImageSpec, name: str, value: object, type_name: str | None = None) -> None:
+    if value is None:
+        spec.erase_attribute(name)
+    elif type_name:  # copied from a file: its own type, so timecodes stay timecodes
+        spec.attribute(name, oiio.TypeDesc(type_name), value)
+    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], oiio.TypeDesc | str):
+        spec.attribute(name, oiio.TypeDesc(value[0]) if isinstance(value[0], str) else value[0], value[1])
+    else:
+        spec.attribute(name, value)
+
+
+def _build_spec(
+    pixels: np.ndarray,
+    channel_names: list[str],
+    like: ImageInfo | None,
+    fmt: str,
+    dtype: str,
+    compression: str,
+    unassociated_alpha: bool,
+    extra_attributes: dict | None,
+) -> oiio.ImageSpec:
+    height, width, nch = pixels.shape
+    base_type = {"uint10": "uint16", "uint12": "uint16"}.get(dtype, dtype)
+    spec = oiio.ImageSpec(width, height, nch, base_type)
+    spec.channelnames = tuple(channel_names)
+    spec.alpha_channel = channel_names.index("A") if "A" in channel_names else -1
+    if like is not None:
+        for name, value in like.attributes.items():
+            if _keep_attribute(name, like.file_format, fmt):
+                try:
+                    _set_attribute(spec, name, value, like.attribute_types.get(name))
+                except (TypeError, ValueError, RuntimeError):
+                    pass  # an attribute OIIO cannot re-encode is not worth failing a frame for
+        if (like.width, like.height) == (width, height):
+            spec.x, spec.y = like.x, like.y
+            spec.full_x, spec.full_y = like.full_x, like.full_y
+            spec.full_width, spec.full_height = like.full_width, like.full_height
+    if dtype in ("uint10", "uint12"):
+        spec.attribute("oiio:BitsPerSample", int(dtype[4:]))
+    if fmt in ("openexr", "tiff"):
+        spec.attribute("compression", compression.lower())
+    if unassociated_alpha:
+        # Tell OIIO the pixels are straight already, or it divides RGB by alpha on write.
+        spec.attribute("oiio:UnassociatedAlpha", 1)
+    for name, value in (extra_attributes or {}).items():
+        _set_attribute(spec, name, value)
+    return spec
+
+
+def _prepare_pixels(pixels: np.ndarray, dtype: str) -> np.ndarray:
+    px = np.ascontiguousarray(pixels, dtype=np.float32)
+    if dtype == "half":
+        # Beyond the half range a value becomes Inf, which readers (ours included) reject.
+        return np.clip(px, -_HALF_MAX, _HALF_MAX)
+    if dtype.startswith("uint"):
+        px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
+        bits = int(dtype[4:])
+        if bits in (10, 12):
+            # Quantise to the stored levels here: OIIO rounds to 16 bits and then truncates.
+            levels = float((1 << bits) - 1)
+            px = np.rint(px * levels) / levels
+        return px.astype(np.float32, copy=False)
+    return px
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "output folder does not exist"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    return exc.strerror or str(exc)
+
+
+def _fsync(path: str | Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_frame(
+    path: str | Path,
+    pixels: np.ndarray,
+    channel_names: list[str],
+    like: ImageInfo | None = None,
+    *,
+    dtype: str | None = None,
+    compression: str = "zip",
+    unassociated_alpha: bool = False,
+    extra_attributes: dict | None = None,
+) -> None:
+    """Write HxWxC float pixels atomically (temp file in the same folder, fsync, rename).
+
+    ``dtype`` None picks the format's default (EXR half, PNG/JPEG uint8, TIFF uint16, DPX
+    uint10). Metadata and windows are copied from ``like`` (windows only when the size
+    matches), minus encoding details and the colour tag: tag the output yourself with
+    ``extra_attributes={"oiio:ColorSpace": name}``. An ``extra_attributes`` value may be a
+    ``(type, value)`` tuple for typed attributes, or None to drop a copied one.
+    Integer formats are clamped to [0, 1] and quantised.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    validate_output_options(path, dtype, compression)
+    dtype = dtype or _DTYPES[fmt][0]
+    channel_names = list(channel_names)
+    if pixels.ndim != 3 or pixels.shape[2] != len(channel_names):
+        raise OutputError(
+            path, f"{len(channel_names)} channel names for pixels of shape {tuple(pixels.shape)} (need HxWxC)"
+        )
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise OutputError(path, "refusing to write an empty (zero-size) image")
+    if len(channel_names) > _MAX_CHANNELS.get(fmt, 1 << 16):
+        raise UsageError(
+            path, f"{fmt} cannot store {len(channel_names)} channels ({', '.join(channel_names)}); use .exr"
+        )
+    folder = path.parent
+    if not folder.exists():
+        raise OutputError(path, "output folder does not exist")
+    if not folder.is_dir():
+        raise OutputError(path, f"{folder} is not a folder")
+    if path.is_dir():
+        raise OutputError(path, "a folder already has this name")
+
+    tmp = folder / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
+    try:
+        spec = _build_spec(
+            pixels, channel_names, like, fmt, dtype, compression, unassociated_alpha, extra_attributes
+        )
+        px = _prepare_pixels(pixels, dtype)
+        out = oiio.ImageOutput.create(fmt)
+        if out is None:
+            raise OutputError(path, _one_line(oiio.geterror(), f"no OpenImageIO writer for {fmt}"))
+        ok = out.open(str(tmp), spec) and out.write_image(px)
+        ok = out.close() and ok
+        if not ok or out.has_error:
+            problem = _one_line(out.geterror(), "the image could not be written").replace(str(tmp), str(path))
+            if not os.access(folder, os.W_OK):
+                problem = "permission denied"
+            raise OutputError(path, problem)
+        _fsync(tmp)
+        os.replace(tmp, path)
+        with contextlib.suppress(OSError):
+            _fsync(folder, directory=True)  # make the rename itself durable
+    except GsRenderError:
+        raise
+    except OSError as exc:
+        raise OutputError(path, _os_problem(exc)) from None
+    except Exception as exc:  # OIIO binding errors (bad array, bad attribute value...)
+        raise OutputError(path, _one_line(str(exc), type(exc).__name__)) from None
+    finally:
+        # Either the rename happened (tmp is gone) or the write failed: never leave the temp.
+        with contextlib.suppress(OSError):
+            tmp.unlink()

@@ -1,0 +1,98 @@
+"""Key one frame: per-frame guides, tiles through a backend, assembled full-frame result.
+
+This is the part every caller shares (the CLI render loop, the OFX worker, the
+regression tests), so all of them produce the same pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends.base import Backend
+from .encoding import encode_for_network, srgb_eotf
+from .frame_prep import ScreenEstimate, estimate_screen
+from .tiling import iter_tile_inputs, pad_to_plan, place_core, plan_tiles
+from .unmix import despill, premultiplied_foreground, straight_foreground
+
+AUTO_TILE_PIXELS = 2560 * 1440  # frames up to this size run untiled when --tile is 0 (auto)
+AUTO_TILE = 1024
+
+
+@dataclass
+class PreparedFrame:
+    """A frame ready for inference: linear plate plus its encoded inputs and guides."""
+
+    plate_lin: np.ndarray  # HxWx3 working-space linear
+    plate_enc: np.ndarray  # 3xHxW network encoding
+    screen_enc: np.ndarray  # 3xHxW encoded smooth screen estimate
+    screen: ScreenEstimate
+
+
+@dataclass
+class KeyedFrame:
+    """The keyer's answer for one frame, in working-space linear light."""
+
+    alpha: np.ndarray  # HxW in [0,1]
+    premult: np.ndarray  # HxWx3 premultiplied foreground (despilled)
+    screen: ScreenEstimate
+
+    @property
+    def foreground(self) -> np.ndarray:
+        """Straight (unpremultiplied) foreground."""
+        return straight_foreground(self.premult, self.alpha)
+
+
+def prepare_frame(plate_lin: np.ndarray, screen_colour: np.ndarray | None = None) -> PreparedFrame:
+    """Compute the per-frame guides once, before any tiling."""
+    plate_lin = np.ascontiguousarray(plate_lin, dtype=np.float32)
+    est = estimate_screen(plate_lin, screen_colour)
+    return PreparedFrame(plate_lin, encode_for_network(plate_lin), est.smooth_enc, est)
+
+
+def resolve_tile(tile: int, height: int, width: int) -> int:
+    """0 means auto: untiled up to AUTO_TILE_PIXELS, else AUTO_TILE."""
+    if tile > 0:
+        return tile
+    return 0 if height * width <= AUTO_TILE_PIXELS else AUTO_TILE
+
+
+def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Run the backend tile by tile; returns alpha (HxW) and encoded bg (3xHxW)."""
+    _, h, w = frame.plate_enc.shape
+    info = backend.info
+    plan = plan_tiles(h, w, tile=resolve_tile(tile, h, w), halo=info.halo, stride=info.stride)
+    inputs = [pad_to_plan(frame.plate_enc, plan), pad_to_plan(frame.screen_enc, plan)]
+    alpha = np.empty((1, plan.padded_height, plan.padded_width), np.float32)
+    bg = np.empty((3, plan.padded_height, plan.padded_width), np.float32)
+    colour = frame.screen.colour
+    for t, (p, s) in iter_tile_inputs(inputs, plan):
+        a_t, bg_t = backend.infer(p[None], s[None], colour)
+        place_core(alpha, t, a_t[0])
+        place_core(bg, t, bg_t[0])
+    return alpha[0, :h, :w], bg[:, :h, :w]
+
+
+def finish_frame(
+    frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray, despill_strength: float = 1.0
+) -> KeyedFrame:
+    """Unmix the foreground in linear light and despill it."""
+    bg_lin = srgb_eotf(bg_enc.transpose(1, 2, 0))
+    premult = premultiplied_foreground(frame.plate_lin, alpha, bg_lin)
+    premult = despill(premult, frame.screen.colour, despill_strength)
+    return KeyedFrame(alpha=alpha, premult=premult, screen=frame.screen)
+
+
+def key_frame(
+    plate_lin: np.ndarray,
+    backend: Backend,
+    *,
+    tile: int = 0,
+    despill_strength: float = 1.0,
+    screen_colour: np.ndarray | None = None,
+) -> KeyedFrame:
+    """All stages for one frame in one call (tests, the OFX worker)."""
+    frame = prepare_frame(plate_lin, screen_colour)
+    alpha, bg = infer_frame(frame, backend, tile)
+    return finish_frame(frame, alpha, bg, despill_strength)

@@ -1,0 +1,204 @@
+"""Render a list of frames: read -> prepare -> infer tiles -> assemble -> write.
+
+Three stages run concurrently (reader thread, inference on the calling thread, writer
+thread) with small queues between them, so a frame costs about the slowest stage
+rather than the sum. Numpy, OpenImageIO, OpenColorIO and ONNX Runtime release the GIL
+in their heavy loops, which is what makes threads enough.
+
+Failure policy: a bad input frame is reported with one line; with on_error="fail" the
+reader stops taking new frames, frames already read are still written, and the run
+ends with a non-zero exit code. Nothing is written for a bad frame, so an existing good
+output frame is never replaced by a broken one.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import colour
+from .backends.base import Backend
+from .errors import BackendError, GsRenderError, OutputError
+from .io import read_frame, write_frame
+from .keyer import finish_frame, infer_frame, prepare_frame
+from .output import OutputSettings, compose_output, output_colorspace, writer_dtype
+from .sequence import FrameRef
+
+QUEUE_DEPTH = 2
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    tile: int = 0
+    despill: float = 1.0
+    colorspace: str | None = None  # input colour space override
+    screen_colour: tuple[float, float, float] | None = None  # linear working-space RGB
+    skip_existing: bool = False
+    on_error: str = "fail"  # fail | skip
+    output: OutputSettings = field(default_factory=OutputSettings)
+
+
+@dataclass
+class FrameReport:
+    frame: int | None
+    source: Path
+    target: Path
+    status: str  # rendered | skipped | failed
+    seconds: float = 0.0
+    error: GsRenderError | None = None
+
+
+@dataclass
+class _Work:
+    ref: FrameRef
+    target: Path
+    started: float
+    prepared: object = None
+    info: object = None
+    in_space: str = ""
+    alpha: np.ndarray | None = None
+    bg: np.ndarray | None = None
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage, summed over frames (for benchmarks and logs)."""
+
+    read: float = 0.0
+    infer: float = 0.0
+    write: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self.lock:
+            setattr(self, stage, getattr(self, stage) + seconds)
+
+
+def render_frames(
+    jobs: list[tuple[FrameRef, Path]],
+    backend: Backend,
+    settings: RenderSettings,
+    on_report: Callable[[FrameReport], None] = lambda r: None,
+    stop: threading.Event | None = None,
+    times: StageTimes | None = None,
+) -> list[FrameReport]:
+    """Render every (input, output) pair; returns one report per frame, in frame order."""
+    stop = stop or threading.Event()
+    times = times or StageTimes()
+    reports: list[FrameReport] = []
+    lock = threading.Lock()
+    fatal: list[BaseException] = []
+
+    def report(r: FrameReport) -> None:
+        with lock:
+            reports.append(r)
+        on_report(r)
+        if r.status == "failed" and settings.on_error == "fail":
+            stop.set()
+
+    to_infer: queue.Queue = queue.Queue(QUEUE_DEPTH)
+    to_write: queue.Queue = queue.Queue(QUEUE_DEPTH)
+    screen_colour = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
+
+    def reader() -> None:
+        try:
+            for ref, target in jobs:
+                if stop.is_set():
+                    break
+                t0 = time.perf_counter()
+                if settings.skip_existing and target.exists():
+                    report(FrameReport(ref.frame, ref.path, target, "skipped"))
+                    continue
+                try:
+                    frame = read_frame(ref.path)
+                    in_space = (
+                        colour.resolve_colorspace(settings.colorspace)
+                        if settings.colorspace
+                        else colour.default_colorspace(frame.info)
+                    )
+                    plate = colour.convert(frame.rgb, in_space, colour.WORKING_SPACE)
+                    prepared = prepare_frame(plate, screen_colour)
+                except GsRenderError as exc:
+                    report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
+                    continue
+                times.add("read", time.perf_counter() - t0)
+                to_infer.put(_Work(ref, target, t0, prepared, frame.info, in_space))
+        except BaseException as exc:  # pragma: no cover - unexpected crash of the stage
+            fatal.append(exc)
+            stop.set()
+        finally:
+            to_infer.put(_DONE)
+
+    def writer() -> None:
+        while (work := to_write.get()) is not _DONE:
+            if fatal:
+                continue
+            try:
+                t0 = time.perf_counter()
+                keyed = finish_frame(work.prepared, work.alpha, work.bg, settings.despill)
+                out_space = output_colorspace(work.target, work.in_space, settings.output)
+                pixels, names = compose_output(keyed, work.target, out_space, settings.output)
+                write_frame(
+                    work.target,
+                    pixels,
+                    names,
+                    work.info,
+                    dtype=writer_dtype(work.target, settings.output),
+                    compression=settings.output.compression,
+                    unassociated_alpha=names[3] == "A" and work.target.suffix.lower() != ".exr",
+                    extra_attributes={"oiio:ColorSpace": out_space, "gsrender:backend": backend.name},
+                )
+                times.add("write", time.perf_counter() - t0)
+                report(
+                    FrameReport(
+                        work.ref.frame, work.ref.path, work.target, "rendered", time.perf_counter() - work.started
+                    )
+                )
+            except OutputError as exc:
+                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=exc))
+                stop.set()  # an unwritable destination fails every later frame too
+            except BaseException as exc:  # pragma: no cover
+                fatal.append(exc)
+                stop.set()
+
+    threads = [threading.Thread(target=reader, name="gsrender-read", daemon=True)]
+    threads.append(threading.Thread(target=writer, name="gsrender-write", daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        while (work := to_infer.get()) is not _DONE:
+            if fatal:
+                continue  # drain the queue so the reader can finish
+            t0 = time.perf_counter()
+            try:
+                work.alpha, work.bg = infer_frame(work.prepared, backend, settings.tile)
+            except GsRenderError as exc:
+                fatal.append(exc)
+                stop.set()
+                continue
+            except Exception as exc:
+                fatal.append(BackendError(work.ref.path, f"inference failed: {str(exc).splitlines()[0]}"))
+                stop.set()
+                continue
+            times.add("infer", time.perf_counter() - t0)
+            to_write.put(work)
+    except BaseException:
+        stop.set()  # interrupted (SIGINT/SIGTERM): finish what is in flight, start nothing new
+        while to_infer.get() is not _DONE:
+            pass
+        raise
+    finally:
+        to_write.put(_DONE)
+        for t in threads:
+            t.join()
+    if fatal:
+        raise fatal[0]
+    order = {ref.path: i for i, (ref, _) in enumerate(jobs)}
+    return sorted(reports, key=lambda r: order.get(r.source, 0))

@@ -1,0 +1,153 @@
+"""Frame sequences: frame-range specs, frame tokens in paths and discovery on disk.
+
+Token styles (the width is the zero-padding; wider frame numbers are never truncated):
+  ``####`` Nuke style, one digit per ``#`` (``#`` alone is 1 digit, not 4 as in old Shake);
+  ``@@@@`` Houdini/Shake style, one digit per ``@``;
+  ``%04d`` / ``%d`` printf style; ``$F4`` Houdini style (accepted because fileseq parses it).
+Only the file name carries a token; folders are taken literally.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import fileseq
+
+from .errors import InputError, UsageError
+
+# A range that expands to more frames than this is almost certainly a typo ("1-10000000").
+MAX_FRAMES = 1_000_000
+
+_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?$")
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One frame to process: its number (None for a single still file) and its input path."""
+
+    frame: int | None
+    path: Path
+
+
+def parse_frame_range(spec: str) -> list[int]:
+    """Parse "1-100", "1-100x2", "1-10,20-30", "5" or "-5-5" into sorted unique frames.
+
+    Descending ranges ("10-1") are accepted: the frames are sorted anyway.
+    """
+    text = (spec or "").strip()
+    if not text:
+        raise UsageError(None, f"bad frame range '{spec}': it is empty")
+    frames: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        m = _RANGE_PART.match(part)
+        if not m:
+            raise UsageError(
+                None, f"bad frame range '{spec}': '{part}' is not N, A-B or A-BxSTEP (e.g. 1-100x2)"
+            )
+        start = int(m.group(1))
+        end = start if m.group(2) is None else int(m.group(2))
+        step = 1 if m.group(3) is None else int(m.group(3))
+        if step < 1:
+            raise UsageError(None, f"bad frame range '{spec}': the step in '{part}' must be 1 or more")
+        lo, hi = min(start, end), max(start, end)
+        if (hi - lo) // step + 1 + len(frames) > MAX_FRAMES:
+            raise UsageError(None, f"bad frame range '{spec}': more than {MAX_FRAMES} frames")
+        # A descending range counts down from its first frame, so the step stays anchored there.
+        frames.update(range(start, end + 1, step) if start <= end else range(start, end - 1, -step))
+    return sorted(frames)
+
+
+@dataclass(frozen=True)
+class _Token:
+    head: str  # folder + file-name prefix, e.g. "shots/plate."
+    tail: str  # everything after the token, e.g. ".exr"
+    width: int  # zero-padding width
+
+
+def _parse_token(pattern: str) -> _Token | None:
+    """Split a pattern around its frame token, or None when it has none."""
+    try:
+        seq = fileseq.FileSequence(pattern, pad_style=fileseq.PAD_STYLE_HASH1)
+    except fileseq.ParseException:
+        return None
+    # A literal number ("plate.1001.exr") parses as a frame range, not as a token.
+    if not seq.padding() or seq.frameRange():
+        return None
+    return _Token(head=seq.dirname() + seq.basename(), tail=seq.extension(), width=max(seq.zfill(), 1))
+
+
+def _format(token: _Token, frame: int) -> str:
+    return f"{token.head}{frame:0{token.width}d}{token.tail}"
+
+
+def has_frame_token(pattern: str) -> bool:
+    """True when the file name holds a frame token (``#``, ``@``, ``%04d``, ``$F4``)."""
+    return _parse_token(str(pattern)) is not None
+
+
+def frame_path(pattern: str, frame: int) -> Path:
+    """The path of one frame: the token replaced by the zero-padded number.
+
+    Negative frames keep the sign inside the width, as printf does (-3 with #### -> "-003").
+    """
+    token = _parse_token(str(pattern))
+    if token is None:
+        raise UsageError(str(pattern), "this path has no frame token (####, %04d or @@@@)")
+    return Path(_format(token, frame))
+
+
+def _frames_on_disk(token: _Token) -> list[int]:
+    """Frames whose file exists with exactly the padding the pattern asks for."""
+    folder, prefix = os.path.split(token.head)
+    match = re.compile(re.escape(prefix) + r"(-?\d+)" + re.escape(token.tail) + r"$")
+    try:
+        entries = list(os.scandir(folder or "."))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise InputError(folder, f"cannot list folder: {exc.strerror or exc}") from None
+    frames = []
+    for entry in entries:
+        m = match.match(entry.name)
+        if not m:
+            continue
+        digits = m.group(1)
+        frame = int(digits)
+        # "plate.00007.exr" is not frame 7 of "plate.####.exr": it belongs to another sequence.
+        if f"{frame:0{token.width}d}" == digits and entry.is_file():
+            frames.append(frame)
+    return sorted(frames)
+
+
+def expand_sequence(pattern: str, frames: list[int] | None = None) -> list[FrameRef]:
+    """Turn an input pattern into the frames to process.
+
+    With a token and ``frames`` given, those frames are returned without checking the disk,
+    so a missing frame is reported by the reader for that frame. With ``frames`` None the
+    folder is scanned. A pattern without a token is a single still file.
+    """
+    pattern = str(pattern)
+    token = _parse_token(pattern)
+    if token is None:
+        if frames is not None:
+            raise UsageError(pattern, "a frame range needs a frame token in the input path (####, %04d)")
+        return [FrameRef(None, Path(pattern))]
+    if frames is not None:
+        return [FrameRef(f, Path(_format(token, f))) for f in sorted(set(frames))]
+    found = _frames_on_disk(token)
+    if not found:
+        raise InputError(pattern, "no frames found matching this pattern")
+    return [FrameRef(f, Path(_format(token, f))) for f in found]
+
+
+def check_output_pattern(out_pattern: str, n_frames: int) -> None:
+    """Refuse an output path without a frame token when several frames would overwrite it."""
+    if n_frames > 1 and not has_frame_token(out_pattern):
+        raise UsageError(
+            str(out_pattern),
+            f"{n_frames} frames would all be written to this one file; add a frame token (e.g. ####)",
+        )

@@ -1,0 +1,1 @@
+"""The bundled keyer model(s): gskey.onnx and its model card (README.md)."""

@@ -1,0 +1,1 @@
+"""gsrender.ofx_bridge."""

@@ -1,0 +1,140 @@
+"""Bad input and farm failure modes: one clear line, the right exit code, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gsrender.engine.cli import main
+from gsrender.engine.io import write_frame
+from tests.conftest import make_plate, write_plate
+
+
+def run(*args: object) -> int:
+    return main([str(a) for a in args])
+
+
+def errors(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+BAD_INPUTS = {
+    "missing": (lambda p: p.unlink(), "file not found"),
+    "truncated": (_truncate, ""),
+    "empty": (lambda p: p.write_bytes(b""), ""),
+    "grayscale": (lambda p: write_frame(p, make_plate()[..., :1], ["Y"], None), "grayscale"),
+    "two_channel": (lambda p: write_frame(p, make_plate()[..., :2], ["Y", "A"], None), "2 channel"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
+def test_bad_frame_is_named_and_the_rest_render_with_skip(plate_seq, tmp_path, capsys, kind):
+    src = plate_seq()
+    make_bad, words = BAD_INPUTS[kind]
+    make_bad(src / "plate.1002.png")
+    rc = run(src / "plate.####.png", "-o", tmp_path / "o" / "k.####.exr", "-F", "1001-1003", "--on-error", "skip")
+    assert rc == 1
+    lines = errors(capsys)
+    assert len(lines) == 1, lines
+    assert "plate.1002.png" in lines[0] and "frame 1002" in lines[0] and words in lines[0]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["k.1001.exr", "k.1003.exr"]
+
+
+def test_nan_pixels_are_reported(tmp_path, capsys):
+    plate = make_plate()
+    plate[3, 4, 1] = np.nan
+    plate[5, 6, 0] = np.inf
+    write_frame(tmp_path / "n.exr", plate, ["R", "G", "B"], None, dtype="float")
+    assert run(tmp_path / "n.exr", "-o", tmp_path / "k.exr") == 3
+    (line,) = errors(capsys)
+    assert "n.exr" in line and "NaN or Inf" in line
+    assert not (tmp_path / "k.exr").exists()
+
+
+def test_fail_mode_stops_and_keeps_good_frames(plate_seq, tmp_path, capsys):
+    src = plate_seq(frames=range(1, 9))
+    (src / "plate.0003.png").unlink()
+    rc = run(src / "plate.####.png", "-o", tmp_path / "o" / "k.####.exr", "-F", "1-8")
+    assert rc == 1
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert "k.0003.exr" not in names and names[:2] == ["k.0001.exr", "k.0002.exr"]
+    assert len(names) < 7  # stopped taking new frames
+    out = capsys.readouterr().out
+    assert "failed=1" in out and "not_started=" in out
+
+
+def test_bad_input_never_replaces_a_good_output_frame(tmp_path):
+    src = write_plate(tmp_path / "p.png", make_plate())
+    out = tmp_path / "k.exr"
+    assert run(src, "-o", out) == 0
+    good = out.read_bytes()
+    _truncate(src)
+    assert run(src, "-o", out) == 3
+    assert out.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_unusable_output_folder(tmp_path, capsys):
+    src = write_plate(tmp_path / "p.png", make_plate())
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert run(src, "-o", blocker / "k.exr") == 4
+    (line,) = errors(capsys)
+    assert str(blocker) in line and "output folder" in line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_read_only_output_folder(tmp_path, capsys):
+    src = write_plate(tmp_path / "p.png", make_plate())
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    assert run(src, "-o", ro / "k.exr") == 4
+
+
+def test_usage_errors(plate_seq, tmp_path, capsys):
+    src = plate_seq()
+    assert run(src / "plate.####.png", "-o", tmp_path / "k.exr") == 2  # many frames, one output name
+    assert run(src / "plate.####.png", "-o", tmp_path / "k.####.jpg") == 2  # no alpha in JPEG
+    assert run(src / "plate.####.png", "-o", tmp_path / "k.####.png", "--layers", "fg") == 2
+    assert run(src / "plate.####.png", "-F", "5-x") == 2
+    assert run(src / "plate.1001.png", "-o", src / "plate.1001.png") == 2  # would overwrite the input
+    assert run(tmp_path / "nothing.####.exr") == 3
+    assert run(src / "plate.####.png", "--model", tmp_path / "missing.onnx") == 5
+    for line in errors(capsys):
+        assert line.startswith("gsrender: error: ") and "\n" not in line
+
+
+def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path):
+    src = plate_seq(frames=range(1, 41), size=(180, 260))
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "gsrender.engine.cli", str(src / "plate.####.png"), "-o", str(out / "k.####.exr")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out.exists() and any(out.glob("k.*.exr"))):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not [p for p in out.iterdir() if not p.name.startswith("k.")]  # no temp files
+    done = sorted(out.glob("k.*.exr"))
+    assert 0 < len(done) < 40
+    from gsrender.engine.io import read_frame
+
+    for p in done:
+        read_frame(p)  # every frame on disk is complete
+    # resume completes the rest
+    assert run(src / "plate.####.png", "-o", out / "k.####.exr", "--skip-existing") == 0
+    assert len(list(out.glob("k.*.exr"))) == 40

@@ -1,0 +1,51 @@
+import numpy as np
+
+from gsrender.engine.encoding import encode_for_network, srgb_eotf, srgb_oetf
+from gsrender.engine.frame_prep import estimate_screen
+
+SCREEN = np.array([0.08, 0.45, 0.1], np.float32)
+
+
+def _plate(h=96, w=160, falloff=True):
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    light = 1.0 - 0.5 * (xx / w) if falloff else np.ones((h, w), np.float32)
+    plate = SCREEN[None, None, :] * light[..., None]
+    plate[30:70, 60:100] = [0.5, 0.3, 0.25]  # a subject
+    return plate.astype(np.float32), light
+
+
+def test_screen_colour_and_falloff_are_recovered():
+    plate, light = _plate()
+    est = estimate_screen(plate)
+    assert est.found
+    assert np.allclose(est.colour / est.colour[1], SCREEN / SCREEN[1], atol=0.05)
+    # behind the subject the smooth estimate is screen-coloured, not subject-coloured
+    behind = est.smooth[50, 80]
+    assert behind[1] > 2 * behind[0]
+    # the falloff from left to right is followed within 15 %
+    ratio = est.smooth[10, 150, 1] / est.smooth[10, 5, 1]
+    true_ratio = light[10, 150] / light[10, 5]
+    assert abs(ratio - true_ratio) < 0.15
+
+
+def test_no_screen_is_reported_and_override_is_used():
+    grey = np.full((64, 64, 3), 0.3, np.float32)
+    assert not estimate_screen(grey).found
+    est = estimate_screen(_plate()[0], colour_override=np.array([0.1, 0.5, 0.1]))
+    np.testing.assert_allclose(est.colour, [0.1, 0.5, 0.1])
+
+
+def test_estimate_is_deterministic_and_full_size():
+    plate, _ = _plate(75, 101)
+    a, b = estimate_screen(plate), estimate_screen(plate.copy())
+    assert a.smooth.shape == (75, 101, 3) and a.smooth.dtype == np.float32
+    np.testing.assert_array_equal(a.smooth, b.smooth)
+
+
+def test_encoding_round_trip_and_bounds():
+    x = np.linspace(0, 1, 101, dtype=np.float32)
+    np.testing.assert_allclose(srgb_eotf(srgb_oetf(x)), x, atol=1e-5)
+    assert abs(float(srgb_oetf(np.float32(0.214))) - 0.5) < 2e-3
+    hdr = np.full((2, 2, 3), 5.0, np.float32)
+    enc = encode_for_network(hdr)
+    assert enc.shape == (3, 2, 2) and enc.max() <= 1.0
