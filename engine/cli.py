@@ -24,11 +24,16 @@ from .sequence import check_output_pattern, expand_sequence, frame_path, parse_f
 
 log = logging.getLogger("gsrender")
 
-TOOL_VERBS = {
-    "info": "print what the engine sees in an image file",
-    "train": "train a model from a config (needs the [train] extra)",
-    "evaluate": "matting metrics of models on a validation set",
-    "export": "export a checkpoint to ONNX (+FP16)",
+# verb -> (module with main(argv) -> int, one-line help, extra it needs or None)
+TOOL_VERBS: dict[str, tuple[str, str, str | None]] = {
+    "info": ("gsrender.engine.info", "print what the engine sees in an image file", None),
+    "doctor": ("gsrender.engine.doctor", "what this node can run (GPU, TensorRT, providers, engines)", None),
+    "build-engine": ("gsrender.export.engine_build", "build the TensorRT engine for this GPU", "tensorrt"),
+    "job": ("gsrender.engine.farm_job", "write an Open Job Description template for a farm", None),
+    "serve": ("gsrender.ofx_bridge.worker", "run the local worker the OpenFX plugin talks to", None),
+    "train": ("gsrender.training.train", "train a model from a config", "train"),
+    "evaluate": ("gsrender.training.evaluate", "matting metrics of models on a validation set", "train"),
+    "export": ("gsrender.export.onnx_export", "export a checkpoint to ONNX (+FP16)", "train"),
 }
 
 EXIT_CODES = """exit codes:
@@ -46,7 +51,7 @@ def _render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gsrender",
         description="Key green-screen frames with the gsrender neural keyer. "
-        "Other verbs: " + "; ".join(f"'gsrender {k}': {v}" for k, v in TOOL_VERBS.items()) + ".",
+        "Other verbs: " + "; ".join(f"'gsrender {k}': {v[1]}" for k, v in TOOL_VERBS.items()) + ".",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -87,6 +92,7 @@ def _render_parser() -> argparse.ArgumentParser:
                    help="bad input frame: fail = stop taking new frames, finish those in flight, exit 1; "
                    "skip = log it, render the rest, exit 1 at the end")
     f.add_argument("--dry-run", action="store_true", help="list what would be rendered and exit")
+    f.add_argument("--report", help="write a JSON report of this run (per frame status, seconds, errors)")
     f.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
     f.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
     return p
@@ -195,7 +201,10 @@ def render_main(argv: list[str]) -> int:
     finally:
         backend.close()
     progress.close()
-    return _summarise(reports, time.perf_counter() - start, backend.name, jobs)
+    code = _summarise(reports, time.perf_counter() - start, backend.name, jobs)
+    if args.report:
+        _write_report(Path(args.report), reports, jobs, backend.name, times, code)
+    return code
 
 
 def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list) -> int:
@@ -219,6 +228,36 @@ def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list
     return EXIT_OK
 
 
+def _write_report(
+    path: Path, reports: list[FrameReport], jobs: list, backend: str, times: StageTimes, code: int
+) -> None:
+    """Machine-readable run report for farm tooling; written atomically."""
+    import json
+
+    data = {
+        "backend": backend,
+        "exit_code": code,
+        "frames_total": len(jobs),
+        "counts": {s: sum(r.status == s for r in reports) for s in ("rendered", "skipped", "failed")},
+        "stage_seconds": {"read": times.read, "infer": times.infer, "write": times.write},
+        "frames": [
+            {
+                "frame": r.frame,
+                "input": str(r.source),
+                "output": str(r.target),
+                "status": r.status,
+                "seconds": round(r.seconds, 4),
+                "error": r.error.message if r.error else None,
+            }
+            for r in reports
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -231,21 +270,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_verb(verb: str, argv: list[str]) -> int:
-    if verb == "info":
-        from .info import main as info_main
+    import importlib
 
-        return info_main(argv)
+    module_name, _, extra = TOOL_VERBS[verb]
     try:
-        if verb == "train":
-            from gsrender.training.train import main as verb_main
-        elif verb == "evaluate":
-            from gsrender.training.evaluate import main as verb_main
-        else:
-            from gsrender.export.onnx_export import main as verb_main
+        module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UsageError(None, f"'gsrender {verb}' needs the training extra: pip install 'gsrender[train]' "
-                         f"({exc})") from None
-    return int(verb_main(argv) or 0)
+        hint = f": pip install 'gsrender[{extra}]'" if extra else ""
+        raise UsageError(None, f"'gsrender {verb}' is unavailable here ({exc}){hint}") from None
+    return int(module.main(argv) or 0)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,18 @@ def resolve_tile(tile: int, height: int, width: int) -> int:
     return 0 if height * width <= AUTO_TILE_PIXELS else AUTO_TILE
 
 
+def batch_tiles(items: list, max_batch: int) -> list[list]:
+    """Group (tile, inputs) items of equal input shape into batches of at most max_batch."""
+    groups: dict[tuple[int, int], list] = {}
+    for item in items:
+        groups.setdefault(item[0].in_shape, []).append(item)
+    batches = []
+    for group in groups.values():
+        for i in range(0, len(group), max(1, max_batch)):
+            batches.append(group[i : i + max(1, max_batch)])
+    return batches
+
+
 def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Run the backend tile by tile; returns alpha (HxW) and encoded bg (3xHxW)."""
     _, h, w = frame.plate_enc.shape
@@ -67,10 +79,13 @@ def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[
     alpha = np.empty((1, plan.padded_height, plan.padded_width), np.float32)
     bg = np.empty((3, plan.padded_height, plan.padded_width), np.float32)
     colour = frame.screen.colour
-    for t, (p, s) in iter_tile_inputs(inputs, plan):
-        a_t, bg_t = backend.infer(p[None], s[None], colour)
-        place_core(alpha, t, a_t[0])
-        place_core(bg, t, bg_t[0])
+    for batch in batch_tiles(list(iter_tile_inputs(inputs, plan)), backend.max_batch):
+        a_b, bg_b = backend.infer(
+            np.stack([p for _, (p, _) in batch]), np.stack([s for _, (_, s) in batch]), colour
+        )
+        for i, (t, _) in enumerate(batch):
+            place_core(alpha, t, a_b[i])
+            place_core(bg, t, bg_b[i])
     return alpha[0, :h, :w], bg[:, :h, :w]
 
 

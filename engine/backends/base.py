@@ -27,6 +27,7 @@ class Backend(ABC):
 
     name: str = "backend"
     info: ModelInfo
+    max_batch: int = 1  # tiles of equal shape the backend takes in one call (GPU backends: more)
 
     @abstractmethod
     def infer(

@@ -192,3 +192,19 @@ def test_info_prints_what_the_engine_sees(tmp_path, capsys):
     assert main(["info", str(src)]) == 0
     text = capsys.readouterr().out
     assert "104x72" in text and "R,G,B" in text and "Linear Rec.709" in text and "readable:     yes" in text
+
+
+def test_json_report(plate_seq, tmp_path):
+    import json
+
+    src = plate_seq()
+    (src / "plate.1002.png").unlink()
+    rep = tmp_path / "r" / "report.json"
+    rc = run(src / "plate.####.png", "-o", tmp_path / "o" / "k.####.exr", "-F", "1001-1003",
+             "--on-error", "skip", "--report", rep)  # fmt: skip
+    assert rc == 1
+    data = json.loads(rep.read_text())
+    assert data["counts"] == {"rendered": 2, "skipped": 0, "failed": 1}
+    assert data["exit_code"] == 1 and data["backend"] == "onnxruntime-cpu"
+    failed = [f for f in data["frames"] if f["status"] == "failed"]
+    assert failed[0]["frame"] == 1002 and "file not found" in failed[0]["error"]

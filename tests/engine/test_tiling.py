@@ -48,3 +48,15 @@ def test_padding_replicates_edges():
 def test_empty_frame_is_rejected():
     with pytest.raises(ValueError):
         plan_tiles(0, 10, tile=0, halo=0, stride=8)
+
+
+def test_batches_group_equal_shapes_only():
+    from gsrender.engine.keyer import batch_tiles
+
+    plan = plan_tiles(100, 300, tile=32, halo=16, stride=8)
+    items = [(t, None) for t in plan.tiles]
+    batches = batch_tiles(items, 4)
+    assert sum(len(b) for b in batches) == len(plan.tiles)
+    for b in batches:
+        assert 1 <= len(b) <= 4 and len({t.in_shape for t, _ in b}) == 1
+    assert all(len(b) == 1 for b in batch_tiles(items, 1))
