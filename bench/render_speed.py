@@ -100,13 +100,18 @@ def main() -> None:
         for size in args.sizes.split(","):
             w, h = (int(v) for v in size.split("x"))
             rows.append(bench_size(w, h, args.frames, args.model, args.threads, Path(tmp)))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.system()}; "
-          f"frames per size: {args.frames}; EXR half zip in and out")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.system()}; "
+        f"frames per size: {args.frames}; EXR half zip in and out"
+    )
     print("| size | end to end s/frame | model s/frame | read s/frame | write s/frame | overlap | backend |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']} | {r['e2e']:.3f} | {r['model']:.3f} | {r['read']:.3f} | {r['write']:.3f} "
-              f"| {r['overlap']:.2f} | {r['backend']} |")
+        print(
+            f"| {r['size']} | {r['e2e']:.3f} | {r['model']:.3f} | {r['read']:.3f} | {r['write']:.3f} "
+            f"| {r['overlap']:.2f} | {r['backend']} |"
+        )
 
 
 if __name__ == "__main__":

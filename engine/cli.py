@@ -1,8 +1,8 @@
 """The `gsrender` command: render a frame sequence, or run one of the tool verbs.
 
-    gsrender plate.####.exr -o keyed/plate.####.exr -F 1001-1100
-    gsrender info plate.1001.exr
-    gsrender train|evaluate|export ...   (need the [train] extra)
+gsrender plate.####.exr -o keyed/plate.####.exr -F 1001-1100
+gsrender info plate.1001.exr
+gsrender train|evaluate|export ...   (need the [train] extra)
 """
 
 from __future__ import annotations
@@ -55,42 +55,85 @@ def _render_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", help="input image or sequence: plate.####.exr (one digit per #), plate.%%04d.png, "
-                   "plate.@@@@.exr, or a single file")
-    p.add_argument("-o", "--output", help="output file or pattern; format from the extension (.exr, .png, "
-                   ".tif). Default: a 'keyed' folder beside the input, EXR")
-    p.add_argument("-F", "--frames", help="frame range: 1-100, 1-100x2, 1-10,20-30 (default: every frame on disk)")
+    p.add_argument(
+        "input",
+        help="input image or sequence: plate.####.exr (one digit per #), plate.%%04d.png, "
+        "plate.@@@@.exr, or a single file",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output file or pattern; format from the extension (.exr, .png, "
+        ".tif). Default: a 'keyed' folder beside the input, EXR",
+    )
+    p.add_argument(
+        "-F", "--frames", help="frame range: 1-100, 1-100x2, 1-10,20-30 (default: every frame on disk)"
+    )
     g = p.add_argument_group("keying")
-    g.add_argument("--keyer", choices=("neural", "classic"), default="neural",
-                   help="neural network (default) or the classic colour-difference keyer")
+    g.add_argument(
+        "--keyer",
+        choices=("neural", "classic"),
+        default="neural",
+        help="neural network (default) or the classic colour-difference keyer",
+    )
     g.add_argument("--backend", default="auto", help="auto (default), onnxruntime, cuda, torch, tensorrt")
-    g.add_argument("--model", help="ONNX model (default: the bundled models/gskey.onnx); a .pt for --backend torch")
-    g.add_argument("--tile", type=int, default=0,
-                   help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1024); "
-                   "results do not depend on it")
+    g.add_argument(
+        "--model", help="ONNX model (default: the bundled models/gskey.onnx); a .pt for --backend torch"
+    )
+    g.add_argument(
+        "--tile",
+        type=int,
+        default=0,
+        help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1024); "
+        "results do not depend on it",
+    )
     g.add_argument("--threads", type=int, default=0, help="inference threads (0 = auto)")
     g.add_argument("--despill", type=float, default=1.0, help="despill strength 0..1 (0 = off; default 1)")
-    g.add_argument("--screen-colour", "--screen-color", dest="screen_colour",
-                   help="screen colour override as linear R,G,B in the input colour space (default: estimated)")
+    g.add_argument(
+        "--screen-colour",
+        "--screen-color",
+        dest="screen_colour",
+        help="screen colour override as linear R,G,B in the input colour space (default: estimated)",
+    )
     c = p.add_argument_group("colour")
-    c.add_argument("--colorspace", "--colourspace", dest="colorspace",
-                   help="input colour space (OCIO name in the built-in config, e.g. ACEScg, ACES2065-1, "
-                   "'Linear Rec.709 (sRGB)', 'sRGB - Texture'); default: EXR/DPX scene-linear Rec.709, "
-                   "PNG/JPEG/TIFF sRGB")
-    c.add_argument("--out-colorspace", "--out-colourspace", dest="out_colorspace",
-                   help="output colour space (default: the input's for EXR from linear input, sRGB for PNG)")
+    c.add_argument(
+        "--colorspace",
+        "--colourspace",
+        dest="colorspace",
+        help="input colour space (OCIO name in the built-in config, e.g. ACEScg, ACES2065-1, "
+        "'Linear Rec.709 (sRGB)', 'sRGB - Texture'); default: EXR/DPX scene-linear Rec.709, "
+        "PNG/JPEG/TIFF sRGB",
+    )
+    c.add_argument(
+        "--out-colorspace",
+        "--out-colourspace",
+        dest="out_colorspace",
+        help="output colour space (default: the input's for EXR from linear input, sRGB for PNG)",
+    )
     o = p.add_argument_group("output")
-    o.add_argument("--layers", default="", help="extra EXR layers, comma separated: fg (straight foreground), matte")
-    o.add_argument("--alpha-mode", choices=("auto", "premultiplied", "straight"), default="auto",
-                   help="auto: EXR premultiplied, PNG/TIFF straight")
+    o.add_argument(
+        "--layers", default="", help="extra EXR layers, comma separated: fg (straight foreground), matte"
+    )
+    o.add_argument(
+        "--alpha-mode",
+        choices=("auto", "premultiplied", "straight"),
+        default="auto",
+        help="auto: EXR premultiplied, PNG/TIFF straight",
+    )
     o.add_argument("--exr-dtype", choices=("half", "float"), default="half")
-    o.add_argument("--compression", default="zip", help="EXR compression: zip (default), piz, dwaa, none, ...")
+    o.add_argument(
+        "--compression", default="zip", help="EXR compression: zip (default), piz, dwaa, none, ..."
+    )
     o.add_argument("--png-bits", type=int, choices=(8, 16), default=8)
     f = p.add_argument_group("farm")
     f.add_argument("--skip-existing", action="store_true", help="skip frames whose output exists (resume)")
-    f.add_argument("--on-error", choices=("fail", "skip"), default="fail",
-                   help="bad input frame: fail = stop taking new frames, finish those in flight, exit 1; "
-                   "skip = log it, render the rest, exit 1 at the end")
+    f.add_argument(
+        "--on-error",
+        choices=("fail", "skip"),
+        default="fail",
+        help="bad input frame: fail = stop taking new frames, finish those in flight, exit 1; "
+        "skip = log it, render the rest, exit 1 at the end",
+    )
     f.add_argument("--dry-run", action="store_true", help="list what would be rendered and exit")
     f.add_argument("--report", help="write a JSON report of this run (per frame status, seconds, errors)")
     f.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
@@ -187,16 +230,19 @@ def render_main(argv: list[str]) -> int:
     log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
     stop = threading.Event()
     _install_signal_handlers(stop)
-    progress = ProgressPrinter(len(jobs), backend.name, fancy=sys.stderr.isatty() and not args.no_progress,
-                               quiet=args.quiet)
+    progress = ProgressPrinter(
+        len(jobs), backend.name, fancy=sys.stderr.isatty() and not args.no_progress, quiet=args.quiet
+    )
     times = StageTimes()
     start = time.perf_counter()
     try:
         reports = render_frames(jobs, backend, settings, progress.report, stop, times)
     except KeyboardInterrupt:
         progress.close()
-        print("gsrender: interrupted; complete frames kept, re-run with --skip-existing to resume",
-              file=sys.stderr)
+        print(
+            "gsrender: interrupted; complete frames kept, re-run with --skip-existing to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         backend.close()

@@ -103,7 +103,10 @@ def _fill_unknown(values: np.ndarray, known: np.ndarray, fallback: np.ndarray) -
         cnt = np.zeros(known.shape, np.float32)
         h, w = known.shape
         for dy, dx in offsets:
-            acc += pv[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] * pk[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w, None]
+            acc += (
+                pv[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+                * pk[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w, None]
+            )
             cnt += pk[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
         grow = (~known) & (cnt > 0)
         vals[grow] = acc[grow] / cnt[grow, None]

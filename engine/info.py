@@ -20,7 +20,7 @@ def describe(path: str) -> list[str]:
         f"pixel type:   {info.pixel_type} ({info.bits} bits)",
         f"data window:  origin ({info.x},{info.y}) size {info.width}x{info.height}",
         f"display win:  origin ({info.full_x},{info.full_y}) size {info.full_width}x{info.full_height}",
-        f"colour space: {colour.default_colorspace(info)} (engine default for this file; --colorspace overrides)",
+        f"colour space: {colour.default_colorspace(info)} (engine default; --colorspace overrides)",
     ]
     try:
         frame = read_frame(path)

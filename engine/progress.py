@@ -22,20 +22,26 @@ class ProgressPrinter:
             frame = "-" if r.frame is None else str(r.frame)
             if r.status == "failed":
                 self._clear()
-                print(f"gsrender: error: frame {frame}: {r.error.message if r.error else 'failed'}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"gsrender: error: frame {frame}: {r.error.message if r.error else 'failed'}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             elif self.quiet:
                 pass
             elif self.fancy:
                 done = self.count / max(self.total, 1)
                 bar = "#" * int(done * 30)
                 eta = (time.perf_counter() - self.start) / self.count * (self.total - self.count)
-                sys.stderr.write(f"\r[{bar:<30}] {self.count}/{self.total} frame {frame} "
-                                 f"{r.seconds:.2f}s eta {eta:.0f}s ")
+                sys.stderr.write(
+                    f"\r[{bar:<30}] {self.count}/{self.total} frame {frame} {r.seconds:.2f}s eta {eta:.0f}s "
+                )
                 sys.stderr.flush()
             else:
-                print(f"frame {frame} {r.status} {r.seconds:.3f}s backend={self.backend} -> {r.target}",
-                      flush=True)
+                print(
+                    f"frame {frame} {r.status} {r.seconds:.3f}s backend={self.backend} -> {r.target}",
+                    flush=True,
+                )
 
     def _clear(self) -> None:
         if self.fancy:

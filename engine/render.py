@@ -158,7 +158,11 @@ def render_frames(
                 times.add("write", time.perf_counter() - t0)
                 report(
                     FrameReport(
-                        work.ref.frame, work.ref.path, work.target, "rendered", time.perf_counter() - work.started
+                        work.ref.frame,
+                        work.ref.path,
+                        work.target,
+                        "rendered",
+                        time.perf_counter() - work.started,
                     )
                 )
             except OutputError as exc:

@@ -25,7 +25,9 @@ def make_plate(h: int = 72, w: int = 104, seed: int = 0, hdr: bool = False) -> n
     alpha = np.clip(r - d + 0.5, 0, 1)
     for k in range(4):
         x0 = cx + (k - 1.5) * 4
-        alpha = np.maximum(alpha, np.clip(0.6 - np.abs(xx - x0 - 0.2 * (cy - yy)), 0, 1) * (yy < cy - r * 0.6))
+        alpha = np.maximum(
+            alpha, np.clip(0.6 - np.abs(xx - x0 - 0.2 * (cy - yy)), 0, 1) * (yy < cy - r * 0.6)
+        )
     fg = np.empty((h, w, 3), np.float32)
     fg[...] = [0.55, 0.35, 0.25]
     if hdr:

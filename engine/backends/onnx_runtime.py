@@ -20,7 +20,9 @@ def read_model_info(meta: dict[str, str], path: Path) -> ModelInfo:
             halo=int(meta["gsrender.halo"]),
         )
     except (KeyError, ValueError):
-        raise BackendError(path, "not a gsrender model (ONNX metadata gsrender.stride/halo missing)") from None
+        raise BackendError(
+            path, "not a gsrender model (ONNX metadata gsrender.stride/halo missing)"
+        ) from None
 
 
 class OnnxRuntimeBackend(Backend):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from gsrender.engine.classic_keyer import classic_key
 
 GREEN = np.array([0.10, 0.60, 0.12], np.float32)

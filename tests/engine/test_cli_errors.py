@@ -44,7 +44,9 @@ def test_bad_frame_is_named_and_the_rest_render_with_skip(plate_seq, tmp_path, c
     src = plate_seq()
     make_bad, words = BAD_INPUTS[kind]
     make_bad(src / "plate.1002.png")
-    rc = run(src / "plate.####.png", "-o", tmp_path / "o" / "k.####.exr", "-F", "1001-1003", "--on-error", "skip")
+    rc = run(
+        src / "plate.####.png", "-o", tmp_path / "o" / "k.####.exr", "-F", "1001-1003", "--on-error", "skip"
+    )
     assert rc == 1
     lines = errors(capsys)
     assert len(lines) == 1, lines
@@ -119,7 +121,14 @@ def test_usage_errors(plate_seq, tmp_path, capsys):
 def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path):
     src = plate_seq(frames=range(1, 41), size=(180, 260))
     out = tmp_path / "o"
-    cmd = [sys.executable, "-m", "gsrender.engine.cli", str(src / "plate.####.png"), "-o", str(out / "k.####.exr")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gsrender.engine.cli",
+        str(src / "plate.####.png"),
+        "-o",
+        str(out / "k.####.exr"),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not (out.exists() and any(out.glob("k.*.exr"))):

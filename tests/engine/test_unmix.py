@@ -22,7 +22,9 @@ def test_zero_alpha_gives_zero_foreground_and_no_negative_values():
     premult = premultiplied_foreground(plate, alpha, np.broadcast_to(SCREEN, (4, 4, 3)).astype(np.float32))
     assert (premult == 0).all()
     alpha[:] = 0.5
-    premult = premultiplied_foreground(plate * 0.1, alpha, np.broadcast_to(SCREEN, (4, 4, 3)).astype(np.float32))
+    premult = premultiplied_foreground(
+        plate * 0.1, alpha, np.broadcast_to(SCREEN, (4, 4, 3)).astype(np.float32)
+    )
     assert (premult >= 0).all()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from gsrender.training.metrics import (
     connectivity_error,
     foreground_error,

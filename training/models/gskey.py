@@ -39,7 +39,9 @@ class GsKeyNet(nn.Module):
 
     stride = STRIDE
 
-    def __init__(self, c1: int = 16, c2: int = 32, c3: int = 64, head: int = 16, bg_range: float = 0.5) -> None:
+    def __init__(
+        self, c1: int = 16, c2: int = 32, c3: int = 64, head: int = 16, bg_range: float = 0.5
+    ) -> None:
         super().__init__()
         self.bg_range = bg_range
         self.e1a = _conv(9, c1, stride=2)

@@ -1,0 +1,457 @@
+"""Export a trained GsKeyNet checkpoint to ONNX (+ an FP16 ONNX for TensorRT), and check it.
+
+    gsrender export runs/gskey/best.pt -o models/gskey.onnx [--fp16 models/gskey_fp16.onnx]
+
+The FP32 model is checked against torch with ONNX Runtime (CPU) on random inputs of two
+sizes and on synthetic validation plates with their real screen guides; the export fails
+when alpha or bg differ by more than 1e-4. The metadata the render engine reads (stride,
+halo, encoding, input/output names) is written into the ONNX file, so the engine never
+has to guess how to tile for a model.
+
+The FP16 model is for TensorRT's strongly typed mode, where the ONNX types are the
+precision: float32 inputs and outputs (the engine's buffers do not change), a Cast to
+float16 after each input, float16 weights and convolutions, and the output head after
+the last convolution (4 channels of element-wise work) kept in float32 so the screen
+guide that passes straight through to bg is not rounded to float16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from gsrender.training.evaluate import checkpoint_model_name, load_checkpoint, model_from_checkpoint
+
+INPUTS = ("plate", "screen")
+OUTPUTS = ("alpha", "bg")
+TOLERANCE = 1e-4
+FP16_TOLERANCE = 2e-2  # above this the CLI warns: float16 has ~3 significant digits
+FP16_BROKEN = 0.1  # above this (or non-finite) the conversion is broken and the CLI fails
+ENCODING = "srgb_clip"
+
+# Op inputs that the ONNX spec types as float32 whatever the data type (Resize roi/scales).
+_FP32_ONLY_INPUTS = {("Resize", 1), ("Resize", 2)}
+
+
+def halo_for(radius: int, stride: int) -> int:
+    """The receptive radius rounded up to a whole number of strides (tiles start on the stride grid)."""
+    return -(-radius // stride) * stride
+
+
+def export_onnx(ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17) -> Path:
+    """Export the gskey network of a checkpoint with dynamic N/H/W and gsrender metadata."""
+    from gsrender.training.models.gskey import receptive_radius
+
+    ckpt = load_checkpoint(ckpt_path)
+    name = checkpoint_model_name(ckpt)
+    if name != "gskey":
+        raise ValueError(f"{ckpt_path}: only gskey models are rendered; this checkpoint is '{name}'")
+    model = model_from_checkpoint(ckpt).float().cpu().eval()
+    stride = int(model.stride)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    size = 4 * stride * 2
+    dummy = (torch.rand(1, 3, size, size), torch.rand(1, 3, size, size))
+    dyn = {"0": "batch", "2": "height", "3": "width"}
+    axes = {n: {int(k): v for k, v in dyn.items()} for n in (*INPUTS, *OUTPUTS)}
+    tmp = out.with_name(out.name + ".tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated but still the one that gives a plain,
+        # static-shape-free graph for this model; its warnings would only add noise.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            dummy,
+            str(tmp),
+            input_names=list(INPUTS),
+            output_names=list(OUTPUTS),
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    proto = onnx.load(str(tmp))
+    tmp.unlink()
+    meta = {
+        "gsrender.model": "gskey",
+        "gsrender.stride": str(stride),
+        "gsrender.halo": str(halo_for(receptive_radius(model), stride)),
+        "gsrender.receptive_radius": str(receptive_radius(model)),
+        "gsrender.encoding": ENCODING,
+        "gsrender.inputs": ",".join(INPUTS),
+        "gsrender.outputs": ",".join(OUTPUTS),
+        "gsrender.precision": "fp32",
+        "gsrender.config_sha256": str(ckpt.get("config_sha256", "")),
+        "gsrender.step": str(ckpt.get("step", "")),
+    }
+    if ckpt.get("train_command"):
+        meta["gsrender.train_command"] = str(ckpt["train_command"])
+    set_metadata(proto, meta)
+    proto.producer_name = "gsrender"
+    proto.doc_string = (
+        "gsrender GsKeyNet: alpha and local screen colour from an encoded plate and screen guide"
+    )
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(out))
+    return out
+
+
+def set_metadata(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
+    """Replace/add metadata_props entries (keys not in `meta` are kept)."""
+    kept = [p for p in proto.metadata_props if p.key not in meta]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+# --------------------------------------------------------------------------- FP16
+
+
+def _initializer_map(graph: onnx.GraphProto) -> dict[str, TensorProto]:
+    return {t.name: t for t in graph.initializer}
+
+
+def _head_nodes(graph: onnx.GraphProto) -> set[int]:
+    """Nodes after the last convolution: downstream of some Conv and upstream of none."""
+    producers = {o: i for i, n in enumerate(graph.node) for o in n.output}
+    consumers: dict[str, list[int]] = defaultdict(list)
+    for i, n in enumerate(graph.node):
+        for x in n.input:
+            consumers[x].append(i)
+
+    def closure(start: list[int], step: Any) -> set[int]:
+        seen: set[int] = set()
+        todo = list(start)
+        while todo:
+            i = todo.pop()
+            for j in step(i):
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        return seen
+
+    convs = [i for i, n in enumerate(graph.node) if n.op_type == "Conv"]
+    down = closure(convs, lambda i: [j for o in graph.node[i].output for j in consumers[o]])
+    up = closure(convs, lambda i: [producers[x] for x in graph.node[i].input if x in producers])
+    return {i for i in down if i not in up and graph.node[i].op_type != "Conv"}
+
+
+def convert_fp16(proto: onnx.ModelProto, keep_fp32_head: bool = True) -> onnx.ModelProto:
+    """A float16 copy of a float32 model with float32 graph inputs and outputs.
+
+    Every float tensor is assigned a precision: fp32 for graph inputs/outputs, the
+    head after the last Conv (when keep_fp32_head) and spec-mandated float inputs
+    (Resize scales); fp16 for everything else. Cast nodes are inserted wherever a
+    tensor is consumed at the other precision, so the graph is explicitly typed.
+    """
+    model = onnx.shape_inference.infer_shapes(proto)
+    g = model.graph
+    float_tensors: set[str] = set()
+    for vi in [*g.input, *g.output, *g.value_info]:
+        if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
+            float_tensors.add(vi.name)
+    inits = _initializer_map(g)
+    float_tensors |= {n for n, t in inits.items() if t.data_type == TensorProto.FLOAT}
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_type == TensorProto.FLOAT:
+                    float_tensors.add(node.output[0])
+
+    fp32_nodes = _head_nodes(g) if keep_fp32_head else set()
+    graph_in = {i.name for i in g.input}
+
+    # Which precision each node wants its float inputs in.
+    def wanted(i: int, node: onnx.NodeProto, slot: int) -> int:
+        if (node.op_type, slot) in _FP32_ONLY_INPUTS or i in fp32_nodes:
+            return TensorProto.FLOAT
+        return TensorProto.FLOAT16
+
+    # Tensor precision: graph inputs fp32; constants/initializers take the precision their
+    # (first) consumer wants; node outputs take their node's precision.
+    consumers: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for i, n in enumerate(g.node):
+        for s, x in enumerate(n.input):
+            if x:
+                consumers[x].append((i, s))
+    const_like = set(inits) | {n.output[0] for n in g.node if n.op_type == "Constant"}
+    dtype: dict[str, int] = {}
+    for name in float_tensors:
+        if name in graph_in:
+            dtype[name] = TensorProto.FLOAT
+        elif name in const_like:
+            uses = [wanted(i, g.node[i], s) for i, s in consumers.get(name, [])]
+            dtype[name] = (
+                TensorProto.FLOAT
+                if uses and all(u == TensorProto.FLOAT for u in uses)
+                else TensorProto.FLOAT16
+            )
+    for i, n in enumerate(g.node):
+        if n.op_type == "Constant":
+            continue
+        for o in n.output:
+            if o in float_tensors:
+                dtype[o] = TensorProto.FLOAT if i in fp32_nodes else TensorProto.FLOAT16
+        if n.op_type == "Cast" and i not in fp32_nodes:
+            for a in n.attribute:
+                if a.name == "to" and a.i == TensorProto.FLOAT:
+                    a.i = TensorProto.FLOAT16
+
+    # Convert the fp16 constants in place.
+    for name, t in inits.items():
+        if dtype.get(name) == TensorProto.FLOAT16:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), name))
+    for node in g.node:
+        if node.op_type == "Constant" and dtype.get(node.output[0]) == TensorProto.FLOAT16:
+            for a in node.attribute:
+                if a.name == "value":
+                    a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16)))
+
+    # Graph outputs stay fp32: rename an fp16 producer's output and cast it back.
+    tail: list[onnx.NodeProto] = []
+    for o in g.output:
+        if dtype.get(o.name) == TensorProto.FLOAT16:
+            inner = f"{o.name}__fp16"
+            for n in g.node:
+                for k, x in enumerate(n.output):
+                    if x == o.name:
+                        n.output[k] = inner
+                for k, x in enumerate(n.input):
+                    if x == o.name:
+                        n.input[k] = inner
+            dtype[inner] = TensorProto.FLOAT16
+            tail.append(
+                helper.make_node("Cast", [inner], [o.name], to=TensorProto.FLOAT, name=f"{o.name}_to_fp32")
+            )
+            dtype[o.name] = TensorProto.FLOAT
+
+    # Insert one Cast per (tensor, precision) wherever a consumer wants the other precision.
+    new_nodes: list[onnx.NodeProto] = []
+    casts: dict[tuple[str, int], str] = {}
+    suffix = {TensorProto.FLOAT16: "fp16", TensorProto.FLOAT: "fp32"}
+    for i, n in enumerate(list(g.node)):
+        for s, x in enumerate(n.input):
+            if x not in dtype:
+                continue
+            want = wanted(i, n, s)
+            if dtype[x] == want:
+                continue
+            key = (x, want)
+            if key not in casts:
+                casts[key] = f"{x}__to_{suffix[want]}"
+                new_nodes.append(
+                    helper.make_node("Cast", [x], [casts[key]], to=want, name=f"{x}_cast_{suffix[want]}")
+                )
+            n.input[s] = casts[key]
+        new_nodes.append(n)
+    del g.node[:]
+    g.node.extend(new_nodes + tail)
+
+    # Re-derive intermediate types from the edited graph.
+    del g.value_info[:]
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    _topological_check(model.graph)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _topological_check(graph: onnx.GraphProto) -> None:
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    for n in graph.node:
+        missing = [x for x in n.input if x not in known]
+        if missing:
+            raise RuntimeError(f"fp16 conversion left node {n.name or n.op_type} before its inputs {missing}")
+        known.update(n.output)
+
+
+def export_fp16(onnx_in: str | Path, onnx_out: str | Path, *, keep_fp32_head: bool = True) -> Path:
+    """Write the FP16 (strongly typed, FP32 I/O) variant of an exported FP32 model."""
+    proto = onnx.load(str(onnx_in))
+    model = convert_fp16(proto, keep_fp32_head=keep_fp32_head)
+    set_metadata(
+        model, {"gsrender.precision": "fp16", "gsrender.fp16_fp32_head": str(keep_fp32_head).lower()}
+    )
+    out = Path(onnx_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _session(path: str | Path) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _validation_cases(
+    seed: int = 0, plates: int = 2, plate_size: int = 128
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Random inputs of two odd-but-aligned sizes and real plates with their screen guides."""
+    rng = np.random.default_rng(seed)
+    cases = [
+        ("random 1x64x96", rng.random((1, 3, 64, 96), np.float32), rng.random((1, 3, 64, 96), np.float32)),
+        ("random 2x40x56", rng.random((2, 3, 40, 56), np.float32), rng.random((2, 3, 40, 56), np.float32)),
+    ]
+    if plates > 0:
+        from gsrender.engine.keyer import prepare_frame
+        from gsrender.training.datasets import make_validation_plates
+
+        for i, p in enumerate(make_validation_plates(plates, size=plate_size)):
+            f = prepare_frame(p.plate)
+            cases.append((f"plate {i} {plate_size}px", f.plate_enc[None], f.screen_enc[None]))
+    return cases
+
+
+def validate_onnx(
+    model: torch.nn.Module,
+    onnx_path: str | Path,
+    *,
+    plates: int = 2,
+    plate_size: int = 128,
+    tolerance: float = TOLERANCE,
+    reference_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Max abs difference of alpha and bg between ONNX Runtime (CPU) and a reference.
+
+    The reference is the torch model in float32 or, with reference_path, another ONNX
+    file (how the FP16 model is compared with the FP32 one). ``ok`` is False when either
+    difference exceeds ``tolerance`` or is not finite.
+    """
+    sess = _session(onnx_path)
+    ref = _session(reference_path) if reference_path is not None else None
+    model = model.float().cpu().eval()
+    result: dict[str, Any] = {"alpha_max_abs_diff": 0.0, "bg_max_abs_diff": 0.0, "cases": []}
+    for name, plate, screen in _validation_cases(plates=plates, plate_size=plate_size):
+        got_a, got_b = sess.run(list(OUTPUTS), {"plate": plate, "screen": screen})
+        if ref is not None:
+            want_a, want_b = ref.run(list(OUTPUTS), {"plate": plate, "screen": screen})
+        else:
+            with torch.no_grad():
+                ta, tb = model(torch.from_numpy(plate), torch.from_numpy(screen))
+            want_a, want_b = ta.numpy(), tb.numpy()
+        if got_a.shape != want_a.shape or got_b.shape != want_b.shape:
+            raise RuntimeError(
+                f"{name}: output shapes {got_a.shape}/{got_b.shape} != {want_a.shape}/{want_b.shape}"
+            )
+        da = float(np.max(np.abs(got_a.astype(np.float64) - want_a)))
+        db = float(np.max(np.abs(got_b.astype(np.float64) - want_b)))
+        result["cases"].append({"case": name, "alpha": da, "bg": db})
+        result["alpha_max_abs_diff"] = max(result["alpha_max_abs_diff"], da)
+        result["bg_max_abs_diff"] = max(result["bg_max_abs_diff"], db)
+    worst = max(result["alpha_max_abs_diff"], result["bg_max_abs_diff"])
+    result["tolerance"] = tolerance
+    result["ok"] = bool(math.isfinite(worst) and worst <= tolerance)
+    return result
+
+
+def fp16_structure(path: str | Path) -> dict[str, Any]:
+    """What a strongly typed TensorRT build will see: I/O types and where precision changes."""
+    m = onnx.load(str(path))
+    init_types = defaultdict(int)
+    for t in m.graph.initializer:
+        init_types[TensorProto.DataType.Name(t.data_type)] += 1
+    io = {
+        v.name: TensorProto.DataType.Name(v.type.tensor_type.elem_type)
+        for v in [*m.graph.input, *m.graph.output]
+    }
+    casts = [
+        (n.input[0], TensorProto.DataType.Name(next(a.i for a in n.attribute if a.name == "to")))
+        for n in m.graph.node
+        if n.op_type == "Cast"
+    ]
+    return {"io": io, "initializers": dict(init_types), "casts": casts}
+
+
+def _print_validation(label: str, res: dict[str, Any]) -> None:
+    print(
+        f"{label}: max |diff| alpha {res['alpha_max_abs_diff']:.3g}, bg {res['bg_max_abs_diff']:.3g} "
+        f"(tolerance {res['tolerance']:g}) -> {'OK' if res['ok'] else 'FAIL'}"
+    )
+    for c in res["cases"]:
+        print(f"    {c['case']:<22} alpha {c['alpha']:.3g}  bg {c['bg']:.3g}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="gsrender export",
+        description="Export a gskey checkpoint to ONNX "
+        "(+FP16 for TensorRT) and check it against torch with ONNX Runtime.",
+    )
+    ap.add_argument("checkpoint", help="training checkpoint (.pt), e.g. runs/gskey/best.pt")
+    ap.add_argument("-o", "--output", required=True, help="FP32 ONNX file to write, e.g. models/gskey.onnx")
+    ap.add_argument("--fp16", metavar="PATH", help="also write the FP16 model (FP32 I/O) here")
+    ap.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    ap.add_argument("--plates", type=int, default=2, help="synthetic plates used in the check (default 2)")
+    ap.add_argument(
+        "--no-validate", action="store_true", help="skip the ONNX Runtime check (not recommended)"
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`gsrender export`: 0 on success, 1 when the exported model does not match torch, 2 on bad input."""
+    args = build_parser().parse_args(argv)
+    if args.opset < 17:
+        print("gsrender export: --opset must be 17 or higher", file=sys.stderr)
+        return 2
+    try:
+        out = export_onnx(args.checkpoint, args.output, opset=args.opset)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"gsrender export: {exc}", file=sys.stderr)
+        return 2
+    meta = read_metadata(out)
+    print(f"wrote {out} (stride {meta['gsrender.stride']}, halo {meta['gsrender.halo']}, opset {args.opset})")
+    status = 0
+    model = model_from_checkpoint(load_checkpoint(args.checkpoint))
+    if not args.no_validate:
+        res = validate_onnx(model, out, plates=args.plates)
+        _print_validation("onnxruntime vs torch", res)
+        if not res["ok"]:
+            status = 1
+    if args.fp16:
+        out16 = export_fp16(out, args.fp16)
+        st = fp16_structure(out16)
+        print(f"wrote {out16} (I/O {st['io']}, initializers {st['initializers']}, {len(st['casts'])} casts)")
+        if not args.no_validate:
+            try:
+                res16 = validate_onnx(
+                    model, out16, plates=args.plates, tolerance=FP16_TOLERANCE, reference_path=out
+                )
+            except Exception as exc:  # onnxruntime raises its own types when a kernel is missing
+                print(
+                    f"fp16: onnxruntime CPU cannot run it ({str(exc).splitlines()[0]}); "
+                    "structure checked only"
+                )
+            else:
+                _print_validation("fp16 vs fp32 (onnxruntime CPU)", res16)
+                worst = max(res16["alpha_max_abs_diff"], res16["bg_max_abs_diff"])
+                if not math.isfinite(worst) or worst > FP16_BROKEN:
+                    print(f"fp16: difference {worst:.3g} means a broken conversion (limit {FP16_BROKEN})")
+                    status = 1
+                elif not res16["ok"]:
+                    print("fp16: WARNING: larger than expected float16 rounding; check it on real plates")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

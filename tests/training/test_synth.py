@@ -1,0 +1,142 @@
+"""Procedural plates: reproducible, in range, and with ground truth that is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gsrender.engine.encoding import srgb_oetf
+from gsrender.training.synth.generator import (
+    Plate,
+    generate_clean,
+    generate_plate,
+    render_clean,
+    sample_scene,
+)
+from gsrender.training.synth.screen import make_screen
+from gsrender.training.synth.sequence import generate_sequence
+
+S = 64  # small plates keep the suite fast
+
+
+def _same(a: Plate, b: Plate) -> bool:
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("plate", "alpha", "fg", "screen")) and (
+        a.kinds == b.kinds
+    )
+
+
+def test_same_seed_is_bit_identical_and_seeds_differ() -> None:
+    a, b = generate_plate(11, S, S), generate_plate(11, S, S)
+    assert _same(a, b)
+    c = generate_plate(12, S, S)
+    assert not np.array_equal(a.plate, c.plate)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shapes_dtypes_and_ranges(seed: int) -> None:
+    p = generate_plate(seed, 40, 56)
+    for name, arr, shape in (
+        ("plate", p.plate, (40, 56, 3)),
+        ("alpha", p.alpha, (40, 56)),
+        ("fg", p.fg, (40, 56, 3)),
+        ("screen", p.screen, (40, 56, 3)),
+    ):
+        assert arr.dtype == np.float32, name
+        assert arr.shape == shape, name
+        assert np.isfinite(arr).all(), name
+    assert p.alpha.min() >= 0.0 and p.alpha.max() <= 1.0
+    assert p.fg.min() >= 0.0 and p.screen.min() >= 0.0
+    assert np.all(p.fg[p.alpha == 0] == 0.0)  # fg is defined only under coverage
+    assert isinstance(p.kinds, tuple) and all(isinstance(k, str) for k in p.kinds)
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        ("solid", "hair"),
+        ("solid", "motion_blur", "greenish_fg"),
+        ("semi_transparent", "defocus"),
+        ("thin", "fur"),
+        ("hair", "large", "hdr"),
+    ],
+)
+def test_composite_is_exact_before_the_camera(kinds: tuple[str, ...]) -> None:
+    seed = 3
+    clean = generate_clean(seed, S, S, kinds)
+    a = clean.alpha[..., None]
+    expected = a * clean.fg_spill + (1.0 - a) * clean.screen
+    np.testing.assert_allclose(clean.image, expected, rtol=0, atol=1e-6)
+    # the plate's ground truth is the clean composite's, the camera only touches the plate
+    p = generate_plate(seed, S, S, kinds)
+    assert np.array_equal(p.alpha, clean.alpha)
+    assert np.array_equal(p.fg, clean.fg)
+    assert np.array_equal(p.screen, clean.screen)
+    assert 0 < np.abs(p.plate - clean.image).mean() < 0.05
+
+
+def test_spill_is_in_the_plate_but_not_in_the_ground_truth() -> None:
+    clean = generate_clean(5, S, S, ("hair", "solid", "spill"))
+    assert "spill" in generate_plate(5, S, S, ("hair", "solid", "spill")).kinds
+    cov = clean.alpha > 0
+    extra = (clean.fg_spill - clean.fg)[cov]
+    assert extra.min() >= 0.0 and extra[:, 1].max() > 0.01  # green light added under coverage
+    no = generate_clean(5, S, S, ("hair", "solid", "no_spill"))
+    assert np.array_equal(no.fg_spill, no.fg)
+
+
+def test_hair_has_fractional_coverage() -> None:
+    for seed in range(3):
+        p = generate_plate(seed, S, S, ("hair",))
+        partial = (p.alpha > 0.01) & (p.alpha < 0.99)
+        assert partial.mean() > 0.01, seed
+        assert "hair" in p.kinds
+
+
+def test_semi_transparent_and_motion_blur_make_partial_alpha() -> None:
+    p = generate_plate(2, S, S, ("semi_transparent",))
+    inner = p.alpha[(p.alpha > 0.02)]
+    assert inner.size and np.median(inner) < 0.98
+    q = generate_plate(4, S, S, ("solid", "motion_blur"))
+    assert "motion_blur" in q.kinds
+    assert ((q.alpha > 0.05) & (q.alpha < 0.95)).sum() > 20
+
+
+def test_markers_belong_to_the_screen() -> None:
+    with_m = make_screen(np.random.default_rng(8), S, S, markers=True)
+    without = make_screen(np.random.default_rng(8), S, S, markers=False)
+    assert with_m.marker_cover is not None and without.marker_cover is None
+    drawn = with_m.marker_cover > 0.5
+    assert drawn.any()
+    assert np.array_equal(with_m.image[with_m.marker_cover == 0], without.image[with_m.marker_cover == 0])
+    assert np.abs(with_m.image[drawn] - without.image[drawn]).max() > 0.01
+    # in a plate they are background: alpha 0, and visible in the clean screen
+    scene = sample_scene(np.random.default_rng(9), S, S, ("empty", "markers"))
+    clean = render_clean(scene)
+    assert "markers" in scene.tags and not clean.alpha.any()
+    assert np.array_equal(clean.image, clean.screen)
+
+
+def test_empty_plate_and_hdr_and_quantisation() -> None:
+    e = generate_plate(1, S, S, ("empty",))
+    assert not e.alpha.any() and "empty" in e.kinds
+    h = generate_plate(6, S, S, ("solid", "hdr", "float"))
+    assert h.fg.max() > 1.0 and h.plate.max() > 1.0 and "hdr" in h.kinds
+    q = generate_plate(6, S, S, ("solid", "8bit_420"))
+    codes = srgb_oetf(q.plate) * 255.0
+    assert np.abs(codes - np.rint(codes)).max() < 1e-2  # 8-bit sRGB code values
+    assert q.plate.max() <= 1.0
+
+
+def test_unknown_kind_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown plate kinds"):
+        generate_plate(0, S, S, ("sparkles",))
+
+
+def test_sequence_is_smooth_and_reproducible() -> None:
+    seq = generate_sequence(4, 3, 48, 64, ("solid", "hair"))
+    again = generate_sequence(4, 3, 48, 64, ("solid", "hair"))
+    assert len(seq) == 3 and all(_same(a, b) for a, b in zip(seq, again, strict=True))
+    assert len({p.kinds for p in seq}) == 1
+    steps = [np.abs(a.alpha - b.alpha).mean() for a, b in zip(seq, seq[1:], strict=False)]
+    assert all(0 < s < 0.1 for s in steps)  # it moves, but not a new subject each frame
+    assert not np.array_equal(seq[0].plate, seq[1].plate)

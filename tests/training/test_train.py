@@ -1,0 +1,126 @@
+"""Training loop: tiny runs of every model, resume, determinism, configs, fine-tuning."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gsrender.training import config as C
+from gsrender.training.datasets import make_validation_plates, write_paired_sequence
+from gsrender.training.train import lr_factor, main
+
+# A few steps on 32 px crops: exercises every path (data, loss, optimiser, validation,
+# checkpoints, log, plot) in seconds on two CPU cores.
+COMMON = [
+    "--set", "data.crop=32",
+    "--set", "data.gen_size=64",
+    "--set", "train.batch_size=2",
+    "--set", "train.num_workers=0",
+    "--set", "train.threads=1",
+    "--set", "train.log_every=1",
+    "--set", "train.val_every=2",
+    "--set", "train.ckpt_every=2",
+    "--set", "data.val_count=2",
+    "--set", "data.val_size=64",
+    "--set", "optim.warmup_steps=1",
+]  # fmt: skip
+TINY = [*COMMON, "--set", "data.length=16"]
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _losses(out: Path) -> np.ndarray:
+    rows = _rows(out)
+    parts = [k for k in rows[0] if k not in ("step", "seconds", "lr") and not k.startswith("val_")]
+    return np.array([[float(r[k]) for k in parts] for r in rows])
+
+
+@pytest.mark.parametrize("model", ["gskey", "seed_regression", "seed_classifier"])
+def test_three_steps_write_run_folder(tmp_path: Path, model: str) -> None:
+    out = tmp_path / model
+    assert main(["--config", model, "--out", str(out), "--steps", "3", *TINY]) == 0
+    for name in ("log.csv", "loss.png", "last.pt", "best.pt", "config.toml", "train_info.json"):
+        assert (out / name).is_file(), name
+    rows = _rows(out)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    assert rows[1]["val_sad"] and rows[2]["val_sad"] and not rows[0]["val_sad"]  # val at 2 and at the end
+
+    ckpt = torch.load(out / "last.pt", weights_only=True)  # plain data only
+    assert ckpt["step"] == 3 and ckpt["config"]["model"]["name"] == model
+    assert ckpt["config_sha256"] == C.config_sha256(ckpt["config"])
+    assert {"optimizer", "scheduler", "rng"} <= set(ckpt)
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["val"]["sad"] == pytest.approx(best["best_val_sad"])
+    info = json.loads((out / "train_info.json").read_text())
+    assert info["finished_step"] == 3 and info["torch_version"] and "hardware" in info
+    assert "gsrender-train" in info["command"]
+    used = C.load_config(out / "config.toml")
+    assert used == ckpt["config"] and used["data"]["crop"] == 32
+
+
+def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+    """Same seed -> same losses; a resumed run continues the count with the same batches."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["--config", "gskey", "--out", str(a), "--steps", "4", "--until", "2", *TINY]) == 0
+    assert main(["--config", "gskey", "--out", str(a), "--steps", "4"]) == 2  # refuses to overwrite
+    assert main(["--config", "gskey", "--out", str(a), "--resume"]) == 0
+    assert main(["--config", "gskey", "--out", str(b), "--steps", "4", *TINY]) == 0
+    assert [int(r["step"]) for r in _rows(a)] == [1, 2, 3, 4]
+    assert torch.load(a / "last.pt", weights_only=True)["step"] == 4
+    np.testing.assert_allclose(_losses(a), _losses(b), rtol=1e-5, atol=1e-7)
+    wa = torch.load(a / "last.pt", weights_only=True)["model"]
+    wb = torch.load(b / "last.pt", weights_only=True)["model"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+    info = json.loads((a / "train_info.json").read_text())
+    assert [s["finished_step"] for s in info["sessions"]] == [2, 4]
+
+
+def test_finetune_from_checkpoint_on_keyed_frames(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    assert main(["--config", "gskey", "--out", str(base), "--steps", "1", *TINY]) == 0
+    keyed = tmp_path / "keyed"
+    write_paired_sequence(make_validation_plates(2, size=64, seed=7), keyed)
+    out = tmp_path / "shot"
+    args = ["--finetune", str(base / "last.pt"), "--data", str(keyed), "--out", str(out), "--steps", "2"]
+    assert main([*args, *COMMON, "--set", "data.samples_per_epoch=4"]) == 0
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    assert ckpt["config"]["data"]["kind"] == "paired" and ckpt["config"]["optim"]["lr"] < 1e-3
+    assert ckpt["finetuned_from"]["sha256"]
+    assert main(["--finetune", str(base / "last.pt"), "--out", str(tmp_path / "x")]) == 2  # needs --data
+
+
+def test_config_overrides_are_typed_and_checked(tmp_path: Path) -> None:
+    cfg = C.load_config("gskey", ["optim.lr=3e-4", "train.amp=bf16", "model.kwargs.c1=8", "loss.l1=2"])
+    assert cfg["optim"]["lr"] == 3e-4 and cfg["train"]["amp"] == "bf16"
+    assert cfg["model"]["kwargs"]["c1"] == 8 and cfg["model"]["kwargs"]["c2"] == 32
+    assert cfg["loss"]["l1"] == 2.0 and isinstance(cfg["loss"]["l1"], float)
+    for bad in (["optim.lrr=1"], ["train.batch_size=abc"], ["train.amp=fp8"], ["data.crop=30"]):
+        with pytest.raises(ValueError):
+            C.load_config("gskey", bad)
+    p = tmp_path / "c.toml"
+    p.write_text(C.dump_toml(cfg))
+    assert C.load_config(p) == cfg
+    for name in C.shipped_configs():
+        if name != "finetune":
+            C.load_config(name)
+
+
+def test_lr_schedule_warmup_and_cosine_floor() -> None:
+    cfg = C.load_config("gskey", ["optim.warmup_steps=10", "train.steps=110", "optim.min_lr_ratio=0.1"])
+    assert lr_factor(0, cfg) == pytest.approx(0.1)
+    assert lr_factor(9, cfg) == pytest.approx(1.0)
+    assert lr_factor(60, cfg) == pytest.approx(0.55)
+    assert lr_factor(110, cfg) == pytest.approx(0.1)
+    step = C.load_config("seed_regression", ["optim.warmup_steps=0", "optim.step_size=5", "optim.gamma=0.5"])
+    assert [lr_factor(s, step) for s in (0, 4, 5, 10)] == [1.0, 1.0, 0.5, 0.25]

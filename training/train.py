@@ -1,0 +1,691 @@
+"""Train a keying network from a TOML config; resume, fine-tune and scale with torchrun.
+
+    gsrender-train --config training/configs/gskey.toml --out runs/gskey [--steps N] [--resume]
+                   [--set optim.lr=5e-4 ...] [--device cpu|cuda]
+    gsrender-train --finetune models/gskey.pt --data shot010/keyed --out runs/shot010
+    torchrun --nproc_per_node 4 -m gsrender.training.train --config gskey --out runs/gskey
+
+The run folder holds only what is needed to continue, pick and explain a run:
+config.toml (the config actually used), log.csv, loss.png, train_info.json, last.pt
+(everything to resume: model, optimiser, schedule, step, RNG states) and best.pt (the
+weights with the lowest validation SAD). Checkpoints are plain dicts of tensors and
+primitive values, loadable with ``torch.load(weights_only=True)``.
+
+Reproducibility: the model is initialised from ``train.seed``; every dataset index is a
+fixed sample (synthetic plates are generated from base_seed + index); the sample order
+of each epoch comes from a DistributedSampler seeded with ``train.seed``; a resumed run
+skips the samples already seen in its epoch, so it continues with the same batches an
+uninterrupted run would have used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from . import config as C
+from .evaluate import (
+    REPORT_KEYS,
+    EvalSample,
+    TorchPredictor,
+    evaluate_predictor,
+    load_checkpoint,
+    paired_samples,
+    synthetic_samples,
+)
+from .losses import compute_loss, loss_part_names
+
+CKPT_FORMAT = 1
+BATCH_KEYS = ("plate", "screen", "alpha", "plate_lin", "bg", "has_fg")  # what the losses read
+VAL_COLUMNS = [f"val_{k}" for k in REPORT_KEYS]
+MAX_BAD_STEPS = 20  # consecutive non-finite losses before giving up
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+class Dist:
+    """Rank facts; a single process is world size 1, rank 0."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.enabled = self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def init(self, device: torch.device) -> None:
+        if self.enabled and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def all_mean(self, t: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            t = t.clone()
+            dist.all_reduce(t)
+            t /= self.world
+        return t
+
+    def all_true(self, flag: torch.Tensor) -> bool:
+        """True when the flag holds on every rank (ranks must agree before skipping a step)."""
+        if self.enabled:
+            flag = flag.to(torch.int32)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag)
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# --------------------------------------------------------------------------- data
+
+
+class _SkipSampler(Sampler[int]):
+    """A DistributedSampler whose first `skip` indices of the current epoch are dropped (resume)."""
+
+    def __init__(self, base: DistributedSampler) -> None:
+        self.base = base
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        for i, idx in enumerate(self.base):
+            if i >= self.skip:
+                yield idx
+
+    def __len__(self) -> int:
+        return max(0, len(self.base) - self.skip)
+
+
+def _worker_init(worker_id: int) -> None:
+    """numpy/random in workers follow torch's per-worker seed (itself from the loader generator)."""
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
+    d = cfg["data"]
+    from . import datasets
+
+    if d["kind"] == "synthetic":
+        return datasets.SyntheticKeyingDataset(
+            d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"]
+        )
+    return datasets.PairedSequenceDataset(
+        d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]
+    )
+
+
+def build_val_samples(cfg: dict[str, Any]) -> list[EvalSample]:
+    d = cfg["data"]
+    if d["val_kind"] == "synthetic":
+        return synthetic_samples(d["val_count"], d["val_size"], d["val_seed"])
+    return paired_samples(d["folder"], d["val_count"], d["val_size"], d["val_seed"])
+
+
+class BatchStream:
+    """Endless batches in a reproducible order that can start at any step."""
+
+    def __init__(self, dataset: Any, cfg: dict[str, Any], rank: Dist, device: torch.device) -> None:
+        t = cfg["train"]
+        self.seed = t["seed"]
+        self.batch = t["batch_size"]
+        self.base = DistributedSampler(
+            dataset, num_replicas=rank.world, rank=rank.rank, shuffle=True, seed=self.seed, drop_last=True
+        )
+        self.sampler = _SkipSampler(self.base)
+        self.per_epoch = len(self.base) // self.batch
+        if self.per_epoch < 1:
+            raise ValueError(
+                f"the dataset has {len(dataset)} samples, fewer than one batch of {self.batch} per process"
+            )
+        self.generator = torch.Generator()
+        self.loader = DataLoader(
+            dataset,
+            batch_size=self.batch,
+            sampler=self.sampler,
+            num_workers=t["num_workers"],
+            worker_init_fn=_worker_init,
+            generator=self.generator,
+            drop_last=True,
+            pin_memory=device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def from_step(self, step: int) -> Iterator[dict[str, torch.Tensor]]:
+        epoch, skip = divmod(step, self.per_epoch)
+        while True:
+            self.base.set_epoch(epoch)
+            self.sampler.skip = skip * self.batch
+            self.generator.manual_seed(self.seed * 1_000_003 + epoch)  # worker seeds, per epoch
+            yield from self.loader
+            epoch, skip = epoch + 1, 0
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def lr_factor(step: int, cfg: dict[str, Any]) -> float:
+    """Multiplier of optim.lr after `step` optimiser steps: linear warm-up, then the schedule."""
+    o, total = cfg["optim"], cfg["train"]["steps"]
+    warm = o["warmup_steps"]
+    if warm and step < warm:
+        return (step + 1) / warm
+    if o["schedule"] == "constant":
+        return 1.0
+    if o["schedule"] == "step":
+        return float(o["gamma"] ** (step // max(1, o["step_size"])))
+    progress = min(1.0, max(0.0, (step - warm) / max(1, total - warm)))
+    floor = o["min_lr_ratio"]
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(
+    model: torch.nn.Module, cfg: dict[str, Any]
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    o = cfg["optim"]
+    # No weight decay on biases: decaying them only pulls the output offsets towards 0.
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=o["lr"],
+        betas=tuple(o["betas"]),
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    return opt, sched
+
+
+# --------------------------------------------------------------------------- checkpoints & logs
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda"):
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(
+        ("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0)
+    )
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write then rename, so a crash never leaves a half-written checkpoint behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _read_log(path: Path, up_to_step: int) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= up_to_step]
+
+
+class RunLog:
+    """log.csv (rewritten on resume to drop steps after the checkpoint) and loss.png."""
+
+    def __init__(self, out: Path, parts: list[str], resume_step: int | None) -> None:
+        self.path = out / "log.csv"
+        self.png = out / "loss.png"
+        self.parts = parts
+        self.columns = ["step", "seconds", "lr", "loss", *parts, *VAL_COLUMNS]
+        self.rows = _read_log(self.path, resume_step) if resume_step is not None else []
+        with open(self.path, "w", newline="") as f:
+            w = csv.DictWriter(f, self.columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def append(self, row: dict[str, Any]) -> None:
+        clean = {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        self.rows.append({k: str(v) for k, v in clean.items()})
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(clean)
+
+    def plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        def series(key: str) -> tuple[list[int], list[float]]:
+            pts = [(int(r["step"]), float(r[key])) for r in self.rows if r.get(key, "") not in ("", "nan")]
+            return [p[0] for p in pts], [p[1] for p in pts]
+
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        for key in ["loss", *self.parts]:
+            x, y = series(key)
+            if x and all(v > 0 for v in y):
+                ax1.plot(
+                    x, y, label="total (weighted)" if key == "loss" else key, lw=1.5 if key == "loss" else 0.8
+                )
+        ax1.set_yscale("log")
+        ax1.set_xlabel("step")
+        ax1.set_title("training loss (parts unweighted)")
+        ax1.legend(fontsize=8)
+        ax1.grid(alpha=0.3)
+        for key, label in (("val_sad", "SAD"), ("val_sad_unknown", "SAD unknown band")):
+            x, y = series(key)
+            if x:
+                ax2.plot(x, y, marker="o", ms=3, label=label)
+        ax2.set_xlabel("step")
+        ax2.set_title("validation SAD (/1000, per plate)")
+        ax2.legend(fontsize=8)
+        ax2.grid(alpha=0.3)
+        fig.tight_layout()
+        tmp = self.png.with_name("loss.tmp.png")
+        fig.savefig(tmp, dpi=90)
+        plt.close(fig)
+        os.replace(tmp, self.png)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _hardware(device: torch.device, world: int) -> dict[str, Any]:
+    hw: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device.type,
+        "world_size": world,
+    }
+    if device.type == "cuda":
+        hw["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return hw
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="gsrender-train",
+        description="Train a gsrender keying network (gskey or a seed baseline), or fine-tune the shipped "
+        "model on a few keyed frames of one shot.",
+    )
+    ap.add_argument(
+        "--config",
+        help="TOML config, or the name of a shipped one: "
+        f"{', '.join(C.shipped_configs())} (default: finetune with --finetune)",
+    )
+    ap.add_argument("--out", required=True, help="run folder (log.csv, loss.png, last.pt, best.pt, ...)")
+    ap.add_argument("--steps", type=int, help="total optimiser steps (overrides train.steps)")
+    ap.add_argument(
+        "--until",
+        type=int,
+        metavar="STEP",
+        help="stop after this step and checkpoint (the schedule still spans --steps): "
+        "for farm jobs that train in chunks with --resume",
+    )
+    ap.add_argument(
+        "--resume", action="store_true", help="continue from OUT/last.pt (starts fresh if absent)"
+    )
+    ap.add_argument("--finetune", metavar="CKPT", help="start from this checkpoint's weights (with --data)")
+    ap.add_argument(
+        "--data",
+        metavar="FOLDER",
+        help="train on keyed frames in the seed layout "
+        "(Data.01.RGB.0063.png + Data.01.ALPHA.0063.png) instead of synthetic plates",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)",
+    )
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
+    return ap
+
+
+def _resolve_config(args: argparse.Namespace, resume_ckpt: dict[str, Any] | None) -> dict[str, Any]:
+    overrides = list(args.set)
+    if resume_ckpt is not None:
+        cfg = C.from_dict(resume_ckpt["config"])
+        C.apply_overrides(cfg, overrides)
+    else:
+        name = args.config or ("finetune" if args.finetune else None)
+        if name is None:
+            raise ValueError("--config is required (or --finetune CKPT for fine-tuning)")
+        if args.data:  # before the user's --set, so those still win
+            folder = json.dumps(str(Path(args.data).resolve()))
+            overrides = ['data.kind="paired"', f"data.folder={folder}", *overrides]
+        cfg = C.load_config(name, overrides)
+        if args.finetune:
+            src = load_checkpoint(args.finetune)
+            cfg["model"] = C.from_dict(src["config"])["model"]
+    if args.steps is not None:
+        cfg["train"]["steps"] = args.steps
+    if args.device:
+        cfg["train"]["device"] = args.device
+    C.validate(cfg)
+    return cfg
+
+
+def _pick_device(cfg: dict[str, Any], rank: Dist) -> torch.device:
+    want = cfg["train"]["device"]
+    if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ValueError("train.device = cuda but CUDA is not available")
+        torch.cuda.set_device(rank.local_rank)
+        return torch.device("cuda", rank.local_rank)
+    return torch.device("cpu")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of gsrender-train and `gsrender train`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    rank = Dist()
+    last_path = out / "last.pt"
+    if args.finetune and not args.data:
+        print(
+            "gsrender-train: --finetune needs --data FOLDER (the keyed frames of the shot)", file=sys.stderr
+        )
+        return 2
+    if last_path.exists() and not args.resume:
+        msg = f"{out} already holds a run; pass --resume to continue it or pick another --out"
+        print(f"gsrender-train: {msg}", file=sys.stderr)
+        return 2
+    resume = load_checkpoint(last_path) if (args.resume and last_path.exists()) else None
+    try:
+        cfg = _resolve_config(args, resume)
+        device = _pick_device(cfg, rank)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"gsrender-train: {exc}", file=sys.stderr)
+        return 2
+    rank.init(device)
+    try:
+        return _train(cfg, args, argv, out, rank, device, resume)
+    finally:
+        rank.close()
+
+
+def _train(
+    cfg: dict[str, Any],
+    args: argparse.Namespace,
+    argv: list[str],
+    out: Path,
+    rank: Dist,
+    device: torch.device,
+    resume: dict[str, Any] | None,
+) -> int:
+    from .models import build_model
+
+    t_cfg = cfg["train"]
+    if t_cfg["threads"] > 0:
+        torch.set_num_threads(t_cfg["threads"])
+    command = shlex.join(["gsrender-train", *argv])
+    if resume is not None and resume.get("train_command"):
+        command = f"{resume['train_command']} && {command}"
+    if rank.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.toml").write_text(C.dump_toml(cfg))
+    rank.barrier()
+
+    name = cfg["model"]["name"]
+    weights = cfg["loss"]
+    parts = loss_part_names(name, weights)
+
+    torch.manual_seed(t_cfg["seed"])
+    np.random.seed(t_cfg["seed"] % 2**32)
+    random.seed(t_cfg["seed"])
+    model = build_model(name, **dict(cfg["model"]["kwargs"])).to(device)
+    finetuned_from = None
+    if resume is None and args.finetune:
+        src = load_checkpoint(args.finetune)
+        model.load_state_dict(src["model"])
+        finetuned_from = {
+            "path": str(Path(args.finetune).resolve()),
+            "sha256": _file_sha256(Path(args.finetune)),
+        }
+    opt, sched = build_optimizer(model, cfg)
+
+    amp = t_cfg["amp"] if device.type == "cuda" else "none"
+    if t_cfg["amp"] != "none" and amp == "none" and rank.main:
+        print("gsrender-train: train.amp needs CUDA; training in float32 on the CPU")
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+
+    step, elapsed = 0, 0.0
+    best_sad, best_step = math.inf, -1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        if resume.get("scaler"):
+            scaler.load_state_dict(resume["scaler"])
+        step, elapsed = int(resume["step"]), float(resume["elapsed"])
+        best_sad, best_step = float(resume["best_val_sad"]), int(resume["best_step"])
+        finetuned_from = resume.get("finetuned_from")
+        _set_rng_state(resume["rng"], device)
+        if rank.main:
+            print(f"gsrender-train: resuming {out} at step {step}")
+
+    total_steps = t_cfg["steps"]
+    stop = min(total_steps, args.until) if args.until is not None else total_steps
+    if step >= stop:
+        if rank.main:
+            print(f"gsrender-train: {out} is already at step {step} (stop at {stop}); nothing to do")
+        return 0
+
+    net: torch.nn.Module = model
+    if rank.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    stream = BatchStream(build_dataset(cfg), cfg, rank, device)
+    val_samples = build_val_samples(cfg) if rank.main else []
+    log = RunLog(out, parts, step if resume is not None else None) if rank.main else None
+
+    info: dict[str, Any] = {
+        "command": command,
+        "argv": list(argv),
+        "torch_version": str(torch.__version__),
+        "python_version": platform.python_version(),
+        "hardware": _hardware(device, rank.world),
+        "config_sha256": C.config_sha256(cfg),
+        "model": name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "batch_size_global": t_cfg["batch_size"] * rank.world,
+        "amp": amp,
+        "finetuned_from": finetuned_from,
+        "started_at_step": step,
+    }
+
+    def checkpoint(val: dict[str, float] | None, with_optimizer: bool = True) -> dict[str, Any]:
+        ck: dict[str, Any] = {
+            "format": CKPT_FORMAT,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "config": cfg,
+            "config_json": C.config_json(cfg),
+            "config_sha256": C.config_sha256(cfg),
+            "train_command": command,
+            "step": step,
+            "elapsed": elapsed,
+            "best_val_sad": best_sad,
+            "best_step": best_step,
+            "val": dict(val or {}),
+            "torch_version": str(torch.__version__),
+            "finetuned_from": finetuned_from,
+        }
+        if with_optimizer:
+            ck.update(
+                optimizer=opt.state_dict(),
+                scheduler=sched.state_dict(),
+                scaler=scaler.state_dict() if scaler.is_enabled() else {},
+                rng=_rng_state(device),
+            )
+        return ck
+
+    sums = torch.zeros(len(parts) + 1, device=device)
+    n_sum = 0
+    bad_steps = 0
+    session_start = time.perf_counter()
+    train_seconds = 0.0  # this session, optimiser steps only (no validation / checkpoints)
+    start_step = step
+    last_val: dict[str, float] = {}
+    batches = stream.from_step(step)
+    net.train()
+    while step < stop:
+        t0 = time.perf_counter()
+        batch = next(batches)
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in BATCH_KEYS}
+        ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+        with ctx:
+            outputs = net(batch["plate"], batch["screen"])
+        total, part_vals = compute_loss(name, outputs, batch, weights)
+        opt.zero_grad(set_to_none=True)
+        if not rank.all_true(torch.isfinite(total)):
+            bad_steps += 1
+            if rank.main:
+                print(f"gsrender-train: non-finite loss at step {step + 1}, batch skipped")
+            if bad_steps >= MAX_BAD_STEPS:
+                print(f"gsrender-train: {bad_steps} non-finite losses in a row; stopping", file=sys.stderr)
+                return 1
+            continue
+        bad_steps = 0
+        scaler.scale(total).backward()
+        if cfg["optim"]["grad_clip"] > 0:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["optim"]["grad_clip"])
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        step += 1
+        sums += torch.stack([total.detach(), *(part_vals[p] for p in parts)]).float()
+        n_sum += 1
+        dt = time.perf_counter() - t0
+        train_seconds += dt
+        elapsed += dt
+
+        final = step == stop
+        do_val = step % t_cfg["val_every"] == 0 or final
+        do_log = step % t_cfg["log_every"] == 0 or do_val
+        do_ckpt = step % t_cfg["ckpt_every"] == 0 or do_val
+        if do_log:
+            means = (rank.all_mean(sums) / max(1, n_sum)).tolist()
+            sums.zero_()
+            n_sum = 0
+        if not rank.main:
+            continue
+        val: dict[str, float] = {}
+        if do_val:
+            t_val = time.perf_counter()
+            val = evaluate_predictor(TorchPredictor(model, name), val_samples, timing=False)["metrics"]
+            last_val = val
+            elapsed += time.perf_counter() - t_val
+            if val["sad"] < best_sad:
+                best_sad, best_step = val["sad"], step
+                save_atomic(checkpoint(val, with_optimizer=False), out / "best.pt")
+            net.train()
+        if do_log:
+            lr = sched.get_last_lr()[0]
+            row = {"step": step, "seconds": round(elapsed, 3), "lr": f"{lr:.6g}", "loss": f"{means[0]:.6g}"}
+            row.update({p: f"{v:.6g}" for p, v in zip(parts, means[1:], strict=True)})
+            row.update({f"val_{k}": (f"{val[k]:.6g}" if k in val else "") for k in REPORT_KEYS})
+            log.append(row)
+            rate = (step - start_step) / max(train_seconds, 1e-9)
+            msg = f"step {step}/{total_steps}  loss {means[0]:.4g}  " + "  ".join(
+                f"{p} {v:.4g}" for p, v in zip(parts, means[1:], strict=True)
+            )
+            msg += f"  lr {lr:.3g}  {rate:.2f} steps/s"
+            if val:
+                msg += f"  | val SAD {val['sad']:.4g} (best {best_sad:.4g} @ {best_step})"
+            print(msg, flush=True)
+        if do_ckpt:
+            save_atomic(checkpoint(last_val), out / "last.pt")
+        if step % t_cfg["plot_every"] == 0 or final:
+            log.plot()
+
+    if rank.main:
+        wall = time.perf_counter() - session_start
+        info.update(
+            finished_step=step,
+            wall_seconds=round(wall, 3),
+            train_seconds=round(train_seconds, 3),
+            total_elapsed_seconds=round(elapsed, 3),
+            steps_per_second=round((step - start_step) / max(train_seconds, 1e-9), 4),
+            best_val_sad=best_sad,
+            best_step=best_step,
+            last_val=last_val,
+        )
+        info_path = out / "train_info.json"
+        history = []
+        if info_path.is_file() and resume is not None:
+            try:
+                prev = json.loads(info_path.read_text())
+                history = prev.get("sessions", [])
+            except (OSError, ValueError):
+                history = []
+        keys = ("started_at_step", "finished_step", "wall_seconds", "steps_per_second", "hardware")
+        info["sessions"] = [*history, {k: info[k] for k in keys}]
+        info_path.write_text(json.dumps(info, indent=2, default=str) + "\n")
+        print(
+            f"gsrender-train: done, step {step}; best validation SAD {best_sad:.4g} at step {best_step}; "
+            f"{out / 'best.pt'}"
+        )
+    rank.barrier()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
