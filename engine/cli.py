@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .errors import EXIT_FRAMES_FAILED, EXIT_INTERRUPTED, EXIT_OK, GsRenderError, OutputError, UsageError
+from .io import remove_stale_temps
 from .output import OutputSettings, validate_output
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
@@ -223,6 +224,8 @@ def render_main(argv: list[str]) -> int:
         print(f"{len(jobs)} frame(s)")
         return EXIT_OK
     _prepare_output_folders({target.parent for _, target in jobs})
+    for folder in {target.parent for _, target in jobs}:
+        remove_stale_temps(folder, {target.name for _, target in jobs if target.parent == folder})
 
     from .backends import create_backend
 

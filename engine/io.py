@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -413,3 +414,30 @@ def write_frame(
         # Either the rename happened (tmp is gone) or the write failed: never leave the temp.
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+# A temp file younger than this may belong to a writer still running on another farm host.
+STALE_TEMP_SECONDS = 3600.0
+
+
+def remove_stale_temps(folder: Path, names: set[str], older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete temp files that killed writers (SIGKILL, power loss) left for these frame names.
+
+    They never carry a final name, so they are harmless, but they pile up on a farm. Only old
+    ones go (see STALE_TEMP_SECONDS). Never raises: cleaning up is a courtesy, not the render.
+    """
+    now = time.time()
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        cut = entry.name.rfind(".tmp-")
+        if not entry.name.startswith(".") or cut < 1 or entry.name[1:cut] not in names:
+            continue
+        with contextlib.suppress(OSError):
+            if now - entry.stat(follow_symlinks=False).st_mtime > older_than:
+                os.unlink(entry.path)
+                removed += 1
+    return removed

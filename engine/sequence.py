@@ -21,7 +21,7 @@ from .errors import InputError, UsageError
 # A range that expands to more frames than this is almost certainly a typo ("1-10000000").
 MAX_FRAMES = 1_000_000
 
-_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?$")
+_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?$")  # 1-100x2, or OpenJD 1-100:2
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,17 @@ def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path):
     # resume completes the rest
     assert run(src / "plate.####.png", "-o", out / "k.####.exr", "--skip-existing") == 0
     assert len(list(out.glob("k.*.exr"))) == 40
+
+
+def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
+    src = write_plate(tmp_path / "p.png", make_plate())
+    out = tmp_path / "o"
+    out.mkdir()
+    stale = out / ".k.exr.tmp-123-abcd.exr"
+    fresh = out / ".k.exr.tmp-456-ef01.exr"
+    other = out / ".notes.txt.tmp-1-2.txt"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert run(src, "-o", out / "k.exr") == 0
+    assert not stale.exists() and fresh.exists() and other.exists()

@@ -124,3 +124,9 @@ def test_check_output_pattern():
     check_output_pattern("out.exr", 1)
     with pytest.raises(UsageError, match="3 frames"):
         check_output_pattern("out.exr", 3)
+
+
+def test_openjd_step_syntax_is_accepted():
+    from gsrender.engine.sequence import parse_frame_range
+
+    assert parse_frame_range("1-9:4") == [1, 5, 9]
