@@ -89,6 +89,9 @@ def _render_parser() -> argparse.ArgumentParser:
         "results do not depend on it",
     )
     g.add_argument("--threads", type=int, default=0, help="inference threads (0 = auto)")
+    g.add_argument(
+        "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT precision (fp32 = reference)"
+    )
     g.add_argument("--despill", type=float, default=1.0, help="despill strength 0..1 (0 = off; default 1)")
     g.add_argument(
         "--screen-colour",
@@ -229,7 +232,9 @@ def render_main(argv: list[str]) -> int:
 
     from .backends import create_backend
 
-    backend, note = create_backend(args.backend, model=args.model, keyer=args.keyer, threads=args.threads)
+    backend, note = create_backend(
+        args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
+    )
     log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
     stop = threading.Event()
     _install_signal_handlers(stop)

@@ -79,10 +79,9 @@ def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[
     alpha = np.empty((1, plan.padded_height, plan.padded_width), np.float32)
     bg = np.empty((3, plan.padded_height, plan.padded_width), np.float32)
     colour = frame.screen.colour
-    for batch in batch_tiles(list(iter_tile_inputs(inputs, plan)), backend.max_batch):
-        a_b, bg_b = backend.infer(
-            np.stack([p for _, (p, _) in batch]), np.stack([s for _, (_, s) in batch]), colour
-        )
+    batches = batch_tiles(list(iter_tile_inputs(inputs, plan)), backend.max_batch)
+    stacked = ((np.stack([p for _, (p, _) in b]), np.stack([s for _, (_, s) in b])) for b in batches)
+    for batch, (a_b, bg_b) in zip(batches, backend.infer_batches(stacked, colour), strict=True):
         for i, (t, _) in enumerate(batch):
             place_core(alpha, t, a_b[i])
             place_core(bg, t, bg_b[i])

@@ -18,6 +18,7 @@ guide that passes straight through to bg is not rounded to float16.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import sys
 import warnings
@@ -284,7 +285,12 @@ def export_fp16(onnx_in: str | Path, onnx_out: str | Path, *, keep_fp32_head: bo
     proto = onnx.load(str(onnx_in))
     model = convert_fp16(proto, keep_fp32_head=keep_fp32_head)
     set_metadata(
-        model, {"gsrender.precision": "fp16", "gsrender.fp16_fp32_head": str(keep_fp32_head).lower()}
+        model,
+        {
+            "gsrender.precision": "fp16",
+            "gsrender.fp16_fp32_head": str(keep_fp32_head).lower(),
+            "gsrender.source_sha256": hashlib.sha256(Path(onnx_in).read_bytes()).hexdigest(),
+        },
     )
     out = Path(onnx_out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,8 +32,24 @@ def _ort_cuda_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
+def resolve_auto(model_path: Path) -> tuple[str, str]:
+    """What `--backend auto` picks on this node, and why (nothing is built)."""
+    if model_path.suffix == ".pt":
+        return "torch", "a .pt checkpoint was given"
+    if _tensorrt_available():
+        return "tensorrt", "TensorRT and pycuda found"
+    if _ort_cuda_available():
+        return "cuda", "onnxruntime CUDA provider (no TensorRT)"
+    return "onnxruntime", "onnxruntime CPU (no TensorRT or CUDA provider found)"
+
+
 def create_backend(
-    name: str = "auto", *, model: str | Path | None = None, keyer: str = "neural", threads: int = 0
+    name: str = "auto",
+    *,
+    model: str | Path | None = None,
+    keyer: str = "neural",
+    threads: int = 0,
+    precision: str = "fp16",
 ) -> tuple[Backend, str | None]:
     """Build a backend. Returns it and, for `auto`, a note on why it was picked."""
     if keyer == "classic":
@@ -47,20 +63,18 @@ def create_backend(
     model_path = Path(model) if model else default_model_path()
     note = None
     if name == "auto":
-        if model_path.suffix == ".pt":
-            name, note = "torch", "torch (a .pt checkpoint was given)"
-        elif _tensorrt_available():
-            name, note = "tensorrt", "tensorrt (TensorRT and pycuda found)"
-        elif _ort_cuda_available():
-            name, note = "cuda", "onnxruntime CUDA provider (no TensorRT)"
-        else:
-            name, note = "onnxruntime", "onnxruntime CPU (no TensorRT or CUDA found)"
+        name, note = resolve_auto(model_path)
     if name == "tensorrt":
         try:
             from .tensorrt_backend import TensorRTBackend
-        except ImportError as exc:
-            raise BackendError(None, f"TensorRT backend unavailable: {exc}") from None
-        return TensorRTBackend(model_path), note
+
+            return TensorRTBackend(model_path, precision=precision), note
+        except (ImportError, BackendError) as exc:
+            reason = getattr(exc, "message", str(exc))
+            if note is None:  # --backend tensorrt asked explicitly: fail with the reason
+                raise BackendError(None, f"TensorRT backend unavailable: {reason}") from None
+            name = "cuda" if _ort_cuda_available() else "onnxruntime"
+            note = f"{name} (TensorRT unavailable here: {reason})"
     if name == "torch":
         from .torch_backend import TorchBackend
 
@@ -71,4 +85,4 @@ def create_backend(
     return OnnxRuntimeBackend(model_path, device=device, threads=threads), note
 
 
-__all__ = ["Backend", "ModelInfo", "BACKENDS", "create_backend", "default_model_path"]
+__all__ = ["Backend", "ModelInfo", "BACKENDS", "create_backend", "default_model_path", "resolve_auto"]

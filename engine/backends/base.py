@@ -8,6 +8,7 @@ the same pixels up to its numerical precision.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,13 @@ class Backend(ABC):
 
         Returns alpha (N,1,h,w) in [0,1] and bg (N,3,h,w), the encoded local screen colour.
         """
+
+    def infer_batches(
+        self, batches: Iterable[tuple[np.ndarray, np.ndarray]], screen_colour: np.ndarray
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Results of several batches in order; GPU backends keep the next batch in flight."""
+        for plate, screen in batches:
+            yield self.infer(plate, screen, screen_colour)
 
     def describe(self) -> str:
         """One line for logs: backend and device."""

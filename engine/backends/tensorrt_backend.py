@@ -1,0 +1,562 @@
+"""TensorRT backend: the keyer on an NVIDIA GPU, fed through page-locked buffers by pycuda.
+
+How a batch of tiles runs: each tile is clipped into a page-locked (pinned) host buffer
+(the network encoding is [0,1] already; the clip is free in the same pass and keeps
+FP16 activations in their trained range whatever a caller sends), copied to the device
+asynchronously, run with `execute_async_v3` after `set_input_shape`/`set_tensor_address`,
+and copied back, all on one CUDA stream. There are two such "slots" (execution context,
+stream, buffers, events), used in turn, so the copies of one batch overlap the compute
+of the next. `infer()` returns when its batch is done (the Backend contract);
+`infer_batches()` keeps two batches in flight across calls.
+
+Shapes: the engine's optimization profile covers the tiles the keyer makes by default
+(1024-pixel tiles + halo, untiled frames up to 2560x1440). A larger input is split
+here into aligned sub-tiles with the same halo and the same assembly as the CPU path
+(gsrender.engine.tiling), which the network's bounded receptive field makes exact.
+
+TensorRT and pycuda are imported only when this backend is constructed, so the module
+(and its shape logic) imports and is tested on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError
+from ..keyer import batch_tiles
+from ..tiling import Tile, place_core, plan_tiles, round_up
+from .base import Backend, ModelInfo
+from .onnx_runtime import read_model_info
+
+log = logging.getLogger("gsrender")
+
+INPUTS = ("plate", "screen")
+OUTPUTS = ("alpha", "bg")
+OUT_CHANNELS = {"alpha": 1, "bg": 3}
+CHUNK_PIXELS = 2_000_000  # tiles per engine call: enough pixels to fill the GPU, few enough to overlap
+# FP16 against the FP32 ONNX Runtime reference on the reference frames (tests/engine/test_tensorrt_backend.py)
+FP16_ALPHA_MAX_ABS = 2.0 / 255.0
+FP16_ALPHA_MEAN_ABS = 1e-3
+FP32_ALPHA_MAX_ABS = 1e-3  # TF32 is disabled for fp32 engines; kernels still differ from ONNX Runtime's
+
+Item = tuple[np.ndarray, np.ndarray]  # one tile: plate (3,h,w), screen (3,h,w); may be strided views
+Chunk = list[Item]  # tiles of one shape, one engine call
+
+
+# --------------------------------------------------------------------------- shape logic (no GPU)
+
+
+def chunk_size(n: int, h: int, w: int, max_batch: int) -> int:
+    """Tiles per engine call: up to CHUNK_PIXELS, at most max_batch, at least one."""
+    return max(1, min(max_batch, n, CHUNK_PIXELS // max(1, h * w)))
+
+
+def subtile_core(max_hw: tuple[int, int], halo: int, stride: int) -> int:
+    """The largest aligned tile core whose input (core + 2 halo) fits the profile's max H and W."""
+    core = (min(max_hw) - 2 * round_up(halo, stride)) // stride * stride
+    if core < stride:
+        raise BackendError(
+            None,
+            f"engine profile max {max_hw} cannot hold a tile with halo {halo}: rebuild the "
+            "engine with a larger --max-tile",
+        )
+    return core
+
+
+@dataclass
+class Job:
+    """One `infer` batch as engine calls: chunks of in-profile tiles and where their results go."""
+
+    chunks: list[Chunk]
+    alpha: np.ndarray | None = None  # (N,1,h,w) assembled result, None when passed through
+    bg: np.ndarray | None = None
+    places: list[Callable[[np.ndarray, np.ndarray], None]] = field(default_factory=list)
+
+    @property
+    def passthrough(self) -> bool:
+        """One chunk covering the batch as is: its result is the answer (no copy)."""
+        return self.alpha is None
+
+
+def make_job(
+    plate: np.ndarray,
+    screen: np.ndarray,
+    *,
+    max_batch: int,
+    min_hw: tuple[int, int],
+    max_hw: tuple[int, int],
+    halo: int,
+    stride: int,
+) -> Job:
+    """Split a batch into engine calls the profile accepts.
+
+    In-profile batches are cut into chunks of `chunk_size` tiles. A tile larger than the
+    profile is cut into aligned sub-tiles with a halo (plan_tiles on the tile, which is
+    stride aligned); their cores are assembled with place_core exactly as the keyer
+    assembles a frame, so the result equals one big call.
+    """
+    if plate.ndim != 4 or plate.shape[1] != 3 or plate.shape != screen.shape:
+        raise BackendError(
+            None, f"plate/screen must be (N,3,h,w) of one shape, got {plate.shape}/{screen.shape}"
+        )
+    n, _, h, w = plate.shape
+    if h < min_hw[0] or w < min_hw[1] or h % stride or w % stride:
+        raise BackendError(
+            None,
+            f"tile {w}x{h} is not a multiple of the model stride {stride} (at least {min_hw[1]}x{min_hw[0]})",
+        )
+    items = [(plate[i], screen[i]) for i in range(n)]
+    if h <= max_hw[0] and w <= max_hw[1]:
+        k = chunk_size(n, h, w, max_batch)
+        chunks = [items[i : i + k] for i in range(0, n, k)]
+        if len(chunks) == 1:
+            return Job(chunks)
+        alpha = np.empty((n, 1, h, w), np.float32)
+        bg = np.empty((n, 3, h, w), np.float32)
+
+        def put(sl: slice) -> Callable[[np.ndarray, np.ndarray], None]:
+            def place(a: np.ndarray, b: np.ndarray) -> None:
+                alpha[sl], bg[sl] = a, b
+
+            return place
+
+        return Job(chunks, alpha, bg, [put(slice(i, i + k)) for i in range(0, n, k)])
+
+    plan = plan_tiles(h, w, tile=subtile_core(max_hw, halo, stride), halo=halo, stride=stride)
+    alpha = np.empty((n, 1, h, w), np.float32)
+    bg = np.empty((n, 3, h, w), np.float32)
+    tagged: list[tuple[Tile, tuple[int, Item]]] = []
+    for i, (p, s) in enumerate(items):
+        for t in plan.tiles:  # input windows as views: the copy into pinned memory is the only copy
+            win = (slice(None), slice(t.in_y0, t.in_y1), slice(t.in_x0, t.in_x1))
+            tagged.append((t, (i, (p[win], s[win]))))
+    job = Job([], alpha, bg)
+    for group in batch_tiles(tagged, max_batch):
+        shape = group[0][0].in_shape
+        k = chunk_size(len(group), shape[0], shape[1], max_batch)
+        for j in range(0, len(group), k):
+            part = group[j : j + k]
+            job.chunks.append([item for _, (_, item) in part])
+
+            def place(a: np.ndarray, b: np.ndarray, part: list = part) -> None:
+                for r, (t, (i, _)) in enumerate(part):
+                    place_core(alpha[i], t, a[r])
+                    place_core(bg[i], t, b[r])
+
+            job.places.append(place)
+    return job
+
+
+def run_jobs(
+    jobs: Iterable[Job], execute: Callable[[Iterable[Chunk]], Iterator[tuple[np.ndarray, np.ndarray]]]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Feed every job's chunks through `execute` (which may read ahead) and yield per-job results.
+
+    `execute` yields one (alpha, bg) per chunk, in order. A passthrough job yields that
+    result as is (valid until the next item is requested); others are assembled first.
+    """
+    order: deque[tuple[Job, int]] = deque()
+
+    def stream() -> Iterator[Chunk]:
+        for job in jobs:
+            for ci, chunk in enumerate(job.chunks):
+                order.append((job, ci))
+                yield chunk
+
+    for a, b in execute(stream()):
+        job, ci = order.popleft()
+        if job.passthrough:
+            yield a, b
+            continue
+        job.places[ci](a, b)
+        if ci == len(job.chunks) - 1:
+            assert job.alpha is not None and job.bg is not None
+            yield job.alpha, job.bg
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+def model_info(path: Path) -> ModelInfo:
+    """Stride/halo from the ONNX metadata (read without building an inference session when onnx is there)."""
+    from gsrender.export.engine_build import read_onnx_metadata
+
+    try:
+        meta = read_onnx_metadata(path)
+    except Exception as exc:
+        raise BackendError(
+            path, f"cannot read ONNX model: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        ) from None
+    return read_model_info(meta, path)
+
+
+def _deserialize(runtime: Any, data: bytes) -> Any:
+    """The engine, or None when TensorRT refuses the plan (it logs why; some versions raise)."""
+    try:
+        return runtime.deserialize_cuda_engine(data)
+    except Exception as exc:
+        log.warning(
+            "gsrender: TensorRT refused the engine: %s", str(exc).splitlines()[0] if str(exc) else exc
+        )
+        return None
+
+
+class _Slot:
+    """One execution context with its stream, pinned host and device buffers and events."""
+
+    def __init__(self, cuda: Any, context: Any, index: int) -> None:
+        self.cuda = cuda
+        self.context = context
+        self.index = index
+        self.stream = cuda.Stream()
+        self.host: dict[str, np.ndarray] = {}  # flat page-locked arrays, grown on demand
+        self.dev: dict[str, Any] = {}
+        self.ev_start, self.ev_h2d, self.ev_compute, self.ev_done = (cuda.Event() for _ in range(4))
+        self.in_flight = False
+        self.out: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reserve(self, name: str, count: int, dtype: np.dtype) -> None:
+        """Make sure `name` holds `count` elements on host and device (grow by 25% to avoid churn)."""
+        have = self.host.get(name)
+        if have is not None and have.size >= count and have.dtype == dtype:
+            return
+        if name in self.dev:
+            self.dev.pop(name).free()
+        self.host.pop(name, None)
+        count = int(count * 1.25)
+        self.host[name] = self.cuda.pagelocked_empty(count, dtype)
+        nbytes = count * np.dtype(dtype).itemsize
+        self.dev[name] = self.cuda.mem_alloc(nbytes)
+        self.cuda.memset_d8(self.dev[name], 0, nbytes)  # defined content for timing-only runs
+
+    def free(self) -> None:
+        for d in self.dev.values():
+            d.free()
+        self.dev.clear()
+        self.host.clear()
+
+
+class TensorRTBackend(Backend):
+    """Runs the keyer's ONNX model as a TensorRT engine built (once) for this GPU."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        precision: str = "fp16",
+        cache_dir: str | Path | None = None,
+        max_batch: int | None = None,
+        max_tile: int | None = None,
+        engine_path: str | Path | None = None,
+        allow_build: bool = True,
+        fp16_model: str | Path | None = None,
+        streams: int = 2,
+        check_finite: bool = True,
+    ) -> None:
+        from gsrender.export import engine_build as eb
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise BackendError(path, "model file not found")
+        if precision not in eb.PRECISIONS:
+            raise BackendError(None, f"unknown TensorRT precision '{precision}' ({', '.join(eb.PRECISIONS)})")
+        self.info = model_info(path)
+        self.model_path = path
+        self.precision = precision
+        self.check_finite = check_finite
+        self._slots: list[_Slot] = []
+        trt = eb.import_tensorrt()
+        device = eb.cuda_device()  # pushes the device's primary context on this thread
+        import pycuda.autoprimaryctx as primary
+        import pycuda.driver as cuda
+
+        self._cuda = cuda
+        self._context = primary.context
+        self._threads = {threading.get_ident()}
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        node = eb.detect_node(device)
+        request = eb.prepare_request(
+            path,
+            precision=precision,
+            node=node,
+            cache_dir=cache_dir,
+            max_tile=max_tile or eb.DEFAULT_MAX_TILE,
+            max_batch=max_batch or eb.DEFAULT_MAX_BATCH,
+            halo=self.info.halo,
+            stride=self.info.stride,
+            copies=max(1, streams),
+            fp16_model=fp16_model,
+        )
+        if engine_path is not None:
+            entry = eb.load_engine_file(engine_path, request)
+        else:  # the cached engine (also one built with other tile settings), else build it once
+            entry = eb.find_engine(request, cache_dir) or eb.ensure_engine(
+                request, cache_dir, allow_build=allow_build
+            )
+        runtime = trt.Runtime(eb.trt_logger(trt))
+        engine = _deserialize(runtime, entry.data)
+        if engine is None and engine_path is None and not entry.built:
+            log.warning(
+                "gsrender: TensorRT could not load the cached engine %s; rebuilding it", entry.path.name
+            )
+            entry = eb.ensure_engine(request, cache_dir, force=True)
+            engine = _deserialize(runtime, entry.data)
+        if engine is None:
+            raise BackendError(
+                entry.path,
+                f"TensorRT {trt.__version__} cannot load this engine "
+                "(see the TensorRT log above); rebuild it with 'gsrender build-engine --force'",
+            )
+        self._trt, self._runtime, self._engine = trt, runtime, engine
+        self.engine_path = entry.path
+        self._check_io(trt, engine)
+        pmin, _, pmax = (tuple(int(v) for v in s) for s in engine.get_tensor_profile_shape("plate", 0))
+        self.profile_min_hw = (pmin[2], pmin[3])
+        self.profile_max_hw = (pmax[2], pmax[3])
+        self.max_batch = int(pmax[0])
+        n_profiles = engine.num_optimization_profiles
+        if n_profiles < streams:  # an explicit engine built with fewer copies: one context per profile
+            log.info("gsrender: engine has %d profile(s); running %d stream(s)", n_profiles, n_profiles)
+        for i in range(max(1, min(streams, n_profiles))):
+            ctx = engine.create_execution_context()
+            if ctx is None:
+                raise BackendError(
+                    entry.path, "cannot create a TensorRT execution context (out of GPU memory?)"
+                )
+            slot = _Slot(cuda, ctx, i)
+            if n_profiles > 1:  # contexts running at once must not share a profile: one copy each
+                if not ctx.set_optimization_profile_async(i % n_profiles, slot.stream.handle):
+                    raise BackendError(entry.path, f"cannot select optimization profile {i % n_profiles}")
+                slot.stream.synchronize()
+            self._slots.append(slot)
+        self.name = f"tensorrt-{precision}"
+        self.device_name = node.gpu_name
+        self.stats = {"batches": 0, "tiles": 0, "h2d_ms": 0.0, "compute_ms": 0.0, "d2h_ms": 0.0}
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _check_io(self, trt: Any, engine: Any) -> None:
+        names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
+        missing = [n for n in (*INPUTS, *OUTPUTS) if n not in names]
+        if missing:
+            raise BackendError(self.model_path, f"engine lacks tensors {missing} (has {sorted(names)})")
+        self._dtypes = {n: np.dtype(trt.nptype(engine.get_tensor_dtype(n))) for n in (*INPUTS, *OUTPUTS)}
+        for n in INPUTS:
+            if engine.get_tensor_mode(n) != trt.TensorIOMode.INPUT:
+                raise BackendError(self.model_path, f"engine tensor '{n}' is not an input")
+
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[None]:
+        """One user of the slots at a time; the same thread re-entering (infer inside an
+        unfinished infer_batches loop) would overwrite buffers still being read, so refuse it."""
+        tid = threading.get_ident()
+        if self._owner == tid:
+            raise BackendError(
+                None,
+                "TensorRT backend re-entered from the thread that is iterating "
+                "infer_batches(); finish or close that iterator first",
+            )
+        with self._lock:
+            self._owner = tid
+            try:
+                self._ensure_context()
+                yield
+            finally:
+                self._owner = None
+
+    def _ensure_context(self) -> None:
+        """CUDA contexts are per thread: make the primary context current on a new calling thread."""
+        tid = threading.get_ident()
+        if tid not in self._threads:
+            self._context.push()
+            self._threads.add(tid)
+
+    # ------------------------------------------------------------------ one engine call
+
+    def _submit(self, slot: _Slot, chunk: Chunk) -> None:
+        """Queue copy-in, execute, copy-out of one chunk on the slot's stream (returns at once)."""
+        cuda, ctx, stream = self._cuda, slot.context, slot.stream
+        if slot.in_flight:  # an abandoned earlier run: its copies must finish before we reuse the buffers
+            slot.ev_done.synchronize()
+            slot.in_flight = False
+        n = len(chunk)
+        _, h, w = chunk[0][0].shape
+        shapes = {"plate": (n, 3, h, w), "screen": (n, 3, h, w), "alpha": (n, 1, h, w), "bg": (n, 3, h, w)}
+        for name, shape in shapes.items():
+            slot.reserve(name, math.prod(shape), self._dtypes[name])
+        views = {name: slot.host[name][: math.prod(shape)].reshape(shape) for name, shape in shapes.items()}
+        for i, (p, s) in enumerate(chunk):  # copy into pinned memory; the clip is free in the same pass
+            np.clip(p, 0.0, 1.0, out=views["plate"][i], casting="same_kind")
+            np.clip(s, 0.0, 1.0, out=views["screen"][i], casting="same_kind")
+        for name in INPUTS:
+            if not ctx.set_input_shape(name, shapes[name]):
+                raise BackendError(
+                    self.engine_path,
+                    f"engine rejects input shape {shapes[name]} for '{name}' "
+                    f"(profile {self.profile_min_hw}..{self.profile_max_hw})",
+                )
+        for name in OUTPUTS:
+            got = tuple(ctx.get_tensor_shape(name))
+            if got != shapes[name]:
+                raise BackendError(
+                    self.engine_path, f"engine output '{name}' has shape {got}, expected {shapes[name]}"
+                )
+        for name in (*INPUTS, *OUTPUTS):
+            ctx.set_tensor_address(name, int(slot.dev[name]))
+        slot.ev_start.record(stream)
+        for name in INPUTS:
+            cuda.memcpy_htod_async(slot.dev[name], views[name], stream)
+        slot.ev_h2d.record(stream)
+        if not ctx.execute_async_v3(stream.handle):
+            raise BackendError(self.engine_path, "TensorRT execute_async_v3 failed (see the TensorRT log)")
+        slot.ev_compute.record(stream)
+        for name in OUTPUTS:
+            cuda.memcpy_dtoh_async(views[name], slot.dev[name], stream)
+        slot.ev_done.record(stream)
+        slot.out = (views["alpha"], views["bg"])
+        slot.in_flight = True
+
+    def _collect(self, slot: _Slot) -> tuple[np.ndarray, np.ndarray]:
+        """Wait for the slot's chunk; its outputs are views of pinned memory, valid until reuse."""
+        slot.ev_done.synchronize()
+        slot.in_flight = False
+        assert slot.out is not None
+        a, b = slot.out
+        st = self.stats
+        st["batches"] += 1
+        st["tiles"] += a.shape[0]
+        st["h2d_ms"] += slot.ev_h2d.time_since(slot.ev_start)
+        st["compute_ms"] += slot.ev_compute.time_since(slot.ev_h2d)
+        st["d2h_ms"] += slot.ev_done.time_since(slot.ev_compute)
+        if a.dtype != np.float32:
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        if self.check_finite and not (np.isfinite(a.sum()) and np.isfinite(b.sum())):  # NaN/Inf propagate
+            raise BackendError(
+                self.engine_path,
+                f"TensorRT {self.precision} produced NaN/Inf; "
+                "re-run with --precision fp32 and report the frame",
+            )
+        return a, b
+
+    def _execute(self, chunks: Iterable[Chunk]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Round-robin over the slots with up to len(slots) chunks in flight; results in order."""
+        slots = self._slots
+        pending: deque[_Slot] = deque()
+        try:
+            for k, chunk in enumerate(chunks):
+                if len(pending) == len(slots):  # the oldest in flight is the slot we reuse now
+                    yield self._collect(pending.popleft())
+                slot = slots[k % len(slots)]
+                self._submit(slot, chunk)
+                pending.append(slot)
+            while pending:
+                yield self._collect(pending.popleft())
+        finally:
+            for slot in pending:  # abandoned or failed: leave no copy running into our buffers
+                slot.ev_done.synchronize()
+                slot.in_flight = False
+
+    # ------------------------------------------------------------------ public API
+
+    def _job(self, plate: np.ndarray, screen: np.ndarray) -> Job:
+        return make_job(
+            plate,
+            screen,
+            max_batch=self.max_batch,
+            min_hw=self.profile_min_hw,
+            max_hw=self.profile_max_hw,
+            halo=self.info.halo,
+            stride=self.info.stride,
+        )
+
+    def infer(
+        self, plate: np.ndarray, screen: np.ndarray, screen_colour: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One batch, synchronously; the arrays returned are the caller's."""
+        with self._use():
+            job = self._job(plate, screen)
+            ((a, b),) = list(run_jobs([job], self._execute))
+            return (a.copy(), b.copy()) if job.passthrough else (a, b)
+
+    def infer_batches(
+        self, batches: Iterable[tuple[np.ndarray, np.ndarray]], screen_colour: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Pipelined: yields each batch's (alpha, bg) in order while the next is already on the GPU.
+
+        Arrays yielded may live in pinned buffers: use (or copy) them before asking for
+        the next one. This is what keeps copies and compute of consecutive batches overlapped.
+        """
+        with self._use():
+            yield from run_jobs((self._job(p, s) for p, s in batches), self._execute)
+
+    def engine_calls(self, n: int, h: int, w: int) -> list[tuple[int, int, int]]:
+        """The (tiles, h, w) engine calls one `infer` of n tiles of h x w becomes (no data needed)."""
+        zeros = np.broadcast_to(np.zeros((), np.float32), (n, 3, h, w))
+        return [(len(c), *c[0][0].shape[1:]) for c in self._job(zeros, zeros).chunks]
+
+    def time_device(self, shapes: list[tuple[int, int, int]], repeats: int = 10) -> float:
+        """Seconds per pass of `shapes` ((n, h, w) batches) on the GPU alone: no host copies.
+
+        The network-only number of the benchmark: execute_async_v3 on device buffers,
+        alternating the two contexts as a real run does, timed with CUDA events.
+        """
+        with self._use():
+            cuda = self._cuda
+            for n, h, w in shapes:
+                for slot in self._slots:
+                    for name, c in (("plate", 3), ("screen", 3), ("alpha", 1), ("bg", 3)):
+                        slot.reserve(name, n * c * h * w, self._dtypes[name])
+            start, end = cuda.Event(), cuda.Event()
+            for warm in (True, False):
+                first = self._slots[0].stream
+                start.record(first)
+                k = 0
+                for _ in range(1 if warm else repeats):
+                    for n, h, w in shapes:
+                        slot = self._slots[k % len(self._slots)]
+                        k += 1
+                        ctx = slot.context
+                        for name in INPUTS:
+                            ctx.set_input_shape(name, (n, 3, h, w))
+                        for name in (*INPUTS, *OUTPUTS):
+                            ctx.set_tensor_address(name, int(slot.dev[name]))
+                        slot.stream.wait_for_event(start)
+                        if not ctx.execute_async_v3(slot.stream.handle):
+                            raise BackendError(self.engine_path, "TensorRT execute_async_v3 failed")
+                        slot.ev_done.record(slot.stream)
+                for slot in self._slots[1:]:
+                    first.wait_for_event(slot.ev_done)
+                end.record(first)
+                end.synchronize()
+            return end.time_since(start) / 1000.0 / repeats
+
+    def describe(self) -> str:
+        h, w = self.profile_max_hw
+        return (
+            f"{self.name} on {self.device_name} ({self.model_path.name}; engine {self.engine_path.name}; "
+            f"{len(self._slots)} streams, batch <= {self.max_batch}, tiles <= {w}x{h})"
+        )
+
+    def close(self) -> None:
+        """Finish queued work and free device memory (the engine is freed with the object)."""
+        if not getattr(self, "_slots", None):
+            return
+        with self._use():
+            for slot in self._slots:
+                slot.stream.synchronize()
+                slot.free()
+                slot.context = None
+            self._slots = []
+            self._engine = None
+            self._runtime = None
