@@ -1,0 +1,175 @@
+"""The wire format between the OpenFX plugin (C) and the gsrender worker (Python).
+
+One request and one reply per connection turn, each a 4-byte big-endian length followed
+by a UTF-8 JSON object. Pixels never travel on the socket: they sit in a shared-memory
+file under /dev/shm that the plugin creates, fills and unlinks (PROTOCOL.md). Keeping the
+header tiny and the framing trivial is what lets the C side stay a few hundred lines
+with no JSON library.
+
+This module is the Python half of that contract (the worker and the tests use it); the
+C half lives in ofx_bridge/src/gskey_client.c. Change both together and bump VERSION.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+VERSION = 1
+HEADER = struct.Struct(">I")
+MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
+FLOAT_BYTES = 4
+IN_CHANNELS = 3  # the plugin sends straight RGB, float32, rows top-down
+OUT_CHANNELS = 4  # the worker answers RGBA, float32, rows top-down, render window only
+
+OUTPUT_MODES = ("premultiplied", "straight", "matte", "composite")
+SOURCE_DEPTHS = ("float", "half", "short", "byte")
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a well-formed message of this protocol."""
+
+
+def default_socket_path() -> Path:
+    """Per-user socket: $GSRENDER_SOCKET, else $XDG_RUNTIME_DIR/gsrender, else $TMPDIR|/tmp/gsrender-UID.
+
+    The plugin computes the same path (gskey_client.c) so both find each other without
+    configuration; a per-user folder (mode 0700) keeps other users off the worker.
+    """
+    explicit = os.environ.get("GSRENDER_SOCKET")
+    if explicit:
+        return Path(explicit)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "gsrender" / "worker.sock"
+    tmp = os.environ.get("TMPDIR")
+    if not tmp or not os.path.isdir(tmp):
+        tmp = "/tmp"
+    return Path(tmp) / f"gsrender-{os.getuid()}" / "worker.sock"
+
+
+def encode(message: dict) -> bytes:
+    """Length-prefixed compact JSON; replies put "ok" first (the C side checks `{"ok":true`)."""
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    if len(body) > MAX_MESSAGE:
+        raise ProtocolError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE}")
+    return HEADER.pack(len(body)) + body
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    chunks = []
+    while n:
+        chunk = sock.recv(n)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def send_message(sock: socket.socket, message: dict) -> None:
+    sock.sendall(encode(message))
+
+
+def recv_message(sock: socket.socket) -> dict | None:
+    """Next message, or None when the peer closed the connection between messages."""
+    head = _recv_exact(sock, HEADER.size)
+    if head is None:
+        return None
+    (size,) = HEADER.unpack(head)
+    if size > MAX_MESSAGE:
+        raise ProtocolError(f"message length {size} exceeds {MAX_MESSAGE}")
+    body = _recv_exact(sock, size)
+    if body is None:
+        raise ProtocolError("connection closed in the middle of a message")
+    try:
+        message = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("a message must be a JSON object")
+    return message
+
+
+def out_offset(width: int, height: int) -> int:
+    """Where the answer starts in the shared file: after the input, 64-byte aligned."""
+    size = width * height * IN_CHANNELS * FLOAT_BYTES
+    return (size + 63) // 64 * 64
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything in a render request that changes pixels (the plugin's parameters)."""
+
+    model: str = ""  # "" = the bundled model
+    backend: str = "auto"
+    keyer: str = "neural"
+    despill: float = 1.0
+    output: str = "premultiplied"
+    composite_colour: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    screen_colour: tuple[float, float, float] | None = None  # None = estimated per frame
+    colorspace: str = ""  # "" = auto from source_depth (float: linear Rec.709, integer: sRGB)
+    source_depth: str = "float"
+
+    @classmethod
+    def from_json(cls, data: dict) -> Settings:
+        """Validate a request's settings; raises ValueError with a message for the user."""
+        if not isinstance(data, dict):
+            raise ValueError("settings must be an object")
+        output = str(data.get("output", "premultiplied"))
+        if output not in OUTPUT_MODES:
+            raise ValueError(f"unknown output mode '{output}' ({', '.join(OUTPUT_MODES)})")
+        depth = str(data.get("source_depth", "float"))
+        if depth not in SOURCE_DEPTHS:
+            raise ValueError(f"unknown source depth '{depth}'")
+        screen = data.get("screen_colour")
+        return cls(
+            model=str(data.get("model") or ""),
+            backend=str(data.get("backend") or "auto"),
+            keyer=str(data.get("keyer") or "neural"),
+            despill=float(data.get("despill", 1.0)),
+            output=output,
+            composite_colour=_rgb(data.get("composite_colour", (0.0, 0.0, 0.0)), "composite_colour"),
+            screen_colour=None if screen is None else _rgb(screen, "screen_colour"),
+            colorspace=str(data.get("colorspace") or ""),
+            source_depth=depth,
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "backend": self.backend,
+            "keyer": self.keyer,
+            "despill": self.despill,
+            "output": self.output,
+            "composite_colour": list(self.composite_colour),
+            "screen_colour": None if self.screen_colour is None else list(self.screen_colour),
+            "colorspace": self.colorspace,
+            "source_depth": self.source_depth,
+        }
+
+
+def _rgb(value: object, name: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        vals = ()
+    if len(vals) != 3:
+        raise ValueError(f"{name} wants three numbers R,G,B")
+    return vals  # type: ignore[return-value]
+
+
+def request(path: str | os.PathLike, message: dict, timeout: float | None = 30.0) -> dict:
+    """One request/reply turn on a fresh connection (tests and tools; the plugin is in C)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(os.fspath(path))
+        send_message(sock, {"version": VERSION, **message})
+        reply = recv_message(sock)
+    if reply is None:
+        raise ProtocolError("worker closed the connection without answering")
+    return reply

@@ -1,0 +1,555 @@
+"""`gsrender serve`: the local worker process behind the GsKey OpenFX plugin.
+
+Why a separate process: a compositing host must never load Python, torch or CUDA into
+itself (version clashes with its own, and a crash there takes the artist's session
+down). The plugin starts this worker on demand, sends whole frames through shared
+memory and a Unix socket (PROTOCOL.md), and gets back only the render window.
+
+Why whole frames: the keyer's per-frame guides (screen estimate) need the full frame,
+and keying it with the same engine calls as the CLI (prepare_frame -> infer_frame ->
+finish_frame, same colour conversions, same output composition) is what makes the
+plugin's pixels equal the CLI's. The last keyed frames are cached by (frame hash,
+settings), so the several render windows and threads a host uses for one frame cost
+one inference; models stay loaded across frames, instances and hosts until the worker
+has been idle for --idle-timeout seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import logging
+import mmap
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..engine import colour
+from ..engine.errors import BackendError, GsRenderError, InputError
+from ..engine.keyer import KeyedFrame, finish_frame, infer_frame, prepare_frame
+from ..engine.output import OutputSettings, compose_output
+from .protocol import (
+    FLOAT_BYTES,
+    IN_CHANNELS,
+    OUT_CHANNELS,
+    VERSION,
+    ProtocolError,
+    Settings,
+    default_socket_path,
+    recv_message,
+    request,
+    send_message,
+)
+
+log = logging.getLogger("gsrender.serve")
+
+SHM_DIR = Path("/dev/shm")
+# Names the plugin creates: /gsrender-<host pid>-<counter>-<nonce>
+SHM_NAME = re.compile(r"^/?(gsrender-(\d+)-[A-Za-z0-9-]+)$")
+DEFAULT_IDLE_TIMEOUT = 900.0
+SWEEP_SECONDS = 60.0
+
+
+class AlreadyRunning(Exception):
+    """Another worker holds the socket's lock file: it serves the plugin already."""
+
+
+# ---------------------------------------------------------------- shared memory
+
+
+@contextlib.contextmanager
+def map_shared(name: str) -> Iterator[mmap.mmap]:
+    """Map the plugin's shared-memory file; only files of this user under /dev/shm."""
+    match = SHM_NAME.match(name or "")
+    if not match:
+        raise ValueError(f"bad shared-memory name '{name}'")
+    path = SHM_DIR / match.group(1)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError(None, f"shared memory {path} is gone (the host cancelled the render?)") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid():
+            raise ValueError(f"shared memory {path} belongs to another user")
+        mm = mmap.mmap(fd, st.st_size)
+    finally:
+        os.close(fd)
+    try:
+        yield mm
+    finally:
+        with contextlib.suppress(BufferError):  # an array still referencing it: let GC unmap
+            mm.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_shm(directory: Path = SHM_DIR) -> int:
+    """Remove shared-memory files left by host processes that died mid-render."""
+    removed = 0
+    if not directory.is_dir():
+        return 0
+    uid = os.getuid()
+    for entry in os.scandir(directory):
+        match = SHM_NAME.match(entry.name)
+        if not match:
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_uid == uid and not _pid_alive(int(match.group(2))):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+# ---------------------------------------------------------------- keying
+
+
+def input_space(settings: Settings) -> str:
+    """The plugin's colour rule: an explicit name wins; float input is scene-linear
+    Rec.709 (like EXR input to the CLI), 8/16-bit input is sRGB (like PNG input)."""
+    if settings.colorspace:
+        return colour.resolve_colorspace(settings.colorspace)
+    return colour.WORKING_SPACE if settings.source_depth in ("float", "half") else colour.SRGB_SPACE
+
+
+def compose_window(
+    keyed: KeyedFrame, window: tuple[int, int, int, int], in_space: str, settings: Settings
+) -> np.ndarray:
+    """RGBA float32 for the window (x0, y0, x1, y1; top-down), in the input colour space.
+
+    Premultiplied and straight go through the CLI's own compose_output, so they are the
+    CLI's EXR (premultiplied) and PNG-style (straight) pixels; every step is per pixel,
+    so composing a window equals cropping the composed frame.
+    """
+    x0, y0, x1, y1 = window
+    alpha = keyed.alpha[y0:y1, x0:x1]
+    premult = keyed.premult[y0:y1, x0:x1]
+    if settings.output in ("premultiplied", "straight"):
+        part = KeyedFrame(alpha=alpha, premult=premult, screen=keyed.screen)
+        pixels, _ = compose_output(
+            part, Path("plugin.exr"), in_space, OutputSettings(alpha_mode=settings.output)
+        )
+        return pixels
+    if settings.output == "matte":
+        return np.ascontiguousarray(np.repeat(alpha[..., None], 4, axis=2), dtype=np.float32)
+    # composite over a colour given in the input space; mixed in linear light
+    bg_in = np.asarray(settings.composite_colour, np.float32).reshape(1, 1, 3)
+    bg = colour.convert(bg_in, in_space, colour.WORKING_SPACE)
+    comp = premult + (1.0 - alpha[..., None]) * bg
+    rgb = colour.convert(np.ascontiguousarray(comp, dtype=np.float32), colour.WORKING_SPACE, in_space)
+    return np.concatenate([rgb, np.ones_like(alpha)[..., None]], axis=2).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class BackendKey:
+    model: str
+    backend: str
+    keyer: str
+
+
+@dataclass
+class _Pending:
+    """A keyed frame being computed; later requests for it wait instead of recomputing."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    result: KeyedFrame | None = None
+    error: BaseException | None = None
+
+
+class Engine:
+    """Backends kept warm per (model, backend, keyer); keyed frames cached by content."""
+
+    def __init__(self, cache_frames: int = 2, threads: int = 0):
+        self.cache_frames = max(1, cache_frames)
+        self.threads = threads
+        self._backends: dict[BackendKey, tuple[object, threading.Lock]] = {}
+        self._backends_lock = threading.Lock()
+        self._cache: OrderedDict[tuple, KeyedFrame] = OrderedDict()
+        self._pending: dict[tuple, _Pending] = {}
+        self._lock = threading.Lock()
+        self.counts = {"renders": 0, "keyed": 0, "cache_hits": 0, "errors": 0}
+
+    @staticmethod
+    def backend_key(settings: Settings) -> BackendKey:
+        if settings.keyer == "classic":
+            return BackendKey("", "classic", "classic")  # model and backend do not apply
+        return BackendKey(settings.model, settings.backend, settings.keyer)
+
+    def backend(self, key: BackendKey) -> tuple[object, threading.Lock]:
+        """Load a backend once; its lock serialises inference (GPU backends are not reentrant)."""
+        from ..engine.backends import create_backend
+
+        with self._backends_lock:
+            entry = self._backends.get(key)
+            if entry is None:
+                backend, note = create_backend(
+                    key.backend if key.keyer == "neural" else "auto",
+                    model=key.model or None,
+                    keyer=key.keyer,
+                    threads=self.threads,
+                )
+                log.info("backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
+                entry = (backend, threading.Lock())
+                self._backends[key] = entry
+        return entry
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
+    def keyed(
+        self, digest: str, shape: tuple[int, int], load: Callable[[], np.ndarray], settings: Settings
+    ) -> tuple[KeyedFrame, str, bool]:
+        """The keyed frame for these pixels and settings: (frame, input space, was cached)."""
+        in_space = input_space(settings)
+        bkey = self.backend_key(settings)
+        key = (digest, shape, bkey, settings.despill, settings.screen_colour, in_space)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                self.counts["cache_hits"] += 1
+                return hit, in_space, True
+            pending = self._pending.get(key)
+            owner = pending is None
+            if owner:
+                pending = self._pending[key] = _Pending()
+        if not owner:
+            pending.event.wait()
+            if pending.error is not None:
+                raise pending.error
+            self.count("cache_hits")
+            return pending.result, in_space, True  # type: ignore[return-value]
+        try:
+            result = self._compute(load(), in_space, bkey, settings)
+            pending.result = result
+            with self._lock:
+                self._cache[key] = result
+                while len(self._cache) > self.cache_frames:
+                    self._cache.popitem(last=False)
+                self.counts["keyed"] += 1
+            return result, in_space, False
+        except BaseException as exc:
+            pending.error = exc
+            raise
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+            pending.event.set()
+
+    def _compute(self, rgb: np.ndarray, in_space: str, bkey: BackendKey, settings: Settings) -> KeyedFrame:
+        """The CLI's stages in the CLI's order (engine/render.py), on one frame."""
+        finite = np.isfinite(rgb).all(axis=2)
+        if not finite.all():
+            y, x = (int(v) for v in np.argwhere(~finite)[0])
+            raise InputError(
+                None,
+                f"{int(np.count_nonzero(~finite))} source pixels are NaN or Inf (first at x={x}, row {y})",
+            )
+        plate = colour.convert(rgb, in_space, colour.WORKING_SPACE)
+        screen = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
+        frame = prepare_frame(plate, screen)
+        backend, lock = self.backend(bkey)
+        try:
+            with lock:
+                alpha, bg = infer_frame(frame, backend, 0)  # type: ignore[arg-type]
+        except GsRenderError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                None, f"inference failed: {str(exc).splitlines()[0] if str(exc) else exc}"
+            ) from None
+        return finish_frame(frame, alpha, bg, settings.despill)
+
+    def stats(self) -> dict:
+        with self._lock:
+            counts = dict(self.counts)
+            cached = len(self._cache)
+        with self._backends_lock:
+            backends = [b.describe() for b, _ in self._backends.values()]  # type: ignore[attr-defined]
+        return {**counts, "cached_frames": cached, "backends": backends}
+
+    def close(self) -> None:
+        with self._backends_lock:
+            for backend, _ in self._backends.values():
+                with contextlib.suppress(Exception):
+                    backend.close()  # type: ignore[attr-defined]
+            self._backends.clear()
+
+
+# ---------------------------------------------------------------- server
+
+
+class Worker:
+    """Accepts plugin connections on a Unix socket; one thread per connection."""
+
+    def __init__(self, path: Path, engine: Engine, idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
+        self.path = path
+        self.engine = engine
+        self.idle_timeout = idle_timeout
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._active = 0
+        self._last_activity = time.monotonic()
+        self._lock_fd = -1
+        self._sock: socket.socket | None = None
+        self._inode = 0
+
+    def _answers(self) -> bool:
+        try:
+            return bool(request(self.path, {"op": "ping"}, timeout=2.0).get("ok"))
+        except (OSError, ProtocolError):
+            return False
+
+    def bind(self, lock_wait: float = 10.0) -> None:
+        """Take the per-socket lock, then (re)create the socket; AlreadyRunning if another serves."""
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder.stat().st_uid != os.getuid():
+            raise PermissionError(f"socket folder {folder} belongs to another user")
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # Held by a live worker (it answers), one starting, or one dying after a crash:
+                # wait for the latter two instead of leaving the plugin with nobody.
+                if self._answers() or time.monotonic() > deadline:
+                    os.close(fd)
+                    raise AlreadyRunning(str(self.path)) from None
+                time.sleep(0.1)
+        self._lock_fd = fd
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # a socket left by a worker that crashed
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        sock.listen(64)
+        sock.settimeout(0.5)
+        self._inode = self.path.stat().st_ino
+        self._sock = sock
+        log.info("listening on %s (pid %d, idle timeout %gs)", self.path, os.getpid(), self.idle_timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _idle_expired(self) -> bool:
+        if self.idle_timeout <= 0:
+            return False
+        with self._lock:
+            return self._active == 0 and time.monotonic() - self._last_activity > self.idle_timeout
+
+    def serve(self) -> None:
+        """Accept until stopped or idle; then remove the socket so the plugin starts a new worker."""
+        assert self._sock is not None, "bind() first"
+        next_sweep = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() >= next_sweep:
+                    if removed := sweep_stale_shm():
+                        log.info("removed %d shared-memory file(s) of hosts that died", removed)
+                    next_sweep = time.monotonic() + SWEEP_SECONDS
+                try:
+                    conn, _ = self._sock.accept()
+                except TimeoutError:
+                    if self._idle_expired():
+                        log.info("idle for %gs, exiting", self.idle_timeout)
+                        break
+                    continue
+                conn.setblocking(True)
+                with self._lock:
+                    self._active += 1
+                threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        # Unlink first: from here on a plugin gets "no worker" and starts a fresh one.
+        with contextlib.suppress(OSError):
+            if self._inode and self.path.stat().st_ino == self._inode:
+                self.path.unlink()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self.engine.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _serve_connection(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                while True:
+                    try:
+                        msg = recv_message(conn)
+                    except (ProtocolError, OSError) as exc:
+                        log.warning("dropped a connection: %s", exc)
+                        return
+                    if msg is None:
+                        return
+                    reply = self.handle(msg)
+                    try:
+                        send_message(conn, reply)
+                    except OSError:
+                        return  # the plugin went away (render aborted); the result stays cached
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._last_activity = time.monotonic()
+
+    def handle(self, msg: dict) -> dict:
+        """One request -> one reply; never raises (errors become {"ok": false})."""
+        if msg.get("version") != VERSION:
+            return {
+                "ok": False,
+                "error": f"the plugin speaks protocol {msg.get('version')}, this worker {VERSION}: "
+                "install matching versions of the plugin and gsrender",
+            }
+        op = msg.get("op")
+        try:
+            if op == "ping":
+                return {"ok": True, "pid": os.getpid(), "version": VERSION}
+            if op == "stats":
+                return {"ok": True, "pid": os.getpid(), **self.engine.stats()}
+            if op == "shutdown":
+                self.stop()
+                return {"ok": True}
+            if op == "render":
+                return self._render(msg)
+            return {"ok": False, "error": f"unknown request '{op}'"}
+        except GsRenderError as exc:
+            self.engine.count("errors")
+            return {"ok": False, "error": exc.message}
+        except (KeyError, TypeError, ValueError) as exc:
+            self.engine.count("errors")
+            return {"ok": False, "error": f"bad request: {exc}"}
+        except Exception as exc:
+            self.engine.count("errors")
+            log.exception("render failed")
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            return {"ok": False, "error": f"{type(exc).__name__}: {text}"}
+
+    def _render(self, msg: dict) -> dict:
+        t0 = time.perf_counter()
+        settings = Settings.from_json(msg.get("settings") or {})
+        width, height = int(msg["width"]), int(msg["height"])
+        x0, y0, x1, y1 = (int(v) for v in msg["window"])
+        if width <= 0 or height <= 0 or not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+            raise ValueError(f"window {[x0, y0, x1, y1]} outside the {width}x{height} frame")
+        in_off, out_off = int(msg.get("in_offset", 0)), int(msg["out_offset"])
+        n_in = width * height * IN_CHANNELS * FLOAT_BYTES
+        n_out = (x1 - x0) * (y1 - y0) * OUT_CHANNELS * FLOAT_BYTES
+        self.engine.count("renders")
+        with map_shared(str(msg["shm"])) as mm:
+            if min(in_off, out_off) < 0 or in_off + n_in > len(mm) or out_off + n_out > len(mm):
+                raise ValueError("frame or window does not fit the shared memory")
+            if not (out_off >= in_off + n_in or out_off + n_out <= in_off):
+                raise ValueError("input and output regions overlap")
+            view = memoryview(mm)
+            part = view[in_off : in_off + n_in]
+            try:
+                digest = hashlib.blake2b(part, digest_size=16).hexdigest()
+            finally:
+                part.release()
+                view.release()
+
+            def load() -> np.ndarray:
+                src = np.frombuffer(mm, np.float32, count=width * height * IN_CHANNELS, offset=in_off)
+                return src.reshape(height, width, IN_CHANNELS).copy()
+
+            keyed, in_space, cached = self.engine.keyed(digest, (height, width), load, settings)
+            pixels = compose_window(keyed, (x0, y0, x1, y1), in_space, settings)
+            out = np.frombuffer(mm, np.float32, count=pixels.size, offset=out_off)
+            out[:] = pixels.reshape(-1)
+            del out
+        seconds = time.perf_counter() - t0
+        log.debug(
+            "%dx%d window %s %s in %.3fs",
+            width,
+            height,
+            (x0, y0, x1, y1),
+            "cached" if cached else "keyed",
+            seconds,
+        )
+        return {"ok": True, "cached": cached, "seconds": round(seconds, 4)}
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gsrender serve",
+        description="Run the local gsrender worker that the GsKey OpenFX plugin talks to. The plugin "
+        "starts it on demand; run it by hand (-v) to watch requests in the terminal.",
+    )
+    p.add_argument("--socket", help=f"Unix socket path (default: {default_socket_path()})")
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help=f"exit after this many seconds without requests (0 = never; default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--cache-frames",
+        type=int,
+        default=2,
+        help="keyed frames kept for further render windows of the same frame (default 2)",
+    )
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0 = auto)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s gsrender serve[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+    path = Path(args.socket).expanduser() if args.socket else default_socket_path()
+    worker = Worker(path, Engine(args.cache_frames, args.threads), args.idle_timeout)
+    try:
+        worker.bind()
+    except AlreadyRunning:
+        log.info("another worker already serves %s", path)
+        return 0
+    except OSError as exc:
+        print(f"gsrender serve: error: cannot listen on {path}: {exc}", file=sys.stderr)
+        return 1
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d, exiting", signum)
+        worker.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    worker.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
