@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from gsrender.engine.errors import BackendError, GsRenderError, UsageError
+from gsrender.engine.tiling import round_up
 
 log = logging.getLogger("gsrender")
 
@@ -71,10 +72,6 @@ BuilderFn = Callable[["BuildRequest"], Any]  # returns the serialized engine (by
 
 
 # --------------------------------------------------------------------------- profile
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
 
 
 @dataclass(frozen=True)
@@ -122,8 +119,8 @@ def select_profile(
             None,
             f"bad profile settings: max_tile={max_tile} halo={halo} stride={stride} max_batch={max_batch}",
         )
-    tile_in = _round_up(max_tile, stride) + 2 * _round_up(halo, stride)
-    side = max(tile_in, _round_up(whole_frame_side, stride))
+    tile_in = round_up(max_tile, stride) + 2 * round_up(halo, stride)
+    side = max(tile_in, round_up(whole_frame_side, stride))
     return Profile(
         min=(1, 3, stride, stride),
         opt=(1, 3, tile_in, tile_in),
