@@ -66,13 +66,16 @@ def compose_output(
 ) -> tuple[np.ndarray, list[str]]:
     """HxWxC float32 pixels and channel names for the writer."""
     alpha = keyed.alpha
-    straight = colour.convert(keyed.foreground, colour.WORKING_SPACE, out_space)
-    if is_premultiplied(out_path, settings):
-        if colour.is_scene_linear(out_space):
-            # linear spaces: the conversion is a matrix, so it commutes with premultiplication
-            rgb = colour.convert(keyed.premult, colour.WORKING_SPACE, out_space)
-        else:
-            rgb = straight * alpha[..., None]
+    premultiplied = is_premultiplied(out_path, settings)
+    linear_premult = premultiplied and colour.is_scene_linear(out_space)
+    straight = None
+    if not linear_premult or "fg" in settings.layers:  # the division is only paid when needed
+        straight = colour.convert(keyed.foreground, colour.WORKING_SPACE, out_space)
+    if linear_premult:
+        # linear spaces: the conversion is a matrix, so it commutes with premultiplication
+        rgb = colour.convert(keyed.premult, colour.WORKING_SPACE, out_space)
+    elif premultiplied:
+        rgb = straight * alpha[..., None]
     else:
         rgb = straight
     planes = [rgb, alpha[..., None]]
