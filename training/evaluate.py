@@ -34,11 +34,12 @@ import torch
 from gsrender.engine.keyer import PreparedFrame, finish_frame, prepare_frame
 from gsrender.engine.unmix import straight_foreground
 
-from .metrics import foreground_error, matting_report
+from .metrics import foreground_error, matting_report, temporal_flicker
 
 STRIDE = 8
 METRIC_KEYS = ("sad", "mse", "grad", "conn", "sad_unknown", "mse_unknown", "grad_unknown", "conn_unknown")
 REPORT_KEYS = (*METRIC_KEYS, "fg")
+SEQUENCE_SEED = 2_000_000  # held out from training (< 1e6) and from the validation plates
 ENGINE_DESPILL = 1.0  # the render CLI's default --despill
 
 
@@ -102,6 +103,19 @@ def synthetic_samples(count: int, size: int = 256, seed: int = 1_000_000) -> lis
             out.append(EvalSample(name, prepare_frame(p.plate), np.asarray(p.alpha, np.float32), p.fg, kinds))
         _SYNTH_CACHE[key] = out
     return _SYNTH_CACHE[key]
+
+
+def sequence_samples(count: int, size: int = 256, seed: int = SEQUENCE_SEED) -> list[EvalSample]:
+    """A synthetic shot: one subject moving smoothly over `count` frames (for temporal flicker)."""
+    from .synth.sequence import generate_sequence
+
+    plates = generate_sequence(seed, count, size, size)
+    return [
+        EvalSample(
+            f"seq{i:03d}", prepare_frame(p.plate), np.asarray(p.alpha, np.float32), p.fg, tuple(p.kinds)
+        )
+        for i, p in enumerate(plates)
+    ]
 
 
 def paired_samples(
@@ -257,12 +271,17 @@ def score_sample(s: EvalSample, alpha: np.ndarray, bg_enc: np.ndarray | None) ->
 
 
 def evaluate_predictor(
-    predictor: Predictor, samples: Sequence[EvalSample], timing: bool = True
+    predictor: Predictor, samples: Sequence[EvalSample], timing: bool = True, temporal: bool = False
 ) -> dict[str, Any]:
-    """Mean metrics over the samples, ms per megapixel and the per-sample rows."""
+    """Mean metrics over the samples, ms per megapixel and the per-sample rows.
+
+    temporal: the samples are consecutive frames of one shot; also report the temporal
+    flicker of the alpha (dtSSD against the ground truth's own motion).
+    """
     if timing and samples:
         predictor(samples[0])  # warm-up: first-call allocations and kernel selection
     rows = []
+    alphas = []
     seconds, mp = 0.0, 0.0
     for s in samples:
         t0 = time.perf_counter()
@@ -270,11 +289,17 @@ def evaluate_predictor(
         seconds += time.perf_counter() - t0
         mp += s.megapixels
         rows.append({"sample": s.name, **score_sample(s, alpha, bg)})
+        alphas.append(np.clip(alpha, 0.0, 1.0))
     means: dict[str, float] = {}
     for k in REPORT_KEYS:
         vals = [r[k] for r in rows if not math.isnan(r[k])]
         means[k] = float(np.mean(vals)) if vals else math.nan
     means["ms_per_mp"] = 1000.0 * seconds / mp if (timing and mp > 0) else math.nan
+    means["flicker"] = (
+        float(temporal_flicker(alphas, [s.alpha for s in samples]))
+        if temporal and len(samples) > 1
+        else math.nan
+    )
     return {"metrics": means, "rows": rows}
 
 
@@ -290,6 +315,7 @@ _HEADERS = {
     "grad_unknown": "Grad(u)",
     "conn_unknown": "Conn(u)",
     "fg": "FG err",
+    "flicker": "dtSSD",
     "ms_per_mp": "ms/MP",
 }
 
@@ -350,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--data",
         default="synthetic",
-        help="'synthetic' (the fixed validation plates) or a folder of "
-        "keyed frames in the seed layout (Data.01.RGB.0063.png + Data.01.ALPHA.0063.png), scored whole",
+        help="'synthetic' (the fixed validation plates), 'sequence' (a held-out synthetic shot of "
+        "--count frames, adds temporal flicker) or a folder of keyed frames in the seed layout "
+        "(Data.01.RGB.0063.png + Data.01.ALPHA.0063.png), scored whole, flicker over the frames in order",
     )
     ap.add_argument("--count", type=int, default=32, help="number of plates (default 32)")
     ap.add_argument("--size", type=int, default=256, help="synthetic plate size in pixels (default 256)")
@@ -380,9 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"gsrender evaluate: {exc}", file=sys.stderr)
         return 2
+    temporal = args.data != "synthetic"
     if args.data == "synthetic":
         samples = synthetic_samples(args.count, args.size, args.seed)
         where = f"{len(samples)} synthetic validation plates, {args.size}px, seed {args.seed}"
+    elif args.data == "sequence":
+        samples = sequence_samples(args.count, args.size)
+        where = f"a {len(samples)}-frame synthetic shot, {args.size}px, seed {SEQUENCE_SEED}"
     else:
         if not Path(args.data).is_dir():
             print(f"gsrender evaluate: --data '{args.data}' is not 'synthetic' or a folder", file=sys.stderr)
@@ -394,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         where += f"; hard half ({len(samples)} plates with the highest classic-keyer SAD)"
     results: dict[str, dict[str, float]] = {}
     for label, pred in zip(_unique_labels(args.model, preds), preds, strict=True):
-        res = evaluate_predictor(pred, samples)
+        res = evaluate_predictor(pred, samples, temporal=temporal and not args.hard_half)
         results[label] = res["metrics"]
         if args.per_plate:
             for r in res["rows"]:

@@ -74,3 +74,13 @@ def test_unknown_model_is_a_usage_error(capsys) -> None:
 @pytest.mark.parametrize("bad", [["--count", "0"], ["--size", "4"]])
 def test_bad_sizes_rejected(bad: list[str]) -> None:
     assert EV.main(["--model", "classic", *bad]) == 2
+
+
+def test_sequence_reports_temporal_flicker(capsys):
+    from gsrender.training.evaluate import main as evaluate_main
+
+    assert evaluate_main(["--model", "classic", "--data", "sequence", "--count", "3", "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "dtSSD" in out and "3-frame synthetic shot" in out
+    row = [line for line in out.splitlines() if line.startswith("classic")][0]
+    assert row.split()[-2] != "-"  # flicker computed for a sequence
