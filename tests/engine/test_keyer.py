@@ -1,0 +1,53 @@
+"""Frame-level keying with the bundled model: tile invariance, HDR, determinism."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gsrender.engine.backends.onnx_runtime import OnnxRuntimeBackend
+from gsrender.engine.keyer import infer_frame, key_frame, prepare_frame
+from tests.conftest import make_plate
+
+
+@pytest.fixture(scope="module")
+def backend(model_path):
+    return OnnxRuntimeBackend(model_path, threads=1)
+
+
+def test_tiles_assemble_to_the_untiled_result(backend):
+    frame = prepare_frame(make_plate(203, 290, seed=11))
+    alpha0, bg0 = infer_frame(frame, backend, tile=0)
+    assert 0.05 < float(alpha0.mean()) < 0.95  # a real key, not a constant
+    for tile in (40, 64, 128):
+        alpha, bg = infer_frame(frame, backend, tile=tile)
+        assert np.abs(alpha - alpha0).max() <= 1e-4
+        assert np.abs(bg - bg0).max() <= 1e-4
+
+
+def test_a_halo_smaller_than_the_receptive_field_is_detectable(backend):
+    """The invariance test above can fail: with too little halo the seams show."""
+    frame = prepare_frame(make_plate(203, 290, seed=11))
+    alpha0, _ = infer_frame(frame, backend, tile=0)
+    short = OnnxRuntimeBackend(backend.model_path, threads=1)
+    short.info = replace(short.info, halo=8)
+    alpha, _ = infer_frame(frame, short, tile=40)
+    assert np.abs(alpha - alpha0).max() > 1e-4
+
+
+def test_hdr_foreground_survives_and_screen_goes_transparent(backend):
+    plate = make_plate(96, 128, seed=2, hdr=True)
+    keyed = key_frame(plate, backend)
+    assert keyed.premult.max() > 5.0  # 6.0 highlight kept (linear unmix, no clipping)
+    assert keyed.alpha[2, 2] < 0.05 and keyed.alpha[2, -3] < 0.05  # screen corners
+    assert np.isfinite(keyed.premult).all() and np.isfinite(keyed.alpha).all()
+
+
+def test_keying_is_deterministic(backend):
+    plate = make_plate(64, 80, seed=4)
+    a = key_frame(plate, backend)
+    b = key_frame(plate.copy(), backend)
+    np.testing.assert_array_equal(a.alpha, b.alpha)
+    np.testing.assert_array_equal(a.premult, b.premult)
