@@ -66,14 +66,45 @@ def _greenness(enc: np.ndarray) -> np.ndarray:
     return enc[..., 1] - np.maximum(enc[..., 0], enc[..., 2])
 
 
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    """Red/green and blue/green ratios: chromaticity that stays put under uneven lighting."""
+    green = np.maximum(rgb[..., 1:2], 1e-6)
+    return np.clip(np.concatenate([rgb[..., 0:1], rgb[..., 2:3]], axis=-1) / green, 0.0, 1.0)
+
+
+def _largest_green_area(small_enc: np.ndarray, small_lin: np.ndarray) -> np.ndarray | None:
+    """Median colour of the chromaticity shared by the largest area of green pixels."""
+    cand = _greenness(small_enc) > 0.02
+    if np.count_nonzero(cand) < max(16, 0.02 * cand.size):
+        return None
+    px = small_lin[cand]
+    ratios = _chroma(px)
+    bins = 20
+    hist, _, _ = np.histogram2d(ratios[:, 0], ratios[:, 1], bins=bins, range=[[0, 1], [0, 1]])
+    padded = np.pad(hist, 1)
+    smooth = sum(padded[dy : dy + bins, dx : dx + bins] for dy in range(3) for dx in range(3))
+    peak = (np.array(np.unravel_index(np.argmax(smooth), smooth.shape)) + 0.5) / bins
+    near = np.all(np.abs(ratios - peak) <= 1.5 / bins, axis=1)
+    return np.median(px[near], axis=0).astype(np.float32)
+
+
 def estimate_screen_colour(small_enc: np.ndarray, small_lin: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Median of the most strongly green pixels: robust to the subject and markers."""
+    """Median of the most strongly green pixels, unless a larger green area disagrees.
+
+    The strongest greens are the screen on almost every plate (and what the shipped model
+    was trained with). A bright yellow-green costume in front of a dark, under-lit screen
+    is greener than the screen, though; then the chromaticity covering the largest area
+    wins, because the screen fills more of the frame than any costume.
+    """
     g = _greenness(small_enc)
     top = float(np.percentile(g, 90))
     if top < 0.04:  # nothing green enough to be a screen
         return np.median(small_lin.reshape(-1, 3), axis=0).astype(np.float32), False
-    sel = g >= 0.6 * top
-    return np.median(small_lin[sel], axis=0).astype(np.float32), True
+    strongest = np.median(small_lin[g >= 0.6 * top], axis=0).astype(np.float32)
+    largest = _largest_green_area(small_enc, small_lin)
+    if largest is not None and np.abs(_chroma(strongest) - _chroma(largest)).max() > 0.2:
+        return largest, True
+    return strongest, True
 
 
 def _screen_mask(small_lin: np.ndarray, small_enc: np.ndarray, colour: np.ndarray) -> np.ndarray:

@@ -49,3 +49,13 @@ def test_encoding_round_trip_and_bounds():
     hdr = np.full((2, 2, 3), 5.0, np.float32)
     enc = encode_for_network(hdr)
     assert enc.shape == (3, 2, 2) and enc.max() <= 1.0
+
+
+def test_dark_screen_wins_over_a_brighter_yellow_green_costume():
+    """The greenest pixels are the costume; the largest green area is the screen."""
+    dark = np.array([0.004, 0.03, 0.01], np.float32)
+    plate = np.broadcast_to(dark, (96, 128, 3)).copy()
+    plate[50:, 40:90] = [0.25, 0.55, 0.02]  # bright yellow-green shirt, a fifth of the frame
+    est = estimate_screen(plate)
+    assert est.found
+    np.testing.assert_allclose(est.colour, dark, rtol=0.05)
