@@ -1046,16 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
             if node is None:
                 print(f"node:    cannot build here: {missing.message if missing else '?'}")
                 return 0
-            req = prepare_request(
-                model,
-                precision=args.precision,
-                node=node,
-                cache_dir=cache,
-                max_tile=args.max_tile,
-                max_batch=args.max_batch,
-                fp16_model=args.fp16_model,
-                typing=args.typing,
-            )
+            req = _request_from_args(args, model, node, cache)
             _, reason = check_engine(req.engine_path(cache), req)
             print(f"node:    {node.describe()}")
             print(
@@ -1069,18 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
         if node is None:
             assert missing is not None
             raise missing
-        req = prepare_request(
-            model,
-            precision=args.precision,
-            node=node,
-            cache_dir=cache,
-            max_tile=args.max_tile,
-            max_batch=args.max_batch,
-            fp16_model=args.fp16_model,
-            typing=args.typing,
-            workspace_gb=args.workspace_gb,
-            verbose=args.verbose,
-        )
+        req = _request_from_args(args, model, node, cache)
         entry = ensure_engine(req, cache, force=args.force, lock_timeout=args.lock_timeout)
     except GsRenderError as exc:
         print(f"gsrender build-engine: error: {exc.message}", file=sys.stderr)
@@ -1088,6 +1068,24 @@ def main(argv: list[str] | None = None) -> int:
     state = "built" if entry.built else "already cached"
     print(f"{entry.path} ({state}; {req.precision_label}, {node.describe()}, profile max {req.profile.max})")
     return 0
+
+
+def _request_from_args(
+    args: argparse.Namespace, model: Path, node: NodeIdentity, cache: Path
+) -> BuildRequest:
+    """The build request the command line describes (shared by --dry-run and the build)."""
+    return prepare_request(
+        model,
+        precision=args.precision,
+        node=node,
+        cache_dir=cache,
+        max_tile=args.max_tile,
+        max_batch=args.max_batch,
+        fp16_model=args.fp16_model,
+        typing=args.typing,
+        workspace_gb=args.workspace_gb,
+        verbose=args.verbose,
+    )
 
 
 if __name__ == "__main__":
