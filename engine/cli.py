@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from .errors import EXIT_FRAMES_FAILED, EXIT_INTERRUPTED, EXIT_OK, GsRenderError, OutputError, UsageError
-from .io import remove_stale_temps
-from .output import OutputSettings, validate_output
+from .io import remove_stale_temps, validate_output_options
+from .output import OutputSettings, validate_output, writer_dtype
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
 from .sequence import check_output_pattern, expand_sequence, frame_path, parse_frame_range
@@ -97,7 +97,7 @@ def _render_parser() -> argparse.ArgumentParser:
         "--screen-colour",
         "--screen-color",
         dest="screen_colour",
-        help="screen colour override as linear R,G,B in the input colour space (default: estimated)",
+        help="screen colour override as linear Rec.709 R,G,B (default: estimated per frame)",
     )
     c = p.add_argument_group("colour")
     c.add_argument(
@@ -216,6 +216,9 @@ def render_main(argv: list[str]) -> int:
     )
     jobs = _plan_jobs(args)
     validate_output(str(jobs[0][1]), settings.output)
+    validate_output_options(
+        jobs[0][1], writer_dtype(jobs[0][1], settings.output), settings.output.compression
+    )
     if args.colorspace:
         from .colour import resolve_colorspace
 

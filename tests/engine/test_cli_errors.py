@@ -111,6 +111,8 @@ def test_usage_errors(plate_seq, tmp_path, capsys):
     assert run(src / "plate.####.png", "-o", tmp_path / "k.####.jpg") == 2  # no alpha in JPEG
     assert run(src / "plate.####.png", "-o", tmp_path / "k.####.png", "--layers", "fg") == 2
     assert run(src / "plate.####.png", "-F", "5-x") == 2
+    assert run(src / "plate.####.png", "-o", tmp_path / "k.####.exr", "--compression", "zipp") == 2
+    assert not list(tmp_path.glob("k.*"))  # refused before anything rendered
     assert run(src / "plate.1001.png", "-o", src / "plate.1001.png") == 2  # would overwrite the input
     assert run(tmp_path / "nothing.####.exr") == 3
     assert run(src / "plate.####.png", "--model", tmp_path / "missing.onnx") == 5
