@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends.base import Backend
-from .encoding import encode_for_network, srgb_eotf
+from .encoding import encode_for_network
 from .frame_prep import ScreenEstimate, estimate_screen
 from .tiling import iter_tile_inputs, pad_to_plan, place_core, plan_tiles
 from .unmix import despill, premultiplied_foreground, straight_foreground
@@ -92,8 +92,7 @@ def finish_frame(
     frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray, despill_strength: float = 1.0
 ) -> KeyedFrame:
     """Unmix the foreground in linear light and despill it."""
-    bg_lin = srgb_eotf(bg_enc.transpose(1, 2, 0))
-    premult = premultiplied_foreground(frame.plate_lin, alpha, bg_lin)
+    premult = premultiplied_foreground(frame.plate_lin, alpha, bg_enc)
     premult = despill(premult, frame.screen.colour, despill_strength)
     return KeyedFrame(alpha=alpha, premult=premult, screen=frame.screen)
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .encoding import srgb_eotf
+
 ALPHA_EPS = 1.0 / 4096.0
+DENSE_FRACTION = 0.3  # above this share of semi-transparent pixels, whole-frame arithmetic wins
 
 
 def screen_channel(screen_colour: np.ndarray) -> int:
@@ -19,12 +22,25 @@ def screen_channel(screen_colour: np.ndarray) -> int:
     return 2 if float(screen_colour[2]) > float(screen_colour[1]) else 1
 
 
-def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """a*F = I - (1-a)*B, zero where alpha is zero, never negative."""
-    a = alpha[..., None]
-    premult = plate - (1.0 - a) * bg
+def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg_enc: np.ndarray) -> np.ndarray:
+    """a*F = I - (1-a)*B, zero where alpha is zero, never negative.
+
+    bg_enc is the network's 3xHxW encoded local screen colour. Most pixels are exactly
+    opaque (a*F = I) or clear (0), so B is decoded only where 0 < alpha < 1, unless so
+    many pixels are semi-transparent that whole-frame arithmetic is cheaper than gathers.
+    """
+    opaque = alpha >= 1.0
+    mixed = (alpha > ALPHA_EPS) & ~opaque
+    if np.count_nonzero(mixed) > DENSE_FRACTION * alpha.size:
+        premult = plate - (1.0 - alpha[..., None]) * srgb_eotf(bg_enc.transpose(1, 2, 0))
+        premult *= (alpha > ALPHA_EPS)[..., None]
+    else:
+        premult = plate * opaque[..., None]
+        ys, xs = np.nonzero(mixed)
+        if len(ys):
+            a = alpha[ys, xs][:, None]
+            premult[ys, xs] = plate[ys, xs] - (1.0 - a) * srgb_eotf(bg_enc[:, ys, xs].T)
     np.maximum(premult, 0.0, out=premult)
-    premult *= (alpha > ALPHA_EPS)[..., None]
     return premult.astype(np.float32, copy=False)
 
 

@@ -1,31 +1,39 @@
 import numpy as np
+import pytest
 
+from gsrender.engine.encoding import srgb_eotf, srgb_oetf
 from gsrender.engine.unmix import despill, premultiplied_foreground, screen_channel, straight_foreground
 
 SCREEN = np.array([0.1, 0.6, 0.12], np.float32)
 
 
-def test_unmix_recovers_exact_foreground_including_hdr():
+def _screen(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The screen as the network outputs it (encoded CHW) and as the unmix decodes it."""
+    enc = np.ascontiguousarray(np.broadcast_to(srgb_oetf(SCREEN)[:, None, None], (3, h, w)))
+    return enc, srgb_eotf(enc.transpose(1, 2, 0))
+
+
+@pytest.mark.parametrize("opaque_share", [0.0, 0.9])  # dense path, sparse path
+def test_unmix_recovers_exact_foreground_including_hdr(opaque_share):
     rng = np.random.default_rng(3)
     fg = rng.random((8, 8, 3)).astype(np.float32) * 4.0  # HDR values up to 4
     alpha = rng.random((8, 8)).astype(np.float32)
-    bg = np.broadcast_to(SCREEN, (8, 8, 3)).astype(np.float32)
+    alpha[rng.random((8, 8)) < opaque_share] = 1.0
+    bg_enc, bg = _screen(8, 8)
     plate = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
-    premult = premultiplied_foreground(plate, alpha, bg)
+    premult = premultiplied_foreground(plate, alpha, bg_enc)
     np.testing.assert_allclose(premult, alpha[..., None] * fg, atol=1e-5)
     np.testing.assert_allclose(straight_foreground(premult, alpha), fg, rtol=1e-3, atol=2e-3)
+    assert (premult[alpha == 1.0] == plate[alpha == 1.0]).all()  # opaque pixels are the plate
 
 
 def test_zero_alpha_gives_zero_foreground_and_no_negative_values():
-    plate = np.broadcast_to(SCREEN * 1.1, (4, 4, 3)).astype(np.float32)
+    bg_enc, bg = _screen(4, 4)
+    plate = bg * 1.1
     alpha = np.zeros((4, 4), np.float32)
-    premult = premultiplied_foreground(plate, alpha, np.broadcast_to(SCREEN, (4, 4, 3)).astype(np.float32))
-    assert (premult == 0).all()
+    assert (premultiplied_foreground(plate, alpha, bg_enc) == 0).all()
     alpha[:] = 0.5
-    premult = premultiplied_foreground(
-        plate * 0.1, alpha, np.broadcast_to(SCREEN, (4, 4, 3)).astype(np.float32)
-    )
-    assert (premult >= 0).all()
+    assert (premultiplied_foreground(plate * 0.1, alpha, bg_enc) >= 0).all()
 
 
 def test_despill_limits_green_to_mean_of_red_and_blue():
