@@ -1,7 +1,7 @@
 """PyTorch backend for machines without TensorRT: CUDA when present, else CPU.
 
-Loads either a training checkpoint (weights only, never arbitrary pickles) or, for the
-shipped ONNX file, the checkpoint next to it is not needed: pass a `.pt` path.
+Loads a training checkpoint (weights only, never arbitrary pickles); given the bundled
+ONNX model it uses the checkpoint shipped beside it (models/gskey.pt).
 Torch is an optional extra; it is imported only when this backend is chosen.
 """
 
@@ -25,6 +25,8 @@ class TorchBackend(Backend):
         except ImportError as exc:
             raise BackendError(None, f"torch backend needs the [train] extra ({exc})") from None
         path = Path(checkpoint)
+        if path.suffix == ".onnx" and path.with_suffix(".pt").is_file():
+            path = path.with_suffix(".pt")  # the bundled model ships its checkpoint beside the ONNX
         if path.suffix != ".pt":
             raise BackendError(path, "the torch backend loads a training checkpoint (.pt)")
         try:
