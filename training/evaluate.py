@@ -214,14 +214,11 @@ class OnnxPredictor:
 
         self.backend = OnnxRuntimeBackend(path, device="cpu", threads=threads)
         self.label = Path(path).name
-        self.stride = self.backend.info.stride
 
     def __call__(self, s: EvalSample) -> tuple[np.ndarray, np.ndarray | None]:
-        h, w = s.alpha.shape
-        p = _pad_chw(s.frame.plate_enc, self.stride)[None]
-        sc = _pad_chw(s.frame.screen_enc, self.stride)[None]
-        alpha, bg = self.backend.infer(p, sc, s.frame.screen.colour)
-        return alpha[0, 0, :h, :w], bg[0, :, :h, :w]
+        from gsrender.engine.keyer import infer_frame
+
+        return infer_frame(s.frame, self.backend)  # the engine's own padding and tiling
 
 
 class ClassicPredictor:
