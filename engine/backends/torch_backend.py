@@ -21,7 +21,7 @@ class TorchBackend(Backend):
             import torch
 
             from gsrender.training.models import build_model
-            from gsrender.training.models.gskey import receptive_radius
+            from gsrender.training.models.gskey import GsKeyNetDeploy, receptive_radius
         except ImportError as exc:
             raise BackendError(None, f"torch backend needs the [train] extra ({exc})") from None
         path = Path(checkpoint)
@@ -45,7 +45,8 @@ class TorchBackend(Backend):
         self.torch = torch
         self.device = torch.device(device)
         self.dtype = torch.float16 if half and self.device.type == "cuda" else torch.float32
-        self.model = model.to(self.device, self.dtype).eval()
+        # the inference arrangement of the same weights: same outputs, less full-resolution work
+        self.model = GsKeyNetDeploy(model.eval()).to(self.device, self.dtype).eval()
         stride = model.stride
         self.info = ModelInfo(name=name, stride=stride, halo=-(-receptive_radius() // stride) * stride)
         self.name = f"torch-{self.device.type}"

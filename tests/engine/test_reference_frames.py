@@ -1,7 +1,8 @@
 """Regression test: the bundled model still produces the committed reference frames.
 
-Tolerances: EXR (half float) within 2e-3 absolute in every channel, which covers half
-rounding and instruction-set differences in ONNX Runtime between CPUs; PNG within one
+Tolerances: EXR (half float) within 2e-3 absolute plus one half-float step (2^-10 of the
+value: HDR foreground values above 1 round in coarser steps) in every channel, which covers
+half rounding and instruction-set differences in ONNX Runtime between CPUs; PNG within one
 code value (1/255 for 8-bit, 1/65535 * 64 for 16-bit). When the model changes on
 purpose, regenerate with `python tests/reference/regenerate.py` and commit.
 """
@@ -22,9 +23,9 @@ def _read(path) -> tuple[np.ndarray, list[str]]:
     return buf.get_pixels(oiio.FLOAT), list(buf.spec().channelnames)
 
 
-def _tolerance(name: str, expected_path) -> float:
+def _tolerance(name: str, expected_path, want: np.ndarray) -> np.ndarray | float:
     if name.endswith(".exr"):
-        return 2e-3
+        return 2e-3 + np.abs(want) * 2.0**-10
     bits = oiio.ImageInput.open(str(expected_path)).spec().format.size() * 8
     return 1.0 / 255 + 1e-6 if bits == 8 else 64.0 / 65535
 
@@ -37,5 +38,7 @@ def test_reference_frame(name, tmp_path):
     want, want_names = _read(expected_path)
     assert got_names == want_names and got.shape == want.shape
     diff = np.abs(got - want)
-    assert diff.max() <= _tolerance(name, expected_path), f"{name}: max diff {diff.max():.2e}"
+    excess = diff - _tolerance(name, expected_path, want)
+    worst = np.unravel_index(np.argmax(excess), excess.shape)
+    assert excess[worst] <= 0, f"{name}: diff {diff[worst]:.2e} at {worst} (reference {want[worst]:.4g})"
     assert want[..., 3].max() > 0.5 and want[..., 3].min() < 0.5  # references hold a real key

@@ -96,3 +96,80 @@ def receptive_radius(model: GsKeyNet | None = None) -> int:
     r += 1 * 2  # upsample 1/2 -> 1
     r += 1  # depthwise 3x3
     return int(r)
+
+
+class GsKeyNetDeploy(nn.Module):
+    """The function of a trained GsKeyNet, rearranged so inference does less work.
+
+    Two exact identities (exact up to float rounding), applied at export time:
+    - the input concatenation [plate, screen, plate - screen] feeds only linear layers, so
+      it folds into their weights: they read [plate, screen] (6 channels, no Sub);
+    - a 1x1 convolution of [upsample(low), skip] equals upsample(W_low * low) + W_skip * skip,
+      because bilinear upsampling is linear per channel and the bias goes on the skip path.
+      The low-resolution half then runs at a quarter (or sixteenth) of the pixels and the
+      wide full-resolution concatenations disappear.
+    Weights are copied, so training keeps the plain, readable GsKeyNet.
+    """
+
+    stride = STRIDE
+
+    def __init__(self, net: GsKeyNet) -> None:
+        super().__init__()
+        self.bg_range = net.bg_range
+        c1 = net.e1b.out_channels
+        c2 = net.e2b.out_channels
+        self.e1a = _fold_input_triplet(net.e1a)
+        self.e1b, self.e2a, self.e2b = net.e1b, net.e2a, net.e2b
+        self.e3a, self.e3b, self.e3c = net.e3a, net.e3b, net.e3c
+        self.d2a_low, self.d2a_skip = _split_concat_conv(net.d2a, net.d2a.in_channels - c2)
+        self.d2b = net.d2b
+        self.d1a_low, self.d1a_skip = _split_concat_conv(net.d1a, net.d1a.in_channels - c1)
+        self.d1b = net.d1b
+        h_low, h_in = _split_concat_conv(net.h_in, net.h_in.in_channels - 9)
+        self.h_in_low = h_low
+        self.h_in_x = _fold_input_triplet(h_in)
+        self.h_dw, self.h_mix, self.h_out = net.h_dw, net.h_mix, net.h_out
+
+    def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([plate, screen], dim=1)
+        r = torch.relu
+        e1 = r(self.e1b(r(self.e1a(x))))
+        e2 = r(self.e2b(r(self.e2a(e1))))
+        e3 = r(self.e3c(r(self.e3b(r(self.e3a(e2))))))
+        d2 = r(self.d2b(r(self.d2a_skip(e2) + _up(self.d2a_low(e3)))))
+        d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
+        h = r(self.h_in_x(x) + _up(self.h_in_low(d1)))
+        h = r(self.h_mix(r(self.h_dw(h))))
+        o = self.h_out(h)
+        alpha = torch.clamp(o[:, :1] + 0.5, 0.0, 1.0)
+        bg = torch.clamp(screen + self.bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
+        return alpha, bg
+
+
+def _fold_input_triplet(conv: nn.Conv2d) -> nn.Conv2d:
+    """A conv over [plate, screen, plate - screen] as the same conv over [plate, screen]."""
+    w = conv.weight.detach()
+    wp, ws, wd = w[:, 0:3], w[:, 3:6], w[:, 6:9]
+    folded = nn.Conv2d(
+        6, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+        dilation=conv.dilation, bias=conv.bias is not None,
+    )  # fmt: skip
+    with torch.no_grad():
+        folded.weight.copy_(torch.cat([wp + wd, ws - wd], dim=1))
+        if conv.bias is not None:
+            folded.bias.copy_(conv.bias)
+    return folded
+
+
+def _split_concat_conv(conv: nn.Conv2d, low_channels: int) -> tuple[nn.Conv2d, nn.Conv2d]:
+    """A 1x1 conv over [low, skip] as (low conv without bias, skip conv with the bias)."""
+    assert conv.kernel_size == (1, 1), "only 1x1 convolutions commute with upsampling"
+    w = conv.weight.detach()
+    low = nn.Conv2d(low_channels, conv.out_channels, 1, bias=False)
+    skip = nn.Conv2d(conv.in_channels - low_channels, conv.out_channels, 1, bias=conv.bias is not None)
+    with torch.no_grad():
+        low.weight.copy_(w[:, :low_channels])
+        skip.weight.copy_(w[:, low_channels:])
+        if conv.bias is not None:
+            skip.bias.copy_(conv.bias)
+    return low, skip
