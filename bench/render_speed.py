@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gsrender.engine import allocator
 from gsrender.engine.backends import create_backend
 from gsrender.engine.io import read_frame, write_frame
 from gsrender.engine.keyer import infer_frame, prepare_frame
@@ -63,7 +64,7 @@ def bench_size(width: int, height: int, frames: int, model: str | None, threads:
         t = time.perf_counter()
         frame = read_frame(ref.path)
         read_t.append(time.perf_counter() - t)
-        prepared = prepare_frame(frame.rgb)
+        prepared = prepare_frame(frame.rgb, stride=backend.info.stride)
         t = time.perf_counter()
         alpha, _ = infer_frame(prepared, backend)
         model_t.append(time.perf_counter() - t)
@@ -100,6 +101,7 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
+    allocator.tune_for_frames()  # as the gsrender command does before rendering
     rows = []
     with tempfile.TemporaryDirectory(prefix="gsrender-bench-") as tmp:
         for size in args.sizes.split(","):

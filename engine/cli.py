@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import allocator
 from .errors import EXIT_FRAMES_FAILED, EXIT_INTERRUPTED, EXIT_OK, GsRenderError, OutputError, UsageError
 from .io import remove_stale_temps, validate_output_options
 from .output import OutputSettings, validate_output, writer_dtype
@@ -320,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in TOOL_VERBS:
             return _run_verb(argv[0], argv[1:])
+        allocator.tune_for_frames()
         return render_main(argv)
     except GsRenderError as exc:
         print(f"gsrender: error: {exc.message}", file=sys.stderr)

@@ -14,12 +14,19 @@ import numpy as np
 
 def srgb_oetf(linear: np.ndarray) -> np.ndarray:
     """Linear [0,1] -> sRGB-encoded [0,1] (IEC 61966-2-1 piecewise curve)."""
-    x = np.asarray(np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0))
-    y = np.asarray(np.power(x, np.float32(1.0 / 2.4)))
-    y *= np.float32(1.055)
-    y -= np.float32(0.055)
-    np.copyto(y, x * np.float32(12.92), where=x <= 0.0031308)
-    return y
+    return _oetf_in_place(np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0))
+
+
+def _oetf_in_place(x: np.ndarray) -> np.ndarray:
+    """srgb_oetf of an owned, already clipped float32 array, overwriting it (one full-size array)."""
+    x = np.asarray(x)
+    toe = x <= np.float32(0.0031308)
+    toe_values = x[toe] * np.float32(12.92)
+    np.power(x, np.float32(1.0 / 2.4), out=x)
+    x *= np.float32(1.055)
+    x -= np.float32(0.055)
+    x[toe] = toe_values
+    return x
 
 
 def srgb_eotf(encoded: np.ndarray) -> np.ndarray:
@@ -28,6 +35,21 @@ def srgb_eotf(encoded: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4)).astype(np.float32)
 
 
-def encode_for_network(linear_hwc: np.ndarray) -> np.ndarray:
-    """Scene-linear HxWx3 -> network encoding as a 3xHxW float32 array."""
-    return srgb_oetf(np.ascontiguousarray(np.transpose(linear_hwc, (2, 0, 1))))
+def encode_for_network(linear_hwc: np.ndarray, padded: tuple[int, int] | None = None) -> np.ndarray:
+    """Scene-linear HxWx3 -> network encoding as a 3xHxW float32 array.
+
+    ``padded`` (rows, cols) >= (H, W) returns a larger array whose extra bottom rows and
+    right columns repeat the last ones, written in place (no second full-size copy).
+    """
+    h, w = linear_hwc.shape[:2]
+    ph, pw = padded or (h, w)
+    chw = np.empty((3, ph, pw), np.float32)
+    core = chw[:, :h, :w]
+    np.copyto(core, np.transpose(linear_hwc, (2, 0, 1)), casting="same_kind")
+    np.clip(core, 0.0, 1.0, out=core)
+    _oetf_in_place(core)
+    if ph > h:
+        chw[:, h:, :w] = chw[:, h - 1 : h, :w]
+    if pw > w:
+        chw[:, :, w:] = chw[:, :, w - 1 : w]
+    return chw

@@ -46,7 +46,11 @@ class ScreenEstimate:
     @property
     def smooth_enc(self) -> np.ndarray:
         """3xHxW network-encoded smooth clean-screen estimate."""
-        return _upsample_chw(srgb_oetf(self.grid), self.height, self.width)
+        return self.smooth_enc_padded(self.height, self.width)
+
+    def smooth_enc_padded(self, height: int, width: int) -> np.ndarray:
+        """smooth_enc edge-padded to height x width (the stride-aligned size a network runs at)."""
+        return _upsample_chw(srgb_oetf(self.grid), self.height, self.width, (height, width))
 
 
 def _block_mean(img: np.ndarray, block: int) -> np.ndarray:
@@ -55,10 +59,14 @@ def _block_mean(img: np.ndarray, block: int) -> np.ndarray:
     ph, pw = -h % block, -w % block
     if ph or pw:
         img = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
-    acc = np.zeros((img.shape[0] // block, img.shape[1] // block, c), np.float32)
-    for dy in range(block):  # strided sums: one pass over the frame, no big temporaries
-        for dx in range(block):
-            acc += img[dy::block, dx::block]
+    # rows first (whole contiguous rows added), then columns on the 1/block-size result
+    rows = img[0::block].astype(np.float32, copy=True)
+    for dy in range(1, block):
+        rows += img[dy::block]
+    rows = rows.reshape(rows.shape[0], rows.shape[1] // block, block, c)
+    acc = rows[:, :, 0].copy()
+    for dx in range(1, block):
+        acc += rows[:, :, dx]
     return acc * np.float32(1.0 / (block * block))
 
 
@@ -80,7 +88,8 @@ def _largest_green_area(small_enc: np.ndarray, small_lin: np.ndarray) -> np.ndar
     px = small_lin[cand]
     ratios = _chroma(px)
     bins = 20
-    hist, _, _ = np.histogram2d(ratios[:, 0], ratios[:, 1], bins=bins, range=[[0, 1], [0, 1]])
+    cell = np.minimum((ratios * bins).astype(np.intp), bins - 1)  # ratios lie in [0, 1]
+    hist = np.bincount(cell[:, 0] * bins + cell[:, 1], minlength=bins * bins).reshape(bins, bins)
     padded = np.pad(hist, 1)
     smooth = sum(padded[dy : dy + bins, dx : dx + bins] for dy in range(3) for dx in range(3))
     peak = (np.array(np.unravel_index(np.argmax(smooth), smooth.shape)) + 0.5) / bins
@@ -167,11 +176,20 @@ def _interp_matrix(n: int, size: int, cell: int) -> np.ndarray:
     return m
 
 
-def _upsample_chw(grid: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear upsampling as two small matrix products per channel (fast with BLAS)."""
+def _upsample_chw(
+    grid: np.ndarray, height: int, width: int, padded: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Bilinear upsampling as two small matrix products per channel (fast with BLAS).
+
+    ``padded`` (rows, cols) >= (height, width) makes a larger array whose extra bottom rows
+    and right columns repeat the last ones (what edge padding would do, without a copy).
+    """
+    ph, pw = padded or (height, width)
     wy = _interp_matrix(height, grid.shape[0], CELL_PX)
     wx = _interp_matrix(width, grid.shape[1], CELL_PX)
-    out = np.empty((3, height, width), np.float32)
+    wy = np.concatenate([wy, np.repeat(wy[-1:], ph - height, axis=0)]) if ph > height else wy
+    wx = np.concatenate([wx, np.repeat(wx[-1:], pw - width, axis=0)]) if pw > width else wx
+    out = np.empty((3, ph, pw), np.float32)
     for c in range(3):
         np.matmul(wy @ np.ascontiguousarray(grid[..., c]), wx.T, out=out[c])
     return out
@@ -184,7 +202,9 @@ def estimate_screen(plate_lin: np.ndarray, colour_override: np.ndarray | None = 
     screen when the artist picks it (skips the automatic colour estimate).
     """
     h, w, _ = plate_lin.shape
-    small_lin = _block_mean(np.nan_to_num(plate_lin, nan=0.0, posinf=0.0, neginf=0.0), BLOCK)
+    if not np.isfinite(plate_lin).all():  # a cheap test; the copy is only paid for bad pixels
+        plate_lin = np.nan_to_num(plate_lin, nan=0.0, posinf=0.0, neginf=0.0)
+    small_lin = _block_mean(plate_lin, BLOCK)
     small_enc = srgb_oetf(small_lin)
     if colour_override is not None:
         colour, found = np.asarray(colour_override, np.float32).reshape(3), True

@@ -13,7 +13,7 @@ import numpy as np
 from .backends.base import Backend
 from .encoding import encode_for_network
 from .frame_prep import ScreenEstimate, estimate_screen
-from .tiling import iter_tile_inputs, pad_to_plan, place_core, plan_tiles
+from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_tiles, round_up
 from .unmix import despill, premultiplied_foreground, straight_foreground
 
 AUTO_TILE_PIXELS = 2560 * 1440  # frames up to this size run untiled when --tile is 0 (auto)
@@ -25,9 +25,27 @@ class PreparedFrame:
     """A frame ready for inference: linear plate plus its encoded inputs and guides."""
 
     plate_lin: np.ndarray  # HxWx3 working-space linear
-    plate_enc: np.ndarray  # 3xHxW network encoding
-    screen_enc: np.ndarray  # 3xHxW encoded smooth screen estimate
+    plate_padded: np.ndarray  # 3xPHxPW network encoding, edge-padded to the stride
+    screen_padded: np.ndarray  # 3xPHxPW encoded smooth screen estimate, edge-padded alike
     screen: ScreenEstimate
+
+    @property
+    def plate_enc(self) -> np.ndarray:
+        """3xHxW network encoding (a view)."""
+        h, w = self.plate_lin.shape[:2]
+        return self.plate_padded[:, :h, :w]
+
+    @property
+    def screen_enc(self) -> np.ndarray:
+        """3xHxW encoded smooth screen estimate (a view)."""
+        h, w = self.plate_lin.shape[:2]
+        return self.screen_padded[:, :h, :w]
+
+    def padded_inputs(self, plan: TilePlan) -> list[np.ndarray]:
+        """The inputs padded to the plan's size: free when prepared with the model's stride."""
+        if self.plate_padded.shape[1:] == (plan.padded_height, plan.padded_width):
+            return [self.plate_padded, self.screen_padded]
+        return [pad_to_plan(self.plate_enc, plan), pad_to_plan(self.screen_enc, plan)]
 
 
 @dataclass
@@ -44,11 +62,19 @@ class KeyedFrame:
         return straight_foreground(self.premult, self.alpha)
 
 
-def prepare_frame(plate_lin: np.ndarray, screen_colour: np.ndarray | None = None) -> PreparedFrame:
-    """Compute the per-frame guides once, before any tiling."""
+def prepare_frame(
+    plate_lin: np.ndarray, screen_colour: np.ndarray | None = None, stride: int = 1
+) -> PreparedFrame:
+    """Compute the per-frame guides once, before any tiling.
+
+    ``stride``: the model's (backend.info.stride); the encoded inputs are then made at the
+    padded size the network runs at, so inference needs no padding copy.
+    """
     plate_lin = np.ascontiguousarray(plate_lin, dtype=np.float32)
     est = estimate_screen(plate_lin, screen_colour)
-    return PreparedFrame(plate_lin, encode_for_network(plate_lin), est.smooth_enc, est)
+    h, w = plate_lin.shape[:2]
+    size = (round_up(h, stride), round_up(w, stride))
+    return PreparedFrame(plate_lin, encode_for_network(plate_lin, size), est.smooth_enc_padded(*size), est)
 
 
 def resolve_tile(tile: int, height: int, width: int) -> int:
@@ -75,10 +101,13 @@ def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[
     _, h, w = frame.plate_enc.shape
     info = backend.info
     plan = plan_tiles(h, w, tile=resolve_tile(tile, h, w), halo=info.halo, stride=info.stride)
-    inputs = [pad_to_plan(frame.plate_enc, plan), pad_to_plan(frame.screen_enc, plan)]
+    inputs = frame.padded_inputs(plan)
+    colour = frame.screen.colour
+    if len(plan.tiles) == 1:  # untiled: the padded frame is the batch, no stacking or copying out
+        a_b, bg_b = backend.infer(inputs[0][None], inputs[1][None], colour)  # arrays we own
+        return a_b[0, 0, :h, :w], bg_b[0, :, :h, :w]
     alpha = np.empty((1, plan.padded_height, plan.padded_width), np.float32)
     bg = np.empty((3, plan.padded_height, plan.padded_width), np.float32)
-    colour = frame.screen.colour
     batches = batch_tiles(list(iter_tile_inputs(inputs, plan)), backend.max_batch)
     stacked = ((np.stack([p for _, (p, _) in b]), np.stack([s for _, (_, s) in b])) for b in batches)
     for batch, (a_b, bg_b) in zip(batches, backend.infer_batches(stacked, colour), strict=True):
@@ -106,6 +135,6 @@ def key_frame(
     screen_colour: np.ndarray | None = None,
 ) -> KeyedFrame:
     """All stages for one frame in one call (tests, the OFX worker)."""
-    frame = prepare_frame(plate_lin, screen_colour)
+    frame = prepare_frame(plate_lin, screen_colour, backend.info.stride)
     alpha, bg = infer_frame(frame, backend, tile)
     return finish_frame(frame, alpha, bg, despill_strength)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import colour
 from .backends.base import Backend
@@ -90,6 +91,20 @@ def render_frames(
     times: StageTimes | None = None,
 ) -> list[FrameReport]:
     """Render every (input, output) pair; returns one report per frame, in frame order."""
+    # numpy's BLAS only does small matrix products here (the screen-guide upsampling); its
+    # worker threads busy-wait after each one and take the cores inference and I/O need.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _render_frames(jobs, backend, settings, on_report, stop, times)
+
+
+def _render_frames(
+    jobs: list[tuple[FrameRef, Path]],
+    backend: Backend,
+    settings: RenderSettings,
+    on_report: Callable[[FrameReport], None],
+    stop: threading.Event | None,
+    times: StageTimes | None,
+) -> list[FrameReport]:
     stop = stop or threading.Event()
     times = times or StageTimes()
     reports: list[FrameReport] = []
@@ -124,7 +139,7 @@ def render_frames(
                         else colour.default_colorspace(frame.info)
                     )
                     plate = colour.convert(frame.rgb, in_space, colour.WORKING_SPACE)
-                    prepared = prepare_frame(plate, screen_colour)
+                    prepared = prepare_frame(plate, screen_colour, backend.info.stride)
                 except GsRenderError as exc:
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
                     continue

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import colour
+from ..engine import allocator, colour
 from ..engine.errors import BackendError, GsRenderError, InputError
 from ..engine.keyer import KeyedFrame, finish_frame, infer_frame, prepare_frame
 from ..engine.output import OutputSettings, compose_output
@@ -268,8 +268,8 @@ class Engine:
             )
         plate = colour.convert(rgb, in_space, colour.WORKING_SPACE)
         screen = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
-        frame = prepare_frame(plate, screen)
         backend, lock = self.backend(bkey)
+        frame = prepare_frame(plate, screen, backend.info.stride)
         try:
             with lock:
                 alpha, bg = infer_frame(frame, backend, 0)  # type: ignore[arg-type]
@@ -531,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     path = Path(args.socket).expanduser() if args.socket else default_socket_path()
+    allocator.tune_for_frames()
     worker = Worker(path, Engine(args.cache_frames, args.threads), args.idle_timeout)
     try:
         worker.bind()

@@ -27,6 +27,21 @@ def test_tiles_assemble_to_the_untiled_result(backend):
         assert np.abs(bg - bg0).max() <= 1e-4
 
 
+def test_preparing_at_the_model_stride_equals_padding_afterwards(backend):
+    """prepare_frame(stride=8) writes the padded inputs directly; nothing else changes."""
+    plate = make_plate(203, 290, seed=11)
+    plain, aligned = prepare_frame(plate), prepare_frame(plate, stride=backend.info.stride)
+    assert aligned.plate_padded.shape == (3, 208, 296) and plain.plate_padded.shape == (3, 203, 290)
+    edge = ((0, 0), (0, 5), (0, 6))
+    np.testing.assert_array_equal(aligned.plate_padded, np.pad(plain.plate_enc, edge, mode="edge"))
+    np.testing.assert_allclose(aligned.screen_padded, np.pad(plain.screen_enc, edge, mode="edge"), atol=1e-6)
+    np.testing.assert_array_equal(aligned.plate_enc, plain.plate_enc)
+    for tile in (0, 64):
+        a0, bg0 = infer_frame(plain, backend, tile=tile)
+        a1, bg1 = infer_frame(aligned, backend, tile=tile)
+        assert np.abs(a0 - a1).max() <= 1e-5 and np.abs(bg0 - bg1).max() <= 1e-5
+
+
 def test_a_halo_smaller_than_the_receptive_field_is_detectable(backend):
     """The invariance test above can fail: with too little halo the seams show."""
     frame = prepare_frame(make_plate(203, 290, seed=11))
