@@ -96,6 +96,11 @@ def batch_tiles(items: list, max_batch: int) -> list[list]:
     return batches
 
 
+def _stack(windows: list[np.ndarray]) -> np.ndarray:
+    """A batch of tile windows; a batch of one is a view (the window is already a fresh copy)."""
+    return windows[0][None] if len(windows) == 1 else np.stack(windows)
+
+
 def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Run the backend tile by tile; returns alpha (HxW) and encoded bg (3xHxW)."""
     _, h, w = frame.plate_enc.shape
@@ -109,7 +114,7 @@ def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[
     alpha = np.empty((1, plan.padded_height, plan.padded_width), np.float32)
     bg = np.empty((3, plan.padded_height, plan.padded_width), np.float32)
     batches = batch_tiles(list(iter_tile_inputs(inputs, plan)), backend.max_batch)
-    stacked = ((np.stack([p for _, (p, _) in b]), np.stack([s for _, (_, s) in b])) for b in batches)
+    stacked = ((_stack([p for _, (p, _) in b]), _stack([s for _, (_, s) in b])) for b in batches)
     for batch, (a_b, bg_b) in zip(batches, backend.infer_batches(stacked, colour), strict=True):
         for i, (t, _) in enumerate(batch):
             place_core(alpha, t, a_b[i])
