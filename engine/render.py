@@ -27,7 +27,7 @@ from . import colour
 from .backends.base import Backend
 from .errors import BackendError, GsRenderError, OutputError
 from .io import read_frame, write_frame
-from .keyer import finish_frame, infer_frame, prepare_frame
+from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
 from .output import OutputSettings, compose_output, output_colorspace, writer_dtype
 from .sequence import FrameRef
 
@@ -61,7 +61,7 @@ class _Work:
     ref: FrameRef
     target: Path
     started: float
-    prepared: object = None
+    prepared: PreparedFrame | None = None
     info: object = None
     in_space: str = ""
     alpha: np.ndarray | None = None
@@ -198,6 +198,7 @@ def _render_frames(
             t0 = time.perf_counter()
             try:
                 work.alpha, work.bg = infer_frame(work.prepared, backend, settings.tile)
+                work.prepared = work.prepared.without_network_inputs()
             except GsRenderError as exc:
                 fatal.append(exc)
                 stop.set()
