@@ -41,7 +41,7 @@ from render_speed import synthetic_plate  # noqa: E402  (same plates as the CPU 
 from gsrender.engine.backends.base import Backend  # noqa: E402
 from gsrender.engine.io import read_frame, write_frame  # noqa: E402
 from gsrender.engine.keyer import batch_tiles, infer_frame, prepare_frame, resolve_tile  # noqa: E402
-from gsrender.engine.render import RenderSettings, render_frames  # noqa: E402
+from gsrender.engine.render import RenderSettings, io_workers_beside_gpu, render_frames  # noqa: E402
 from gsrender.engine.sequence import expand_sequence, frame_path  # noqa: E402
 from gsrender.engine.tiling import plan_tiles  # noqa: E402
 
@@ -132,32 +132,43 @@ def write_plates(folder: Path, width: int, height: int, frames: int) -> list:
     return expand_sequence(str(folder / "plate.####.exr"))
 
 
-def io_pass(refs: list, out: Path) -> float:
-    """Seconds per frame of read -> RGBA EXR write with the render's reader/writer threads."""
+def io_pass(refs: list, out: Path, workers: int = 1) -> float:
+    """Seconds per frame of read -> RGBA EXR write with as many reader/writer threads as the render."""
     out.mkdir(parents=True, exist_ok=True)
     q_in: queue.Queue = queue.Queue(2)
     q_out: queue.Queue = queue.Queue(2)
     done = object()
+    todo = iter(refs)
+    todo_lock = threading.Lock()
 
     def reader() -> None:
-        for ref in refs:
-            q_in.put(read_frame(ref.path))
+        while True:
+            with todo_lock:
+                ref = next(todo, None)
+            if ref is None:
+                break
+            q_in.put((ref.frame, read_frame(ref.path)))
         q_in.put(done)
 
     def writer() -> None:
-        i = 0
-        while (rgba := q_out.get()) is not done:
-            write_frame(out / f"io.{i:04d}.exr", rgba, ["R", "G", "B", "A"], None, dtype="half")
-            i += 1
+        while (item := q_out.get()) is not done:
+            frame, rgba = item
+            write_frame(out / f"io.{frame:04d}.exr", rgba, ["R", "G", "B", "A"], None, dtype="half")
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
+    threads = [threading.Thread(target=f, daemon=True) for f in (reader, writer) for _ in range(workers)]
     for t in threads:
         t.start()
-    while (frame := q_in.get()) is not done:
-        h, w, _ = frame.rgb.shape
-        q_out.put(np.concatenate([frame.rgb, np.ones((h, w, 1), np.float32)], axis=2))
-    q_out.put(done)
+    readers_left = workers
+    while readers_left:
+        if (item := q_in.get()) is done:
+            readers_left -= 1
+            continue
+        frame, image = item
+        h, w, _ = image.rgb.shape
+        q_out.put((frame, np.concatenate([image.rgb, np.ones((h, w, 1), np.float32)], axis=2)))
+    for _ in range(workers):
+        q_out.put(done)
     for t in threads:
         t.join()
     return (time.perf_counter() - t0) / len(refs)
@@ -174,7 +185,9 @@ def frame_calls(backend: Backend, h: int, w: int) -> list[tuple[int, int, int]]:
     return calls
 
 
-def bench_backend(label: str, backend: Backend, refs: list, prepared: list, frames: int, root: Path) -> dict:
+def bench_backend(
+    label: str, backend: Backend, refs: list, prepared: list, frames: int, root: Path, workers: int
+) -> dict:
     h, w = prepared[0].plate_lin.shape[:2]
     infer_frame(prepared[0], backend)  # warm up: lazy allocations, kernel selection
     net = []
@@ -189,7 +202,7 @@ def bench_backend(label: str, backend: Backend, refs: list, prepared: list, fram
     out.mkdir()
     jobs = [(ref, out / f"k.{ref.frame:04d}.exr") for ref in refs]
     t = time.perf_counter()
-    reports = render_frames(jobs, backend, RenderSettings())
+    reports = render_frames(jobs, backend, RenderSettings(io_workers=workers))
     e2e = (time.perf_counter() - t) / len(refs)
     failed = [r for r in reports if r.status != "rendered"]
     if failed:
@@ -214,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--cache", default=None, help="TensorRT engine cache folder")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument(
+        "--io-threads",
+        type=int,
+        default=0,
+        help="reader and writer threads each, in the render and the I/O pass (0 = what gsrender "
+        "picks beside a GPU)",
+    )
     args = p.parse_args(argv)
 
     factories = backend_factories(args)
@@ -226,12 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rows = []
+    workers = args.io_threads or io_workers_beside_gpu()
     with tempfile.TemporaryDirectory(prefix="gsrender-gpu-bench-") as tmp:
         root = Path(tmp)
         for size in args.sizes.split(","):
             w, h = (int(v) for v in size.lower().split("x"))
             refs = write_plates(root / f"in_{w}x{h}", w, h, args.frames)
-            io_s = io_pass(refs, root / f"io_{w}x{h}")
+            io_s = io_pass(refs, root / f"io_{w}x{h}", workers)
             prepared = [prepare_frame(read_frame(r.path).rgb) for r in refs[: min(3, len(refs))]]
             for label, factory in runnable:
                 try:
@@ -240,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{label}: unavailable here: {_why(exc)}")
                     continue
                 try:
-                    res = bench_backend(label, backend, refs, prepared, args.frames, root)
+                    res = bench_backend(label, backend, refs, prepared, args.frames, root, workers)
                 except Exception as exc:
                     print(f"{label} {w}x{h}: failed: {_why(exc)}")
                     continue
@@ -251,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-        f"{args.frames} frames per size; "
+        f"{args.frames} frames per size; {workers} reader and {workers} writer thread(s); "
         "EXR half zip in, RGBA half zip out"
     )
     print("| size | backend | network fps | GPU-only fps | end-to-end fps | I/O-only fps | e2e / I/O |")

@@ -49,6 +49,17 @@ EXIT_CODES = """exit codes:
        re-run with --skip-existing to resume"""
 
 
+def _count(text: str) -> int:
+    """argparse type for sizes and thread counts: a whole number, 0 meaning auto."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (auto) or more, got {value}")
+    return value
+
+
 def _render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gsrender",
@@ -84,12 +95,19 @@ def _render_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--tile",
-        type=int,
+        type=_count,
         default=0,
         help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1024); "
         "results do not depend on it",
     )
-    g.add_argument("--threads", type=int, default=0, help="inference threads (0 = auto)")
+    g.add_argument("--threads", type=_count, default=0, help="inference threads (0 = auto)")
+    g.add_argument(
+        "--io-threads",
+        type=_count,
+        default=0,
+        help="frames read and written at once, each (0 = auto: 1 when inference runs on the CPU, "
+        "up to 4 beside a GPU)",
+    )
     g.add_argument(
         "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT precision (fp32 = reference)"
     )
@@ -206,6 +224,7 @@ def render_main(argv: list[str]) -> int:
         screen_colour=_parse_colour(args.screen_colour),
         skip_existing=args.skip_existing,
         on_error=args.on_error,
+        io_workers=args.io_threads,
         output=OutputSettings(
             colorspace=args.out_colorspace,
             alpha_mode=args.alpha_mode,

@@ -13,6 +13,7 @@ output frame is never replaced by a broken one.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -43,6 +44,7 @@ class RenderSettings:
     screen_colour: tuple[float, float, float] | None = None  # linear working-space RGB
     skip_existing: bool = False
     on_error: str = "fail"  # fail | skip
+    io_workers: int = 0  # reader and writer threads each; 0 = auto (see io_workers_for)
     output: OutputSettings = field(default_factory=OutputSettings)
 
 
@@ -80,6 +82,26 @@ class StageTimes:
     def add(self, stage: str, seconds: float) -> None:
         with self.lock:
             setattr(self, stage, getattr(self, stage) + seconds)
+
+
+MAX_IO_WORKERS = 4
+
+
+def io_workers_for(backend: Backend, requested: int = 0, cores: int | None = None) -> int:
+    """Reader/writer threads per stage: one while inference uses the cores, more beside a GPU.
+
+    Beside a GPU the network is quick and reading, unmixing and EXR compression are the
+    slow stages; several frames in each of them at once keep up with the GPU.
+    """
+    if requested > 0:
+        return requested
+    return 1 if backend.cpu_bound else io_workers_beside_gpu(cores)
+
+
+def io_workers_beside_gpu(cores: int | None = None) -> int:
+    """A quarter of the cores per stage (at most MAX_IO_WORKERS), leaving room for OIIO's threads."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(MAX_IO_WORKERS, cores // 4))
 
 
 def render_frames(
@@ -122,9 +144,18 @@ def _render_frames(
     to_write: queue.Queue = queue.Queue(QUEUE_DEPTH)
     screen_colour = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
 
+    workers = io_workers_for(backend, settings.io_workers)
+    pending = iter(jobs)
+    pending_lock = threading.Lock()
+
+    def next_job() -> tuple[FrameRef, Path] | None:
+        with pending_lock:
+            return next(pending, None)
+
     def reader() -> None:
         try:
-            for ref, target in jobs:
+            while (job := next_job()) is not None:
+                ref, target = job
                 if stop.is_set():
                     break
                 t0 = time.perf_counter()
@@ -187,12 +218,27 @@ def _render_frames(
                 fatal.append(exc)
                 stop.set()
 
-    threads = [threading.Thread(target=reader, name="gsrender-read", daemon=True)]
-    threads.append(threading.Thread(target=writer, name="gsrender-write", daemon=True))
+    threads = [
+        threading.Thread(target=stage, name=f"gsrender-{name}-{i}", daemon=True)
+        for stage, name in ((reader, "read"), (writer, "write"))
+        for i in range(workers)
+    ]
     for t in threads:
         t.start()
+    readers_left = workers
+
+    def next_work() -> _Work | None:
+        """The next prepared frame, or None once every reader has finished."""
+        nonlocal readers_left
+        while readers_left:
+            work = to_infer.get()
+            if work is not _DONE:
+                return work
+            readers_left -= 1
+        return None
+
     try:
-        while (work := to_infer.get()) is not _DONE:
+        while (work := next_work()) is not None:
             if fatal:
                 continue  # drain the queue so the reader can finish
             t0 = time.perf_counter()
@@ -211,11 +257,12 @@ def _render_frames(
             to_write.put(work)
     except BaseException:
         stop.set()  # interrupted (SIGINT/SIGTERM): finish what is in flight, start nothing new
-        while to_infer.get() is not _DONE:
+        while next_work() is not None:
             pass
         raise
     finally:
-        to_write.put(_DONE)
+        for _ in range(workers):
+            to_write.put(_DONE)
         for t in threads:
             t.join()
     if fatal:

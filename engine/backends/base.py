@@ -29,6 +29,9 @@ class Backend(ABC):
     name: str = "backend"
     info: ModelInfo
     max_batch: int = 1  # tiles of equal shape the backend takes in one call (GPU backends: more)
+    # Inference keeps this host's cores busy (CPU backends). GPU backends leave them to the
+    # reader and writer stages, which then run several frames at once.
+    cpu_bound: bool = True
 
     @abstractmethod
     def infer(

@@ -56,6 +56,7 @@ class OnnxRuntimeBackend(Backend):
         self.info = read_model_info(self.session.get_modelmeta().custom_metadata_map, path)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.name = f"onnxruntime-{self.device}"
+        self.cpu_bound = self.device == "cpu"
         self.model_path = path
 
     def infer(

@@ -249,6 +249,8 @@ class _Slot:
 class TensorRTBackend(Backend):
     """Runs the keyer's ONNX model as a TensorRT engine built (once) for this GPU."""
 
+    cpu_bound = False
+
     def __init__(
         self,
         model_path: str | Path,

@@ -50,6 +50,7 @@ class TorchBackend(Backend):
         stride = model.stride
         self.info = ModelInfo(name=name, stride=stride, halo=-(-receptive_radius() // stride) * stride)
         self.name = f"torch-{self.device.type}"
+        self.cpu_bound = self.device.type == "cpu"
 
     def infer(
         self, plate: np.ndarray, screen: np.ndarray, screen_colour: np.ndarray

@@ -120,6 +120,17 @@ def test_usage_errors(plate_seq, tmp_path, capsys):
         assert line.startswith("gsrender: error: ") and "\n" not in line
 
 
+@pytest.mark.parametrize("option", ["--tile", "--threads", "--io-threads"])
+def test_negative_or_non_numeric_counts_are_refused(plate_seq, tmp_path, capsys, option):
+    src = plate_seq()
+    for value, words in (("-2", "must be 0 (auto) or more, got -2"), ("two", "want a whole number")):
+        with pytest.raises(SystemExit) as exc:
+            run(src / "plate.####.png", "-o", tmp_path / "k.####.exr", option, value)
+        assert exc.value.code == 2
+        assert f"argument {option}: {words}" in capsys.readouterr().err
+    assert not list(tmp_path.glob("k.*"))
+
+
 def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path):
     src = plate_seq(frames=range(1, 41), size=(180, 260))
     out = tmp_path / "o"
