@@ -131,7 +131,8 @@ def test_negative_or_non_numeric_counts_are_refused(plate_seq, tmp_path, capsys,
     assert not list(tmp_path.glob("k.*"))
 
 
-def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path):
+@pytest.mark.parametrize("io_threads", ["1", "3"])
+def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path, io_threads):
     src = plate_seq(frames=range(1, 41), size=(180, 260))
     out = tmp_path / "o"
     cmd = [
@@ -141,6 +142,8 @@ def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path):
         str(src / "plate.####.png"),
         "-o",
         str(out / "k.####.exr"),
+        "--io-threads",
+        io_threads,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
