@@ -97,7 +97,7 @@ def _render_parser() -> argparse.ArgumentParser:
         "--tile",
         type=_count,
         default=0,
-        help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1024); "
+        help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1536); "
         "results do not depend on it",
     )
     g.add_argument("--threads", type=_count, default=0, help="inference threads (0 = auto)")

@@ -17,7 +17,10 @@ from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_ti
 from .unmix import despill, premultiplied_foreground, straight_foreground
 
 AUTO_TILE_PIXELS = 2560 * 1440  # frames up to this size run untiled when --tile is 0 (auto)
-AUTO_TILE = 1024
+# Larger frames run in tiles of this size: the biggest tile input, (1536 + 2 * 88)^2 = 2.9 MP,
+# stays below the largest untiled frame, and the halo costs 1.13x the pixels instead of the
+# 1.32x of 1024-pixel tiles (4K network time 1.0 -> 0.83 s on 2 CPU cores).
+AUTO_TILE = 1536
 
 
 @dataclass

@@ -56,8 +56,8 @@ log = logging.getLogger("gsrender")
 CACHE_ENV = "GSRENDER_ENGINE_CACHE"
 SCHEMA = 1  # bump when the engine file layout or key fields change: old entries then miss the cache
 PRECISIONS = ("fp16", "fp32")
-DEFAULT_MAX_TILE = 1024  # gsrender.engine.keyer.AUTO_TILE: 4K frames are keyed in 1024-pixel tiles
-# Tiles per engine call. One 1200x1200 tile (1.4 MP) already fills a GPU, and TensorRT sizes
+DEFAULT_MAX_TILE = 1536  # gsrender.engine.keyer.AUTO_TILE: 4K frames are keyed in 1536-pixel tiles
+# Tiles per engine call. One 1712x1712 tile (2.9 MP) already fills a GPU, and TensorRT sizes
 # activation memory for max batch x max H x max W, so batching only pays for small --tile values.
 DEFAULT_MAX_BATCH = 1
 # Frames up to AUTO_TILE_PIXELS (2560x1440) run untiled: a square max covers them in either
@@ -109,7 +109,7 @@ def select_profile(
     """The profile that covers every tile the keyer makes with these settings.
 
     Tiled frames give inputs of at most tile + 2*halo (stride aligned) per side, e.g.
-    1024 + 2*88 = 1200; untiled frames (up to 2560x1440 pixels) are one input of the
+    1536 + 2*88 = 1712; untiled frames (up to 2560x1440 pixels) are one input of the
     padded frame, so both sides go up to 2560. The smallest input is one stride. `opt` is
     the full tile at batch 1, the shape a 4K frame runs most; kernels are tuned for it
     and valid over the whole range.

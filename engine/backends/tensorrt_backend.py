@@ -10,7 +10,7 @@ of the next. `infer()` returns when its batch is done (the Backend contract);
 `infer_batches()` keeps two batches in flight across calls.
 
 Shapes: the engine's optimization profile covers the tiles the keyer makes by default
-(1024-pixel tiles + halo, untiled frames up to 2560x1440). A larger input is split
+(1536-pixel tiles + halo, untiled frames up to 2560x1440). A larger input is split
 here into aligned sub-tiles with the same halo and the same assembly as the CPU path
 (gsrender.engine.tiling), which the network's bounded receptive field makes exact.
 

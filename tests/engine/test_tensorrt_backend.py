@@ -649,7 +649,7 @@ def test_fake_gpu_trt10_fp16_build_and_infer(fake_gpu, stressed_model: Path, ses
             ["Slice", "Add", "Clip", "Slice", "Tanh", "Mul", "Add", "Clip"]
         )
         assert rec["pinned_outputs"]
-        assert rec["profiles"] == [((1, 3, 8, 8), (1, 3, 1200, 1200), (1, 3, 2560, 2560))] * 2
+        assert rec["profiles"] == [((1, 3, 8, 8), (1, 3, 1712, 1712), (1, 3, 2560, 2560))] * 2
         assert rec["profile_inputs"] == [["plate", "screen"]] * 2
         assert b.name == "tensorrt-fp16" and b.max_batch == 1 and len(b._slots) == 2
         assert "NVIDIA Fake GPU" in b.describe()

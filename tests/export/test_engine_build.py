@@ -362,7 +362,7 @@ def test_fp16_sibling_is_used_only_when_it_matches(
 def test_prepare_request_reads_the_model(tmp_path: Path, model_path: Path) -> None:
     r16 = eb.prepare_request(model_path, precision="fp16", node=NODE_A, cache_dir=tmp_path)
     r32 = eb.prepare_request(model_path, precision="fp32", node=NODE_A, cache_dir=tmp_path)
-    assert r16.profile == eb.select_profile(1024, 88, 8, eb.DEFAULT_MAX_BATCH)
+    assert r16.profile == eb.select_profile(AUTO_TILE, 88, 8, eb.DEFAULT_MAX_BATCH)
     assert r16.key != r32.key and r16.timing_cache == eb.timing_cache_path(tmp_path, NODE_A)
     with pytest.raises(UsageError):
         eb.prepare_request(model_path, precision="int8", node=NODE_A, cache_dir=tmp_path)
@@ -389,7 +389,7 @@ def test_cli_list_and_dry_run(tmp_path: Path, model: Path, capsys: pytest.Captur
     assert "1 engine(s)" in out and "A100" in out
     assert eb.main(["--dry-run", "--cache", str(cache)]) == 0
     out = capsys.readouterr().out
-    assert "max (1, 3, 2560, 2560)" in out and "opt (1, 3, 1200, 1200)" in out
+    assert "max (1, 3, 2560, 2560)" in out and "opt (1, 3, 1712, 1712)" in out  # 1536 + 2 * 88
 
 
 def test_cli_without_tensorrt_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
