@@ -7,6 +7,11 @@ and handed to every tile. That keeps the output independent of the tile size.
 The smooth screen estimate is a coarse grid of screen-colour samples (cells of
 CELL_PX pixels), where cells covered by the subject are filled from their neighbours,
 then interpolated bilinearly back to full resolution.
+
+Green and blue screens: the estimate is written for a green screen. For a blue one the
+plate's green and blue channels are swapped on the way in and the results swapped back,
+so both screens go through the same, tested code. Which screen a plate shows is decided
+by which channel dominates the larger mass of pixels (screen_channel).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class ScreenEstimate:
     grid: np.ndarray  # gh x gw x 3 linear, one value per CELL_PX cell
     height: int
     width: int
-    found: bool  # False when no green screen was recognised (the colour is a fallback)
+    found: bool  # False when no green or blue screen was recognised (the colour is a fallback)
 
     @property
     def smooth(self) -> np.ndarray:
@@ -114,6 +119,29 @@ def estimate_screen_colour(small_enc: np.ndarray, small_lin: np.ndarray) -> tupl
     if largest is not None and np.abs(_chroma(strongest) - _chroma(largest)).max() > 0.2:
         return largest, True
     return strongest, True
+
+
+GREEN, BLUE = 1, 2
+_SWAP_GB = [0, 2, 1]
+DOMINANCE_FLOOR = 0.04  # encoded excess of a channel over the other two that starts to count
+
+
+def _dominance_mass(enc: np.ndarray, ch: int) -> float:
+    """How much of the frame is strongly dominated by channel ch (sum of the excess over a floor)."""
+    a, b = (c for c in range(3) if c != ch)
+    excess = enc[..., ch] - np.maximum(enc[..., a], enc[..., b]) - DOMINANCE_FLOOR
+    return float(np.maximum(excess, 0.0).sum())
+
+
+def screen_channel(small_enc: np.ndarray, colour_override: np.ndarray | None = None) -> int:
+    """GREEN or BLUE: the override's largest channel, else the channel dominating the larger mass.
+
+    A blue costume in front of a green screen covers less of the frame than the screen,
+    and a blue screen barely has any green-dominant pixels, so the mass decides reliably.
+    """
+    if colour_override is not None:
+        return BLUE if int(np.argmax(np.asarray(colour_override).reshape(3))) == BLUE else GREEN
+    return BLUE if _dominance_mass(small_enc, BLUE) > _dominance_mass(small_enc, GREEN) else GREEN
 
 
 def _screen_mask(small_lin: np.ndarray, small_enc: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -206,6 +234,11 @@ def estimate_screen(plate_lin: np.ndarray, colour_override: np.ndarray | None = 
         plate_lin = np.nan_to_num(plate_lin, nan=0.0, posinf=0.0, neginf=0.0)
     small_lin = _block_mean(plate_lin, BLOCK)
     small_enc = srgb_oetf(small_lin)
+    swap = screen_channel(small_enc, colour_override) == BLUE
+    if swap:  # key a blue screen as the green one it becomes with G and B swapped
+        small_lin, small_enc = small_lin[..., _SWAP_GB], small_enc[..., _SWAP_GB]
+        if colour_override is not None:
+            colour_override = np.asarray(colour_override, np.float32).reshape(3)[_SWAP_GB]
     if colour_override is not None:
         colour, found = np.asarray(colour_override, np.float32).reshape(3), True
     else:
@@ -222,4 +255,6 @@ def estimate_screen(plate_lin: np.ndarray, colour_override: np.ndarray | None = 
     known = count >= MIN_CELL_COVER * CELL_BLOCKS * CELL_BLOCKS
     means = total / np.maximum(count, 1.0)[..., None]
     grid = _smooth3(_fill_unknown(means, known, colour)).astype(np.float32)
+    if swap:
+        colour, grid = colour[_SWAP_GB], np.ascontiguousarray(grid[..., _SWAP_GB])
     return ScreenEstimate(colour=colour, grid=grid, height=h, width=w, found=found)

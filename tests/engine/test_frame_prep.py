@@ -59,3 +59,24 @@ def test_dark_screen_wins_over_a_brighter_yellow_green_costume():
     est = estimate_screen(plate)
     assert est.found
     np.testing.assert_allclose(est.colour, dark, rtol=0.05)
+
+
+def test_blue_screen_is_recognised_and_mirrors_the_green_estimate():
+    """A blue screen is keyed as the green screen it becomes with G and B swapped."""
+    plate, _ = _plate()
+    blue = plate[..., [0, 2, 1]].copy()
+    green_est, blue_est = estimate_screen(plate), estimate_screen(blue)
+    assert blue_est.found and int(np.argmax(blue_est.colour)) == 2
+    np.testing.assert_array_equal(blue_est.colour, green_est.colour[[0, 2, 1]])
+    np.testing.assert_array_equal(blue_est.grid, green_est.grid[..., [0, 2, 1]])
+    # an artist's blue pick goes the same way
+    picked = estimate_screen(blue, colour_override=SCREEN[[0, 2, 1]])
+    np.testing.assert_allclose(picked.colour, SCREEN[[0, 2, 1]])
+    assert picked.smooth[50, 80, 2] > 2 * picked.smooth[50, 80, 0]
+
+
+def test_blue_costume_in_front_of_a_green_screen_keeps_the_green_screen():
+    plate, _ = _plate()
+    plate[20:80, 40:120] = [0.05, 0.1, 0.5]  # a large blue costume, still less than the screen
+    est = estimate_screen(plate)
+    assert est.found and int(np.argmax(est.colour)) == 1
