@@ -51,14 +51,15 @@ def halo_for(radius: int, stride: int) -> int:
 
 def export_onnx(ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17) -> Path:
     """Export the gskey network of a checkpoint with dynamic N/H/W and gsrender metadata."""
-    from gsrender.training.models.gskey import GsKeyNetDeploy, receptive_radius
+    from gsrender.training.models import deploy_module, is_keyer
+    from gsrender.training.models.gskey import receptive_radius
 
     ckpt = load_checkpoint(ckpt_path)
     name = checkpoint_model_name(ckpt)
-    if name != "gskey":
+    if not is_keyer(name):
         raise ValueError(f"{ckpt_path}: only gskey models are rendered; this checkpoint is '{name}'")
     model = model_from_checkpoint(ckpt).float().cpu().eval()
-    deploy = GsKeyNetDeploy(model).eval()  # same function, cheaper graph (see its docstring)
+    deploy = deploy_module(model).eval()  # same function, cheaper graph (see GsKeyNetDeploy)
     stride = int(model.stride)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,7 @@ def export_onnx(ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17)
     proto = onnx.load(str(tmp))
     tmp.unlink()
     meta = {
-        "gsrender.model": "gskey",
+        "gsrender.model": name,
         "gsrender.stride": str(stride),
         "gsrender.halo": str(halo_for(receptive_radius(model), stride)),
         "gsrender.receptive_radius": str(receptive_radius(model)),

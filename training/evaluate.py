@@ -35,6 +35,7 @@ from gsrender.engine.keyer import PreparedFrame, finish_frame, prepare_frame
 from gsrender.engine.unmix import straight_foreground
 
 from .metrics import foreground_error, matting_report, temporal_flicker
+from .models import KEYERS
 
 STRIDE = 8
 METRIC_KEYS = ("sad", "mse", "grad", "conn", "sad_unknown", "mse_unknown", "grad_unknown", "conn_unknown")
@@ -196,7 +197,7 @@ class TorchPredictor:
         try:
             p = torch.from_numpy(_pad_chw(s.frame.plate_enc))[None].to(dev)
             sc = torch.from_numpy(_pad_chw(s.frame.screen_enc))[None].to(dev)
-            if self.model_name == "gskey":
+            if self.model_name in KEYERS:
                 alpha, bg = self.model(p, sc)
                 bg_np = bg[0, :, :h, :w].float().cpu().numpy()
             else:

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+from .models import KEYERS
+
 LEVELS = 256
 LAP_LEVELS = 5
 # Linear values of the premultiplied foreground are clipped to this range before the
@@ -173,7 +175,7 @@ def classifier_alpha(logits: torch.Tensor) -> torch.Tensor:
 
 def outputs_alpha(model_name: str, outputs: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
     """The alpha (N,1,H,W) of a model's raw forward output."""
-    if model_name == "gskey":
+    if model_name in KEYERS:
         return outputs[0]
     if model_name == "seed_classifier":
         return classifier_alpha(outputs)  # type: ignore[arg-type]
@@ -184,7 +186,7 @@ def outputs_alpha(model_name: str, outputs: torch.Tensor | tuple[torch.Tensor, .
 
 def loss_part_names(model_name: str, weights: Mapping[str, float]) -> list[str]:
     """The loss parts compute_loss reports for this model and weights (CSV column order)."""
-    allowed = {"gskey": {"comp", "bg"}, "seed_regression": {"mse"}, "seed_classifier": {"ce"}}
+    allowed = {**{k: {"comp", "bg"} for k in KEYERS}, "seed_regression": {"mse"}, "seed_classifier": {"ce"}}
     if model_name not in allowed:
         raise ValueError(f"unknown model '{model_name}'")
     unknown = set(weights) - set(LOSS_TERMS)

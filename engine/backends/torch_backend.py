@@ -20,8 +20,8 @@ class TorchBackend(Backend):
         try:
             import torch
 
-            from gsrender.training.models import build_model
-            from gsrender.training.models.gskey import GsKeyNetDeploy, receptive_radius
+            from gsrender.training.models import build_model, deploy_module, is_keyer
+            from gsrender.training.models.gskey import receptive_radius
         except ImportError as exc:
             raise BackendError(None, f"torch backend needs the [train] extra ({exc})") from None
         path = Path(checkpoint)
@@ -36,7 +36,7 @@ class TorchBackend(Backend):
         config = ckpt.get("config", {})
         model_cfg = config.get("model", {}) if isinstance(config, dict) else {}
         name = model_cfg.get("name", "gskey")
-        if name != "gskey":
+        if not is_keyer(name):
             raise BackendError(path, f"the render engine runs gskey models, this checkpoint is '{name}'")
         model = build_model(name, **model_cfg.get("kwargs", {}))
         model.load_state_dict(ckpt["model"])
@@ -46,7 +46,7 @@ class TorchBackend(Backend):
         self.device = torch.device(device)
         self.dtype = torch.float16 if half and self.device.type == "cuda" else torch.float32
         # the inference arrangement of the same weights: same outputs, less full-resolution work
-        self.model = GsKeyNetDeploy(model.eval()).to(self.device, self.dtype).eval()
+        self.model = deploy_module(model.eval()).to(self.device, self.dtype).eval()
         stride = model.stride
         self.info = ModelInfo(name=name, stride=stride, halo=-(-receptive_radius() // stride) * stride)
         self.name = f"torch-{self.device.type}"

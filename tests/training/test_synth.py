@@ -140,3 +140,30 @@ def test_sequence_is_smooth_and_reproducible() -> None:
     steps = [np.abs(a.alpha - b.alpha).mean() for a, b in zip(seq, seq[1:], strict=False)]
     assert all(0 < s < 0.1 for s in steps)  # it moves, but not a new subject each frame
     assert not np.array_equal(seq[0].plate, seq[1].plate)
+
+
+def test_open_subjects_show_the_screen_through_their_gaps() -> None:
+    """Plants, nets and lace: screen inside the subject's outline, sub-pixel twigs, exact GT."""
+    holes, fractional = [], []
+    for seed in range(4):
+        clean = generate_clean(seed, S, S, ("open",))
+        a = clean.alpha
+        np.testing.assert_allclose(
+            clean.image, a[..., None] * clean.fg_spill + (1 - a[..., None]) * clean.screen, atol=1e-6
+        )
+        ys, xs = np.nonzero(a > 0)
+        box = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        holes.append(float((box == 0).mean()))
+        fractional.append(float(((a > 0.02) & (a < 0.98)).sum() / max(1, (a > 0.02).sum())))
+    assert min(holes) > 0.2  # at least a fifth of the subject's box is screen
+    assert max(fractional) > 0.1  # thin parts give partial coverage
+
+
+def test_some_screens_are_blue() -> None:
+    from gsrender.training.synth.screen import sample_screen_colour
+
+    rng = np.random.default_rng(0)
+    colours = [sample_screen_colour(rng)[0] for _ in range(200)]
+    blue = sum(int(np.argmax(c)) == 2 for c in colours)
+    green = sum(int(np.argmax(c)) == 1 for c in colours)
+    assert 25 < blue < 80 and blue + green == 200

@@ -1,18 +1,36 @@
-"""The three keying networks: the two seed baselines and the shipped GsKeyNet."""
+"""The keying networks: the two seed baselines, GsKeyNet and its successor GsKeyNet2."""
 
 from __future__ import annotations
 
 import torch
 
 from .gskey import GsKeyNet
+from .gskey2 import GsKeyNet2
 from .seed_classifier import SeedClassifier
 from .seed_regression import SeedRegression
 
 MODELS: dict[str, type[torch.nn.Module]] = {
     "gskey": GsKeyNet,
+    "gskey2": GsKeyNet2,
     "seed_regression": SeedRegression,
     "seed_classifier": SeedClassifier,
 }
+
+
+# Models the render engine runs: forward(plate, screen) -> (alpha, local screen colour).
+KEYERS = ("gskey", "gskey2")
+
+
+def is_keyer(name: str) -> bool:
+    """True for the networks the engine renders with (alpha + screen colour outputs)."""
+    return name in KEYERS
+
+
+def deploy_module(model: torch.nn.Module) -> torch.nn.Module:
+    """The inference arrangement of a keyer: GsKeyNetDeploy for GsKeyNet, GsKeyNet2 as is."""
+    from .gskey import GsKeyNetDeploy
+
+    return GsKeyNetDeploy(model) if isinstance(model, GsKeyNet) else model
 
 
 def build_model(name: str, **kwargs: object) -> torch.nn.Module:
@@ -24,4 +42,14 @@ def build_model(name: str, **kwargs: object) -> torch.nn.Module:
     return cls(**kwargs)
 
 
-__all__ = ["GsKeyNet", "SeedClassifier", "SeedRegression", "MODELS", "build_model"]
+__all__ = [
+    "GsKeyNet",
+    "GsKeyNet2",
+    "KEYERS",
+    "MODELS",
+    "SeedClassifier",
+    "SeedRegression",
+    "build_model",
+    "deploy_module",
+    "is_keyer",
+]

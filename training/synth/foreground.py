@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .open_structures import Branches, Mesh, sample_open
 from .raster import (
     Window,
     blur,
@@ -30,7 +31,7 @@ from .raster import (
 )
 from .textures import TextureSpec, random_texture, render_texture, sample_bilinear
 
-ELEMENT_KINDS = ("solid", "hair", "fur", "semi_transparent", "thin")
+ELEMENT_KINDS = ("solid", "hair", "fur", "semi_transparent", "thin", "open")
 STEP_PX = 0.6  # max spacing of strand samples: the tent splat ripples < ~6% at this spacing
 POINTS_PER_PX = 0.6  # strand sample budget per frame pixel, keeps big hairdos within the time budget
 MODIFIER_KINDS = ("motion_blur", "defocus", "greenish_fg", "hdr", "large")
@@ -383,7 +384,7 @@ class Strands:
         return win, colour.astype(np.float32), alpha
 
 
-Layer = Solid | Veil | Smoke | Strands
+Layer = Solid | Veil | Smoke | Strands | Branches | Mesh
 
 
 @dataclass
@@ -1046,6 +1047,11 @@ def sample_groups(
         wires = [_wire(rng, h, w, scale, green) for _ in range(int(rng.integers(1, 4)))]
         groups.append(Group(list(wires), (w / 2, h / 2), motion=_random_motion(rng, scale) * np.float32(0.3)))
         tags.append("thin")
+        green = False
+    if "open" in elements:
+        motion = _random_motion(rng, scale) * np.float32(0.5)
+        groups.append(Group(sample_open(rng, h, w, scale, green), (w / 2, h / 2), motion=motion))
+        tags.append("open")
         green = False
     if "greenish_fg" in modifiers and not green:
         tags.append("greenish_fg")

@@ -97,7 +97,7 @@ def _pick_kinds(
     if not elements:
         if not modifiers and rng.random() < 0.05:
             return (), ()
-        probs = {"solid": 0.6, "hair": 0.45, "fur": 0.12, "semi_transparent": 0.25, "thin": 0.2}
+        probs = {"solid": 0.6, "hair": 0.45, "fur": 0.12, "semi_transparent": 0.25, "thin": 0.2, "open": 0.35}
         elements = tuple(k for k in ELEMENT_KINDS if rng.random() < probs[k])
         if not elements:
             elements = (ELEMENT_KINDS[int(rng.integers(len(ELEMENT_KINDS)))],)

@@ -14,6 +14,7 @@ import numpy as np
 from .raster import Window, coverage, pixel_centres, sd_round_box, window_around
 
 SCREEN_TONES = ("dark_screen", "bright_screen")
+BLUE_SCREEN_SHARE = 0.25
 
 
 @dataclass
@@ -27,11 +28,17 @@ class Screen:
 
 
 def sample_screen_colour(rng: np.random.Generator, tone: str | None = None) -> tuple[np.ndarray, str | None]:
-    """A chroma-green in linear light; sometimes under- or over-exposed."""
+    """A chroma green (a quarter of the time a chroma blue) in linear light; sometimes under- or over-exposed.
+
+    Blue screens are darker and less saturated than green ones in practice (blue light is
+    what cameras record worst), hence their lower ranges.
+    """
     g = rng.uniform(0.3, 0.7)
     r = rng.uniform(0.01, 0.2)
     b = rng.uniform(0.03, 0.22)
     colour = np.array([r, g, b], np.float32)
+    if rng.random() < BLUE_SCREEN_SHARE:
+        colour = np.array([r * 0.6, rng.uniform(0.05, 0.3), rng.uniform(0.2, 0.6)], np.float32)
     if tone is None:
         u = rng.random()
         tone = "dark_screen" if u < 0.08 else ("bright_screen" if u < 0.14 else None)

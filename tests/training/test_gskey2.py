@@ -1,0 +1,112 @@
+"""GsKeyNet2: blue/green symmetry, no alpha over visible screen, export and tiling through the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gsrender.engine.backends.onnx_runtime import OnnxRuntimeBackend
+from gsrender.engine.classic_keyer import classic_key
+from gsrender.engine.keyer import key_frame, prepare_frame
+from gsrender.export import onnx_export as E
+from gsrender.training import config as C
+from gsrender.training.models import build_model
+from gsrender.training.models.gskey2 import colour_difference, screen_aligned, srgb_to_linear
+from gsrender.training.synth.generator import generate_plate
+
+SWAP = [0, 2, 1]
+
+
+def _random_model(seed: int = 5, gain: float = 3.0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build_model("gskey2").eval()
+    with torch.no_grad():  # bigger than the init so the correction is far from zero
+        for p in model.parameters():
+            p.mul_(gain)
+    return model
+
+
+def _inputs(seed: int, size: int = 96) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    p = generate_plate(seed, size, size, ["solid", "hair", "no_markers"])
+    fr = prepare_frame(p.plate, stride=8)
+    return p.plate, torch.from_numpy(fr.plate_padded)[None], torch.from_numpy(fr.screen_padded)[None]
+
+
+def test_a_blue_screen_keys_exactly_like_the_green_screen_it_mirrors() -> None:
+    model = _random_model()
+    _, plate, screen = _inputs(11)
+    with torch.no_grad():
+        a_green, bg_green = model(plate, screen)
+        a_blue, bg_blue = model(plate[:, SWAP], screen[:, SWAP])
+    assert torch.equal(a_green, a_blue)
+    assert torch.equal(bg_green[:, SWAP], bg_blue)
+
+
+def test_alpha_cannot_be_raised_where_the_plate_is_the_local_screen() -> None:
+    """Even a network that asks for alpha 1 everywhere leaves screen (and shadowed screen) at 0."""
+    model = _random_model()
+    with torch.no_grad():
+        model.h_out.weight.zero_()
+        model.h_out.bias[0] = 10.0  # "paint everything opaque"
+    screen_lin = np.array([0.08, 0.45, 0.1], np.float32)
+    plate = np.broadcast_to(screen_lin, (32, 64, 3)).copy()
+    plate[:, 16:32] *= 0.35  # a shadow on the screen: darker, same chromaticity
+    plate[:, 40:56] = [0.5, 0.3, 0.2]  # a skin-coloured subject
+    fr = prepare_frame(plate, screen_colour=screen_lin, stride=8)
+    with torch.no_grad():
+        alpha, _ = model(torch.from_numpy(fr.plate_padded)[None], torch.from_numpy(fr.screen_padded)[None])
+    a = alpha[0, 0].numpy()
+    assert a[:, :32].max() <= 0.7  # at most the colour-difference key (0.65 in the shadow)
+    assert a[:, 0:16].max() < 0.02
+    assert a[:, 42:54].min() == 1.0
+
+
+def test_with_no_correction_it_is_the_colour_difference_key() -> None:
+    model = _random_model()
+    with torch.no_grad():
+        model.h_out.weight.zero_()
+        model.h_out.bias.zero_()
+    plate_lin, plate, screen = _inputs(4)
+    with torch.no_grad():
+        alpha = model(plate, screen)[0][0, 0].numpy()
+        blue = screen[:, 2:3] > screen[:, 1:2]  # the generator draws blue screens too
+        p_lin, s_lin = (srgb_to_linear(screen_aligned(x, blue)) for x in (plate, screen))
+        key = colour_difference(p_lin, s_lin)[0, 0].numpy()
+    np.testing.assert_array_equal(alpha, key)
+    fr = prepare_frame(plate_lin, stride=8)
+    h, w = plate_lin.shape[:2]
+    classic = classic_key(plate_lin, fr.screen.smooth, fr.screen.colour, clip_black=0.0, clip_white=1.0)
+    # the same formula as the classic keyer, from the encoded inputs (8-bit-ish rounding aside)
+    assert np.abs(alpha[:h, :w] - classic).mean() < 0.01
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path]:
+    d = tmp_path_factory.mktemp("gskey2")
+    cfg = C.load_config("gskey2")
+    model = _random_model()
+    torch.save(
+        {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, d / "ck.pt"
+    )
+    return model, E.export_onnx(d / "ck.pt", d / "gskey2.onnx")
+
+
+def test_export_matches_torch_and_names_the_model(exported) -> None:
+    model, path = exported
+    res = E.validate_onnx(model, path, plates=1, plate_size=64)
+    assert res["ok"], res
+    assert E.read_metadata(path)["gsrender.model"] == "gskey2"
+
+
+def test_tiles_assemble_to_the_untiled_key(exported) -> None:
+    _, path = exported
+    backend = OnnxRuntimeBackend(path, threads=1)
+    plate = generate_plate(21, 150, 230, ["open", "hair"]).plate
+    whole = key_frame(plate, backend, tile=0)
+    for tile in (48, 96):
+        tiled = key_frame(plate, backend, tile=tile)
+        assert np.abs(tiled.alpha - whole.alpha).max() <= 1e-4
+        assert np.abs(tiled.premult - whole.premult).max() <= 1e-4

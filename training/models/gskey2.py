@@ -1,0 +1,140 @@
+"""GsKeyNet2: a keyer that corrects the colour-difference key instead of inventing one.
+
+Same inputs and outputs as GsKeyNet (plate and smooth screen guide in the network
+encoding -> alpha and the local screen colour), so the engine runs it unchanged. What
+changed, each because of a failure seen on real photographs:
+
+- Screen-aligned basis. Where the screen guide is bluer than it is green, the green and
+  blue channels are swapped on the way in (and the screen colour swapped back on the way
+  out), so a blue screen looks to the network exactly like a green one. The shipped
+  GsKeyNet keyed a blue screen fully opaque.
+- Colour evidence as the starting point. The network computes, in linear light, the
+  colour-difference key k = 1 - s(plate) / s(local screen), s(x) = x_screen - max(others)
+  (the classic keyer's formula, full resolution, so it keeps every strand the plate
+  shows) and predicts a correction of it. With a zero correction it is the classic key.
+- It cannot paint over visible screen. The correction may lower alpha anywhere (shadows,
+  noise, dark folds) but may raise it only as far as the gate lets it: the gate is 0 where
+  the pixel's chromaticity equals the local screen's (screen seen between leaves, a
+  shadow on the screen) and opens as the colour moves away from the screen. The shipped
+  GsKeyNet filled gaps between branches with alpha near 1.
+
+The trunk is GsKeyNet's U-Net (three stride-2 levels, no normalisation, no global
+pooling: tile-invariant), written directly in the cheaper arrangement GsKeyNetDeploy
+derives (1x1 convolutions of [upsampled, skip] split so the low half runs before the
+upsample), so training and inference run the same graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gskey import STRIDE, _conv, _up
+from .gskey import receptive_radius as _gskey_radius
+
+STRENGTH_FLOOR = 0.01  # linear: the local screen's colour difference never divides below this
+CHROMA_EPS = 0.005  # linear: keeps chromaticity of near-black pixels near 0 (not noise)
+GATE_START = 0.03  # chromaticity distance (L1) below which alpha may not be raised
+GATE_WIDTH = 0.09  # ... and over which the gate opens fully
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    """The engine's network encoding (sRGB curve of clipped linear) back to linear light."""
+    x = torch.clamp(x, 0.0, 1.0)
+    return torch.where(x <= 0.04045, x / 12.92, torch.pow((x + 0.055) / 1.055, 2.4))
+
+
+def screen_aligned(x: torch.Tensor, blue: torch.Tensor) -> torch.Tensor:
+    """Swap green and blue where ``blue`` (N,1,H,W bool) is set; its own inverse."""
+    swapped = torch.cat([x[:, 0:1], x[:, 2:3], x[:, 1:2]], dim=1)
+    return torch.where(blue, swapped, x)
+
+
+def colour_difference(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
+    """1 - s(plate) / s(screen), s = green - max(red, blue), in [0, 1] (green-aligned inputs)."""
+
+    def strength(x: torch.Tensor) -> torch.Tensor:
+        return x[:, 1:2] - torch.maximum(x[:, 0:1], x[:, 2:3])
+
+    ref = torch.clamp(strength(screen_lin), min=STRENGTH_FLOOR)
+    return torch.clamp(1.0 - strength(plate_lin) / ref, 0.0, 1.0)
+
+
+def screen_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
+    """0 where the plate has the local screen's chromaticity, rising to 1 away from it.
+
+    Chromaticity (rgb / sum) ignores brightness, so a shadow or falloff on the screen
+    stays "screen" and keeps the gate closed.
+    """
+
+    def chroma(x: torch.Tensor) -> torch.Tensor:
+        x = torch.clamp(x, min=0.0)
+        return x / (x.sum(dim=1, keepdim=True) + CHROMA_EPS)
+
+    dist = (chroma(plate_lin) - chroma(screen_lin)).abs().sum(dim=1, keepdim=True)
+    return torch.clamp((dist - GATE_START) / GATE_WIDTH, 0.0, 1.0)
+
+
+class GsKeyNet2(nn.Module):
+    """Alpha = colour-difference key + gated correction; local screen colour as GsKeyNet."""
+
+    stride = STRIDE
+
+    def __init__(
+        self, c1: int = 16, c2: int = 32, c3: int = 64, head: int = 16, bg_range: float = 0.5
+    ) -> None:
+        super().__init__()
+        self.bg_range = bg_range
+        cin = 8  # plate (3), screen (3), colour-difference key, gate
+        self.e1a = _conv(cin, c1, stride=2)
+        self.e1b = _conv(c1, c1)
+        self.e2a = _conv(c1, c2, stride=2)
+        self.e2b = _conv(c2, c2)
+        self.e3a = _conv(c2, c3, stride=2)
+        self.e3b = _conv(c3, c3, dilation=2)
+        self.e3c = _conv(c3, c3, dilation=4)
+        self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
+        self.d2a_skip = _conv(c2, c2, k=1)
+        self.d2b = _conv(c2, c2)
+        self.d1a_low = nn.Conv2d(c2, c1, 1, bias=False)
+        self.d1a_skip = _conv(c1, c1, k=1)
+        self.d1b = _conv(c1, c1)
+        self.h_in_low = nn.Conv2d(c1, head, 1, bias=False)
+        self.h_in_x = _conv(cin, head, k=1)
+        self.h_dw = nn.Conv2d(head, head, 3, padding=1, groups=head)
+        self.h_mix = _conv(head, head, k=1)
+        self.h_out = _conv(head, 4, k=1)
+        with torch.no_grad():  # start as the colour-difference key: a tiny correction
+            self.h_out.weight.mul_(0.01)
+            self.h_out.bias.zero_()
+
+    def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        blue = screen[:, 2:3] > screen[:, 1:2]
+        p = screen_aligned(plate, blue)
+        s = screen_aligned(screen, blue)
+        p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
+        key = colour_difference(p_lin, s_lin)
+        gate = screen_gate(p_lin, s_lin)
+        x = torch.cat([p, s, key, gate], dim=1)
+        r = torch.relu
+        e1 = r(self.e1b(r(self.e1a(x))))
+        e2 = r(self.e2b(r(self.e2a(e1))))
+        e3 = r(self.e3c(r(self.e3b(r(self.e3a(e2))))))
+        d2 = r(self.d2b(r(self.d2a_skip(e2) + _up(self.d2a_low(e3)))))
+        d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
+        h = r(self.h_in_x(x) + _up(self.h_in_low(d1)))
+        h = r(self.h_mix(r(self.h_dw(h))))
+        o = self.h_out(h)
+        delta = o[:, :1]
+        alpha = torch.clamp(key + gate * F.relu(delta) - F.relu(-delta), 0.0, 1.0)
+        bg = torch.clamp(s + self.bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
+        return alpha, screen_aligned(bg, blue)
+
+    def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
+        return self.forward(plate, screen)[0]
+
+
+def receptive_radius(model: GsKeyNet2 | None = None) -> int:
+    """The trunk is GsKeyNet's; the colour evidence is per pixel and adds nothing."""
+    return _gskey_radius()
