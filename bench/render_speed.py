@@ -8,6 +8,8 @@ Writes EXR plates (linear half, zip) into a temporary folder, then measures per 
   read        read_frame only (OpenImageIO decode), median
   write       write_frame only (RGBA half zip EXR, atomic), median
   overlap     model / end-to-end: 1.0 means I/O is fully hidden behind inference
+  classic     end-to-end wall time of the same frames with --keyer classic, in the same run
+  vs classic  neural end to end / classic end to end (the CPU budget: at most 2x)
 Prints a Markdown table for the README. Medians over the frames of one run.
 """
 
@@ -76,12 +78,9 @@ def bench_size(width: int, height: int, frames: int, model: str | None, threads:
         write_frame(out / f"w.{i}.exr", rgba, ["R", "G", "B", "A"], None, dtype="half")
         write_t.append(time.perf_counter() - t)
 
-    jobs = [(ref, root / f"o_{width}x{height}" / f"k.{ref.frame:04d}.exr") for ref in refs]
-    jobs[0][1].parent.mkdir()
-    t = time.perf_counter()
-    reports = render_frames(jobs, backend, RenderSettings())
-    wall = (time.perf_counter() - t) / frames
-    assert all(r.status == "rendered" for r in reports)
+    wall = _end_to_end(refs, backend, root / f"o_{width}x{height}")
+    classic, _ = create_backend(keyer="classic")
+    classic_wall = _end_to_end(refs, classic, root / f"c_{width}x{height}")
     med = statistics.median
     return {
         "size": f"{width}x{height}",
@@ -90,8 +89,21 @@ def bench_size(width: int, height: int, frames: int, model: str | None, threads:
         "read": med(read_t),
         "write": med(write_t),
         "overlap": med(model_t) / wall,
+        "classic": classic_wall,
+        "vs_classic": wall / classic_wall,
         "backend": backend.name,
     }
+
+
+def _end_to_end(refs: list, backend: object, out: Path) -> float:
+    """Seconds per frame of render_frames (reader, inference and writer threads together)."""
+    out.mkdir()
+    jobs = [(ref, out / f"k.{ref.frame:04d}.exr") for ref in refs]
+    t = time.perf_counter()
+    reports = render_frames(jobs, backend, RenderSettings())
+    wall = (time.perf_counter() - t) / len(jobs)
+    assert all(r.status == "rendered" for r in reports)
+    return wall
 
 
 def main() -> None:
@@ -112,12 +124,15 @@ def main() -> None:
         f"{platform.processor() or platform.system()}; "
         f"frames per size: {args.frames}; EXR half zip in and out"
     )
-    print("| size | end to end s/frame | model s/frame | read s/frame | write s/frame | overlap | backend |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| size | end to end s/frame | model s/frame | read s/frame | write s/frame | overlap "
+        "| classic end to end s/frame | neural / classic | backend |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['size']} | {r['e2e']:.3f} | {r['model']:.3f} | {r['read']:.3f} | {r['write']:.3f} "
-            f"| {r['overlap']:.2f} | {r['backend']} |"
+            f"| {r['overlap']:.2f} | {r['classic']:.3f} | {r['vs_classic']:.2f} | {r['backend']} |"
         )
 
 
