@@ -75,7 +75,7 @@ Measures (per plate; the table's mean row averages the plates where a measure ex
   drawn in the wrong place has more high-frequency energy than a soft true edge: the
   network scored 1.10-1.30 on a plate where it loses every strand).
 - ``flicker`` (sequences): mean |alpha_t - alpha_t-1| over static pixels, those where
-  the encoded plate (5x5 box mean, every channel) changes by less than 0.01 from the
+  the encoded plate (5x5 box mean, every channel) changes by less than 0.02 from the
   previous frame; ``static`` is their coverage. A stable key on a still region has
   ~0; frame-to-frame noise in the matte shows here. Blank for stills and first frames.
 
@@ -104,7 +104,7 @@ REL_LOOSE = 0.15  # ... or below this relative dominance
 REL_SUBJECT = 0.2  # max relative dominance of a confident-subject pixel (spill, no more)
 CHROMA_SUBJECT = 0.4  # min chroma distance of a confident-subject pixel
 BAND_RADII = 3  # the transition band reaches this many r from each confident set
-STATIC_DIFF = 0.01
+STATIC_DIFF = 0.02
 STATIC_BOX = 5
 LEAK_ALPHA = 0.05
 HOLE_ALPHA = 0.95
@@ -239,9 +239,11 @@ def static_mask(prev: PreparedFrame, cur: PreparedFrame) -> np.ndarray:
     """Pixels whose encoded plate (5x5 box mean) changes by less than STATIC_DIFF in every channel."""
     if prev.plate_lin.shape != cur.plate_lin.shape:
         return np.zeros(cur.plate_lin.shape[:2], bool)
-    diff = np.abs(cur.plate_enc - prev.plate_enc)
-    box = ndimage.uniform_filter(diff, size=(1, STATIC_BOX, STATIC_BOX), mode="nearest")
-    return box.max(axis=0) < STATIC_DIFF
+    from gsrender.engine.encoding import srgb_oetf
+
+    diff = np.abs(srgb_oetf(cur.plate_lin) - srgb_oetf(prev.plate_lin))  # the network's encoding
+    box = ndimage.uniform_filter(diff, size=(STATIC_BOX, STATIC_BOX, 1), mode="nearest")
+    return box.max(axis=2) < STATIC_DIFF
 
 
 def plate_measures(alpha: np.ndarray, ev: Evidence) -> dict[str, float]:
