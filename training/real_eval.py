@@ -51,7 +51,9 @@ r = max(2, min(H, W) / 160) pixels; coverage of each is reported):
   subject) and ``d > 0.4`` (far from the screen's chroma) on every pixel within r.
   Solid light clothing with green spill has rel 0.05-0.15 and d ~0.8, so it counts;
   a neutral subject mixed with the screen reaches rel 0.2 only above ~85% opacity;
-- transition band: within 3r of both confident sets and in neither.
+- transition band: in neither set, within 6r of confident screen and within 2r of a
+  not-screen-like pixel: the edges and the strands around them, hair 20-40 px out from
+  the solid head included, but not glare or mild shading far from any subject.
 
 Measures (per plate; the table's mean row averages the plates where a measure exists):
 
@@ -61,19 +63,24 @@ Measures (per plate; the table's mean row averages the plates where a measure ex
 - ``holes`` = mean (1 - alpha) on confident subject, ``holes<.95`` = fraction with
   alpha < 0.95. Catches a key that punches holes in solid, clearly non-screen
   subject (light or blue clothing on green, dark fur), or an all-transparent one.
-- ``detail r`` and ``detail gain``: in the band, the high-pass of the alpha (alpha minus
-  its Gaussian blur, sigma = max(1, r/4) pixels: strands, fine edges) against the
-  evidence key's high-pass: their correlation, and the gain <hp(alpha), hp(e)> /
-  <hp(e), hp(e)>, the share of the evidence's fine-detail energy the alpha reproduces
-  in place. A blob matte has smooth edges where the evidence has strands: both near 0;
-  a strand-preserving key scores near 1 on both. The evidence is itself a colour-
-  difference key, so the classic keyer scores ~1 here by construction; the measure
-  says whether a key follows the picture's detail, not whether the detail is right
-  (leak and holes say that). Tried and dropped: the correlation of gradient fields
-  (dominated by the main outline: 0.92-0.97 for the shipped network's blobby hair vs
-  0.998 for the classic key) and the plain high-frequency energy ratio (a crisp outline
-  drawn in the wrong place has more high-frequency energy than a soft true edge: the
-  network scored 1.10-1.30 on a plate where it loses every strand).
+- ``detail r`` and ``detail gain``: in the band, the fine detail of the alpha (a
+  difference of Gaussians, sigma 0.7 and 2 pixels, times max(1, r/6): strands and fine
+  edges, without pixel noise) against the evidence key's: their correlation, and the
+  gain <bp(alpha), bp(e)> / <bp(e), bp(e)>, the share of the evidence's detail energy
+  the alpha reproduces in place. A blob matte has smooth edges where the evidence has
+  strands: both low; a strand-preserving key scores near 1 on both. For scale, on the
+  five real photos: a 3x3 median of the evidence itself scores r 0.96-1.0 (gain
+  0.92-0.99), a 1.5-pixel Gaussian blur of it r 0.89-0.91 (gain 0.48-0.60), a 3-pixel
+  blur r 0.64-0.73 (gain 0.16-0.29). The evidence is itself a colour-difference key,
+  so the classic keyer scores ~1 here by construction; the measure says whether a key
+  follows the picture's detail, not whether the detail is right (leak and holes do).
+  Tried and dropped: a plain 1-pixel high-pass (on a noisy plate even the 3x3 median
+  of the evidence scored 0.56: it rewarded copying sensor noise), the correlation of
+  gradient fields (dominated by the main outline: 0.92-0.97 for the shipped network's
+  blobby hair vs 0.998 for the classic key) and the plain high-frequency energy ratio
+  (a crisp outline has more high-frequency energy than a soft true edge: the shipped
+  network's visibly smoother matte scored 1.10-1.30 on the wrinkled-screen photo, above
+  the classic key's 1.21).
 - ``flicker`` (sequences): mean |alpha_t - alpha_t-1| over static pixels, those where
   the encoded plate (5x5 box mean, every channel) changes by less than 0.02 from the
   previous frame; ``static`` is their coverage. A stable key on a still region has
@@ -103,7 +110,8 @@ CHROMA_LOOSE = 0.2  # beyond this chroma distance a pixel is "not screen-like" .
 REL_LOOSE = 0.15  # ... or below this relative dominance
 REL_SUBJECT = 0.2  # max relative dominance of a confident-subject pixel (spill, no more)
 CHROMA_SUBJECT = 0.4  # min chroma distance of a confident-subject pixel
-BAND_RADII = 3  # the transition band reaches this many r from each confident set
+BAND_RADII = 6  # the transition band reaches this many r from confident screen (hair: 25-40 px)
+DETAIL_SIGMAS = (0.7, 2.0)  # band-pass of the detail measures, in pixels at detail_scale 1
 STATIC_DIFF = 0.02
 STATIC_BOX = 5
 LEAK_ALPHA = 0.05
@@ -195,7 +203,7 @@ def plate_evidence(frame: PreparedFrame) -> Evidence:
     not_screenlike = (chroma >= CHROMA_LOOSE) | (rel <= REL_LOOSE)
     screen = _shrink(strict, r) & ~_grow(not_screenlike, 2 * r)
     subject = _shrink((rel < REL_SUBJECT) & (chroma > CHROMA_SUBJECT), r)
-    band = _grow(screen, BAND_RADII * r) & _grow(subject, BAND_RADII * r) & ~screen & ~subject
+    band = _grow(screen, BAND_RADII * r) & _grow(not_screenlike, 2 * r) & ~screen & ~subject
     return Evidence(k, source, key, screen, subject, band, rel, chroma)
 
 
@@ -206,28 +214,30 @@ def _masked_mean(x: np.ndarray, mask: np.ndarray) -> float:
     return float(x[mask].mean()) if mask.any() else math.nan
 
 
-def high_pass(x: np.ndarray, sigma: float) -> np.ndarray:
-    """x minus its Gaussian blur: the strands, fine edges and grain, without the shapes."""
+def band_pass(x: np.ndarray, scale: float) -> np.ndarray:
+    """Difference of Gaussians (0.7 and 2 pixels at scale 1): strands and fine edges, minus pixel noise."""
     x = x.astype(np.float32)
-    return x - ndimage.gaussian_filter(x, sigma, mode="nearest")
+    return ndimage.gaussian_filter(x, DETAIL_SIGMAS[0] * scale, mode="nearest") - ndimage.gaussian_filter(
+        x, DETAIL_SIGMAS[1] * scale, mode="nearest"
+    )
 
 
-def hf_sigma(height: int, width: int) -> float:
-    """The high-pass scale: 1 pixel up to ~1080p, growing with the plate (strands get wider)."""
-    return max(1.0, radius_for(height, width) / 4.0)
+def detail_scale(height: int, width: int) -> float:
+    """1 up to ~1080p, growing with the plate (strands are wider on larger plates)."""
+    return max(1.0, radius_for(height, width) / 6.0)
 
 
 def edge_detail(alpha: np.ndarray, key: np.ndarray, band: np.ndarray) -> tuple[float, float]:
-    """(correlation, gain) of alpha's high-pass against the evidence key's, over the band.
+    """(correlation, gain) of alpha's fine detail against the evidence key's, over the band.
 
-    gain = <hp(alpha), hp(key)> / <hp(key), hp(key)>: the share of the evidence's fine
+    gain = <bp(alpha), bp(key)> / <bp(key), bp(key)>: the share of the evidence's fine
     detail energy that the alpha reproduces in place (0 for a blob, 1 for a copy).
     """
     if not band.any():
         return math.nan, math.nan
-    sigma = hf_sigma(*alpha.shape)
-    ha = high_pass(alpha, sigma)[band].astype(np.float64)
-    he = high_pass(key, sigma)[band].astype(np.float64)
+    scale = detail_scale(*alpha.shape)
+    ha = band_pass(alpha, scale)[band].astype(np.float64)
+    he = band_pass(key, scale)[band].astype(np.float64)
     dot, na, ne = float(ha @ he), float(ha @ ha), float(he @ he)
     if ne <= 0:
         return math.nan, math.nan
@@ -603,7 +613,7 @@ def main_real(args) -> int:
         return exc.exit_code
     print(
         f"# real plates in {args.real}, no ground truth: leak = alpha on confident screen, holes = 1 - alpha "
-        "on confident subject, edge = agreement with the colour evidence in the transition band, "
+        "on confident subject, detail = agreement with the colour evidence in the transition band, "
         "flicker = alpha change on static pixels; cov = fraction of pixels scored; blue* = screen found "
         "only with green/blue swapped (the engine's estimate found none)"
     )
