@@ -190,7 +190,7 @@ class TorchPredictor:
 
     @torch.no_grad()
     def __call__(self, s: EvalSample) -> tuple[np.ndarray, np.ndarray | None]:
-        h, w = s.alpha.shape
+        h, w = s.frame.plate_lin.shape[:2]  # not s.alpha: real plates have no ground truth
         dev = next(self.model.parameters()).device
         was_training = self.model.training
         self.model.eval()
@@ -378,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--count frames, adds temporal flicker) or a folder of keyed frames in the seed layout "
         "(Data.01.RGB.0063.png + Data.01.ALPHA.0063.png), scored whole, flicker over the frames in order",
     )
+    ap.add_argument(
+        "--real",
+        metavar="DIR",
+        help="score real plates without ground truth instead (stills and numbered sequences in DIR): "
+        "screen leak, subject holes, edge detail, flicker; see gsrender.training.real_eval",
+    )
+    ap.add_argument("--sheet", metavar="PNG", help="with --real: write a contact sheet of plates and keys")
     ap.add_argument("--count", type=int, default=32, help="number of plates (default 32)")
     ap.add_argument("--size", type=int, default=256, help="synthetic plate size in pixels (default 256)")
     ap.add_argument("--seed", type=int, default=1_000_000, help="validation seed (default 1000000)")
@@ -400,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.real is not None:
+        from .real_eval import main_real
+
+        return main_real(args)
+    if args.sheet:
+        print("gsrender evaluate: --sheet needs --real", file=sys.stderr)
+        return 2
     try:
         preds = [load_predictor(m, args.threads) for m in args.model]
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
