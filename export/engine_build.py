@@ -881,9 +881,12 @@ def _save_timing_cache(config: Any, path: Path | None, loaded: bytes) -> None:
         with file_lock(path.with_name(path.name + ".lock"), timeout=300, what="the timing cache"):
             disk = path.read_bytes() if path.is_file() else b""
             if disk and disk != loaded:
-                merged = config.create_timing_cache(disk)
-                merged.combine(ours, False)
-                ours = merged
+                merged = None
+                with contextlib.suppress(Exception):
+                    merged = config.create_timing_cache(disk)
+                if merged is not None:  # else TensorRT refuses what is on disk: ours replaces it
+                    merged.combine(ours, False)
+                    ours = merged
             atomic_write(path, ours.serialize())
     except Exception as exc:  # a timing cache is an optimisation: never fail the build for it
         log.warning("gsrender: could not save the timing cache %s (%s)", path, exc)

@@ -636,3 +636,17 @@ def test_fake_gpu_auto_fallback_is_one_log_line(
     assert "onnxruntime" in lines[0] and "out of memory" in lines[0] and "\n" not in lines[0]
     assert "Traceback" not in capsys.readouterr().err
     assert (tmp_path / "out.1001.exr").is_file()
+
+
+def test_fake_gpu_foreign_timing_cache_is_replaced(
+    fake_gpu, stressed_model: Path, tmp_path: Path, caplog
+) -> None:
+    """A timing cache TensorRT refuses (another version wrote it) costs a warning, not the build."""
+    stale = tmp_path / "timing-nvidia-fake-gpu-sm90-trt10.7.0.23.cache"
+    stale.write_bytes(b"timing cache written by TensorRT 8.6")
+    with caplog.at_level(logging.WARNING, logger="gsrender"):
+        _backend(stressed_model, tmp_path, precision="fp32").close()
+    (rec,) = fake_gpu.trt.builds
+    assert rec["refused_caches"] == 1 and rec["timing_cache"]
+    assert any("timing cache" in r.getMessage() and "unusable" in r.getMessage() for r in caplog.records)
+    assert stale.read_bytes().startswith(b"FAKETC1:")  # a fresh cache in its place
