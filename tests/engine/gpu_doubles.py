@@ -39,9 +39,11 @@ tensorrt
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.machinery
 import itertools
 import json
+import sys
 import threading
 import types
 import weakref
@@ -222,11 +224,45 @@ class FakeCuda:
         )
         pkg = types.ModuleType("pycuda")
         pkg.driver = drv
+        pkg.__path__ = []  # a package: `import pycuda.autoprimaryctx` goes to the finder below
         for name, mod in (("pycuda", pkg), ("pycuda.driver", drv)):
             mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
-        # importing pycuda.autoprimaryctx pushes a context on the importing thread for good:
-        # exactly the bug this double exists to catch, so it is not provided
         return {"pycuda": pkg, "pycuda.driver": drv}
+
+    def exit_hooks(self) -> None:
+        """What the interpreter's exit does: pycuda.autoprimaryctx's atexit pop, on the main thread."""
+        auto = sys.modules.pop("pycuda.autoprimaryctx", None)
+        if auto is not None and getattr(auto, "gpu", None) is self:
+            try:
+                auto.context.pop()
+            except LogicError as exc:
+                self.aborts.append(f"autoprimaryctx's exit hook: {exc}")
+
+
+class AutoPrimaryFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`import pycuda.autoprimaryctx` as pycuda has it: on first import, retain the primary
+    context and push it on the importing thread, to be popped by an atexit hook (which
+    runs on the main thread)."""
+
+    def __init__(self, gpu: FakeCuda) -> None:
+        self.gpu = gpu
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "pycuda.autoprimaryctx":
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        drv = self.gpu.module["pycuda.driver"]
+        drv.init()
+        module.device = drv.Device(0)
+        module.context = module.device.retain_primary_context()
+        module.context.push()
+        module.context.pop = drv.Context.pop  # what its atexit hook calls
+        module.gpu = self.gpu
 
 
 class _Context:

@@ -5,6 +5,9 @@ in-order assembly under read-ahead) runs everywhere, with ONNX Runtime on the CP
 standing in for the engine. The GPU tests need tensorrt + pycuda + a CUDA GPU and skip
 with the reason otherwise; where they run they compare with the ONNX Runtime CPU
 backend on reference frames: FP16 alpha max |diff| <= 2/255 and mean <= 1e-3.
+The glue (contexts across threads, errors, streams, events, pinned buffers) is tested
+against tests/engine/gpu_doubles.py, which enforces pycuda's and TensorRT's rules; so
+far it has run only against those doubles, never on a real GPU.
 """
 
 from __future__ import annotations
@@ -282,7 +285,13 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import types  # noqa: E402
 
-from tests.engine.gpu_doubles import CudaMemoryError, FakeCuda, FakeTensorRT, LogicError  # noqa: E402
+from tests.engine.gpu_doubles import (  # noqa: E402
+    AutoPrimaryFinder,
+    CudaMemoryError,
+    FakeCuda,
+    FakeTensorRT,
+    LogicError,
+)
 
 
 @pytest.fixture
@@ -294,6 +303,8 @@ def fake_gpu(monkeypatch: pytest.MonkeyPatch):
     gpu = FakeCuda()
     for name, mod in gpu.module.items():
         monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.delitem(sys.modules, "pycuda.autoprimaryctx", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [AutoPrimaryFinder(gpu), *sys.meta_path])
     monkeypatch.setattr(eb, "_TRT_LOGGER", None)
     monkeypatch.setattr(cuda_context, "_contexts", {})
     state = types.SimpleNamespace(gpu=gpu, trt=None)
@@ -306,6 +317,7 @@ def fake_gpu(monkeypatch: pytest.MonkeyPatch):
     state.use = use
     use()
     yield state
+    gpu.exit_hooks()
     gc.collect()
     assert not gpu.aborts, f"pycuda would abort the process: {gpu.aborts}"
     assert not gpu.cleanup_failures, f"CUDA objects freed without their context: {gpu.cleanup_failures}"
@@ -506,6 +518,32 @@ def test_fake_gpu_backends_made_and_used_in_threads_that_exit(
     _in_thread(first.close)
     _in_thread(second.close)
     assert not fake_gpu.gpu.aborts and fake_gpu.gpu.pushes > 0
+
+
+def test_fake_gpu_ofx_worker_keys_in_connection_threads(
+    fake_gpu, stressed_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OFX worker's engine: the TensorRT backend is made in the first connection's
+    thread, used by later ones, each thread exits after its frame, and it is closed from yet
+    another thread on shutdown; the keys equal ONNX Runtime's."""
+    from gsrender.export import engine_build as eb
+    from gsrender.ofx_bridge.protocol import Settings
+    from gsrender.ofx_bridge.worker import Engine
+
+    monkeypatch.setattr(eb, "default_cache_dir", lambda: tmp_path)
+    gpu_engine, cpu_engine = Engine(cache_frames=1), Engine(cache_frames=1)
+    gpu = Settings(model=str(stressed_model), backend="tensorrt")
+    cpu = Settings(model=str(stressed_model), backend="onnxruntime")
+    for i in range(3):
+        plate = make_plate(72, 104, seed=i)
+        got, _, _ = _in_thread(
+            lambda plate=plate, i=i: gpu_engine.keyed(f"f{i}", (72, 104), lambda: plate, gpu)
+        )
+        want, _, _ = cpu_engine.keyed(f"f{i}", (72, 104), lambda plate=plate: plate, cpu)
+        assert np.abs(got.alpha - want.alpha).max() < 1e-5
+    assert gpu_engine.stats()["backends"][0].startswith("tensorrt-fp16")
+    _in_thread(gpu_engine.close)
+    cpu_engine.close()
 
 
 def test_fake_gpu_iterator_abandoned_in_a_thread(fake_gpu, stressed_model: Path, tmp_path: Path) -> None:
