@@ -59,7 +59,8 @@ class PrimaryContext:
     @contextlib.contextmanager
     def current(self) -> Iterator[None]:
         """Push the context on this thread for the block; popped however the block ends."""
-        self._ctx.push()
+        with gpu_errors("making the CUDA context current"):
+            self._ctx.push()
         try:
             yield
         finally:

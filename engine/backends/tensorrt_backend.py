@@ -674,5 +674,7 @@ class TensorRTBackend(Backend):
         """Finish queued work and free buffers, streams, contexts and the engine (idempotent)."""
         if not getattr(self, "_slots", None):
             return
+        if self._owner == threading.get_ident():  # the lock is not reentrant: say why instead of hanging
+            raise BackendError(None, "TensorRT backend closed while its infer_batches() is being iterated")
         with self._lock, self._gpu.current():
             self._release()

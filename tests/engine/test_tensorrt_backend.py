@@ -399,6 +399,8 @@ def test_fake_gpu_pipeline_and_oversized(fake_gpu, stressed_model: Path, session
         next(it)
         with pytest.raises(BackendError, match="re-entered"):
             b.infer(p, s)
+        with pytest.raises(BackendError, match="being iterated"):
+            b.close()  # instead of waiting forever for its own lock
         it.close()  # abandoning the iterator releases the backend
         b.infer(p, s)
     finally:
