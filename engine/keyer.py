@@ -14,7 +14,8 @@ from .backends.base import Backend
 from .encoding import encode_for_network
 from .frame_prep import ScreenEstimate, estimate_screen
 from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_tiles, round_up
-from .unmix import despill, premultiplied_foreground, straight_foreground
+from .unmix import despill, premultiplied_foreground
+from .unpremultiply import straight_for_output
 
 AUTO_TILE_PIXELS = 2560 * 1440  # frames up to this size run untiled when --tile is 0 (auto)
 # Larger frames run in tiles of this size: the biggest tile input, (1536 + 2 * 88)^2 = 2.9 MP,
@@ -70,8 +71,9 @@ class KeyedFrame:
 
     @property
     def foreground(self) -> np.ndarray:
-        """Straight (unpremultiplied) foreground."""
-        return straight_foreground(self.premult, self.alpha)
+        """Straight (unpremultiplied) foreground for outputs, with a bounded division
+        below 1% alpha (engine/unpremultiply.py): the CLI and the OpenFX plugin both use it."""
+        return straight_for_output(self.premult, self.alpha)
 
 
 def prepare_frame(

@@ -20,7 +20,8 @@ with its process, and leaves no partial engine behind. Keep the cache on a local
 (flock over NFS is not reliable everywhere).
 
 TensorRT 10 builds FP16 from the FP32 ONNX with the FP16 builder flag, keeping the
-output head (everything after the last convolution) in FP32. TensorRT 11 has only
+output head (everything after the last convolution) in FP32 with OBEY precision
+constraints (PREFER would let TensorRT run it in FP16 without a word). TensorRT 11 has only
 strongly typed networks: the ONNX types are the precision, so FP16 is built from the
 FP16 ONNX that `gsrender export --fp16` writes (FP32 inputs/outputs, FP32 head).
 
@@ -554,16 +555,13 @@ def import_tensorrt() -> Any:
 
 
 def cuda_device() -> Any:
-    """The pycuda device whose primary context is current (shared with TensorRT's runtime API)."""
-    try:
-        import pycuda.autoprimaryctx as primary
-    except ImportError as exc:
-        raise BackendError(None, f"pycuda unavailable ({exc}): pip install 'gsrender[tensorrt]'") from None
-    except Exception as exc:  # pycuda raises its own errors when there is no GPU or driver
-        raise BackendError(
-            None, f"no usable CUDA GPU: {str(exc).splitlines()[0] if str(exc) else exc!r}"
-        ) from None
-    return primary.device
+    """The pycuda device whose retained primary context TensorRT and pycuda share.
+
+    Nothing is pushed here: users make the context current per use (engine/backends/cuda_context).
+    """
+    from gsrender.engine.backends.cuda_context import primary_context
+
+    return primary_context().device
 
 
 def detect_node(device: Any = None) -> NodeIdentity:
@@ -883,9 +881,12 @@ def _save_timing_cache(config: Any, path: Path | None, loaded: bytes) -> None:
         with file_lock(path.with_name(path.name + ".lock"), timeout=300, what="the timing cache"):
             disk = path.read_bytes() if path.is_file() else b""
             if disk and disk != loaded:
-                merged = config.create_timing_cache(disk)
-                merged.combine(ours, False)
-                ours = merged
+                merged = None
+                with contextlib.suppress(Exception):
+                    merged = config.create_timing_cache(disk)
+                if merged is not None:  # else TensorRT refuses what is on disk: ours replaces it
+                    merged.combine(ours, False)
+                    ours = merged
             atomic_write(path, ours.serialize())
     except Exception as exc:  # a timing cache is an optimisation: never fail the build for it
         log.warning("gsrender: could not save the timing cache %s (%s)", path, exc)
@@ -893,8 +894,16 @@ def _save_timing_cache(config: Any, path: Path | None, loaded: bytes) -> None:
 
 def build_with_tensorrt(request: BuildRequest) -> Any:
     """Parse the ONNX, set the profile(s), precision and timing cache, return the serialized engine."""
+    from gsrender.engine.backends.cuda_context import gpu_errors, primary_context
+
     trt = import_tensorrt()
-    cuda_device()  # make the primary context current: TensorRT builds for the device inference uses
+    # TensorRT builds for the device and context inference uses: the primary context, current
+    # for the build only (this may run in a thread that exits afterwards)
+    with primary_context().current(), gpu_errors("TensorRT engine build", request.onnx_path):
+        return _build(trt, request)
+
+
+def _build(trt: Any, request: BuildRequest) -> Any:
     logger = trt_logger(trt, request.verbose)
     major = trt_major(trt.__version__)
     builder = trt.Builder(logger)
@@ -918,7 +927,8 @@ def build_with_tensorrt(request: BuildRequest) -> Any:
             )
         config.set_flag(trt.BuilderFlag.FP16)
         pinned = _pin_head_fp32(trt, network)
-        config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+        # OBEY: TensorRT must honour the FP32 head (PREFER lets it fall back to FP16 silently)
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
         log.info("gsrender: FP16 with %d output-head layers kept in FP32", pinned)
     if request.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)  # fp32 is the reference: no TF32 (10-bit mantissa) convs

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import BackendError, UsageError
 from .base import Backend, ModelInfo
+from .cuda_context import first_line
 
 BACKENDS = ("auto", "onnxruntime", "cuda", "torch", "tensorrt")
 
@@ -69,12 +70,12 @@ def create_backend(
             from .tensorrt_backend import TensorRTBackend
 
             return TensorRTBackend(model_path, precision=precision), note
-        except (ImportError, BackendError) as exc:
-            reason = getattr(exc, "message", str(exc))
+        except Exception as exc:  # every construction failure: auto falls back, explicit fails
+            reason = getattr(exc, "message", None) or first_line(exc)
             if note is None:  # --backend tensorrt asked explicitly: fail with the reason
                 raise BackendError(None, f"TensorRT backend unavailable: {reason}") from None
             name = "cuda" if _ort_cuda_available() else "onnxruntime"
-            note = f"{name} (TensorRT unavailable here: {reason})"
+            note = f"{name} (TensorRT unavailable here: {reason})"  # the caller logs it: one line
     if name == "torch":
         from .torch_backend import TorchBackend
 

@@ -36,6 +36,7 @@ from ..errors import BackendError
 from ..keyer import batch_tiles
 from ..tiling import Tile, place_core, plan_tiles, round_up
 from .base import Backend, ModelInfo
+from .cuda_context import first_line, gpu_errors, primary_context
 from .onnx_runtime import read_model_info
 
 log = logging.getLogger("gsrender")
@@ -205,49 +206,88 @@ def _deserialize(runtime: Any, data: bytes) -> Any:
     try:
         return runtime.deserialize_cuda_engine(data)
     except Exception as exc:
-        log.warning(
-            "gsrender: TensorRT refused the engine: %s", str(exc).splitlines()[0] if str(exc) else exc
-        )
+        log.warning("gsrender: TensorRT refused the engine: %s", first_line(exc))
         return None
 
 
 class _Slot:
-    """One execution context with its stream, pinned host and device buffers and events."""
+    """One execution context with its stream, pinned host and device buffers and events.
+
+    Made, used and freed only while the backend's CUDA context is current. Events are
+    blocking-sync: waiting for one sleeps instead of spinning a core the reader and
+    writer threads need.
+    """
 
     def __init__(self, cuda: Any, context: Any, index: int) -> None:
         self.cuda = cuda
         self.context = context
         self.index = index
         self.stream = cuda.Stream()
+        try:
+            flags = cuda.event_flags.BLOCKING_SYNC
+            self.ev_start, self.ev_h2d, self.ev_compute, self.ev_done = (cuda.Event(flags) for _ in range(4))
+        except BaseException:
+            self.stream = None  # freed now, with the context current (the traceback keeps this object)
+            raise
         self.host: dict[str, np.ndarray] = {}  # flat page-locked arrays, grown on demand
         self.dev: dict[str, Any] = {}
-        self.ev_start, self.ev_h2d, self.ev_compute, self.ev_done = (cuda.Event() for _ in range(4))
+        # True from the first queued copy until ev_done is waited for: the pinned buffers
+        # may still be read or written by the GPU and must not be touched
         self.in_flight = False
         self.out: tuple[np.ndarray, np.ndarray] | None = None
 
     def reserve(self, name: str, count: int, dtype: np.dtype) -> None:
         """Make sure `name` holds `count` elements on host and device (grow by 25% to avoid churn)."""
         have = self.host.get(name)
-        if have is not None and have.size >= count and have.dtype == dtype:
+        if have is not None and name in self.dev and have.size >= count and have.dtype == dtype:
             return
-        if name in self.dev:
-            self.dev.pop(name).free()
-        self.host.pop(name, None)
+        self.wait()  # never free or regrow under a running copy
+        self._drop(name)
         count = int(count * 1.25)
-        self.host[name] = self.cuda.pagelocked_empty(count, dtype)
         nbytes = count * np.dtype(dtype).itemsize
-        self.dev[name] = self.cuda.mem_alloc(nbytes)
+        self.host[name] = self.cuda.pagelocked_empty(count, dtype)
+        self.dev[name] = self.cuda.mem_alloc(
+            nbytes
+        )  # (a failure leaves the pair incomplete: redone next time)
         self.cuda.memset_d8(self.dev[name], 0, nbytes)  # defined content for timing-only runs
 
+    def wait(self) -> None:
+        """Block (sleeping) until everything queued on this slot has finished."""
+        if self.in_flight:
+            self.ev_done.synchronize()
+            self.in_flight = False
+
+    def _drop(self, name: str) -> None:
+        dev = self.dev.pop(name, None)
+        if dev is not None:
+            dev.free()
+        host = self.host.pop(name, None)
+        base = getattr(host, "base", None)
+        if base is not None and hasattr(base, "free"):
+            base.free()  # page-locked memory back now, with the context current
+
     def free(self) -> None:
-        for d in self.dev.values():
-            d.free()
-        self.dev.clear()
-        self.host.clear()
+        """Finish queued work, then release buffers, events, stream and the TensorRT context."""
+        try:
+            self.wait()
+            self.stream.synchronize()
+        finally:
+            for name in list({*self.host, *self.dev}):
+                self._drop(name)
+            self.out = None
+            self.ev_start = self.ev_h2d = self.ev_compute = self.ev_done = None
+            self.stream = None
+            self.context = None
 
 
 class TensorRTBackend(Backend):
-    """Runs the keyer's ONNX model as a TensorRT engine built (once) for this GPU."""
+    """Runs the keyer's ONNX model as a TensorRT engine built (once) for this GPU.
+
+    Usable from any thread, one user at a time: every use makes the process's retained
+    primary CUDA context current for its duration (see cuda_context). Every TensorRT or
+    pycuda failure, in construction or submission, is a BackendError, so `--backend auto`
+    falls back to ONNX Runtime instead of showing a traceback.
+    """
 
     cpu_bound = False
 
@@ -277,17 +317,14 @@ class TensorRTBackend(Backend):
         self.precision = precision
         self.check_finite = check_finite
         self._slots: list[_Slot] = []
-        trt = eb.import_tensorrt()
-        device = eb.cuda_device()  # pushes the device's primary context on this thread
-        import pycuda.autoprimaryctx as primary
-        import pycuda.driver as cuda
-
-        self._cuda = cuda
-        self._context = primary.context
-        self._threads = {threading.get_ident()}
+        self._engine = self._runtime = None
         self._lock = threading.Lock()
         self._owner: int | None = None
-        node = eb.detect_node(device)
+        trt = eb.import_tensorrt()
+        self._gpu = primary_context()
+        self._cuda = self._gpu.cuda
+        with gpu_errors("reading the CUDA device"):
+            node = eb.detect_node(self._gpu.device)
         request = eb.prepare_request(
             path,
             precision=precision,
@@ -300,13 +337,38 @@ class TensorRTBackend(Backend):
             copies=max(1, streams),
             fp16_model=fp16_model,
         )
+        with self._gpu.current():
+            try:
+                self._setup(eb, trt, request, cache_dir, engine_path, allow_build, streams)
+            except BaseException:
+                self._release()  # nothing half-made outlives a failed construction
+                raise
+        self.name = f"tensorrt-{precision}"
+        self.device_name = node.gpu_name
+        self.stats = {"batches": 0, "tiles": 0, "h2d_ms": 0.0, "compute_ms": 0.0, "d2h_ms": 0.0}
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _setup(
+        self,
+        eb: Any,
+        trt: Any,
+        request: Any,
+        cache_dir: str | Path | None,
+        engine_path: str | Path | None,
+        allow_build: bool,
+        streams: int,
+    ) -> None:
+        """Engine, execution contexts, streams and first buffers (the CUDA context is current)."""
         if engine_path is not None:
             entry = eb.load_engine_file(engine_path, request)
         else:  # the cached engine (also one built with other tile settings), else build it once
             entry = eb.find_engine(request, cache_dir) or eb.ensure_engine(
                 request, cache_dir, allow_build=allow_build
             )
-        runtime = trt.Runtime(eb.trt_logger(trt))
+        with gpu_errors("creating the TensorRT runtime", entry.path):
+            runtime = trt.Runtime(eb.trt_logger(trt))
+        self._runtime = runtime
         engine = _deserialize(runtime, entry.data)
         if engine is None and engine_path is None and not entry.built:
             log.warning(
@@ -320,33 +382,54 @@ class TensorRTBackend(Backend):
                 f"TensorRT {trt.__version__} cannot load this engine "
                 "(see the TensorRT log above); rebuild it with 'gsrender build-engine --force'",
             )
-        self._trt, self._runtime, self._engine = trt, runtime, engine
+        self._trt, self._engine = trt, engine
         self.engine_path = entry.path
-        self._check_io(trt, engine)
-        pmin, _, pmax = (tuple(int(v) for v in s) for s in engine.get_tensor_profile_shape("plate", 0))
+        with gpu_errors("reading the engine's tensors", entry.path):
+            self._check_io(trt, engine)
+            pmin, popt, pmax = (tuple(int(v) for v in s) for s in engine.get_tensor_profile_shape("plate", 0))
+            n_profiles = int(engine.num_optimization_profiles)
         self.profile_min_hw = (pmin[2], pmin[3])
         self.profile_max_hw = (pmax[2], pmax[3])
         self.max_batch = int(pmax[0])
-        n_profiles = engine.num_optimization_profiles
         if n_profiles < streams:  # an explicit engine built with fewer copies: one context per profile
             log.info("gsrender: engine has %d profile(s); running %d stream(s)", n_profiles, n_profiles)
         for i in range(max(1, min(streams, n_profiles))):
-            ctx = engine.create_execution_context()
+            with gpu_errors("creating a TensorRT execution context", entry.path):
+                ctx = engine.create_execution_context()
             if ctx is None:
                 raise BackendError(
                     entry.path, "cannot create a TensorRT execution context (out of GPU memory?)"
                 )
-            slot = _Slot(cuda, ctx, i)
-            if n_profiles > 1:  # contexts running at once must not share a profile: one copy each
-                if not ctx.set_optimization_profile_async(i % n_profiles, slot.stream.handle):
-                    raise BackendError(entry.path, f"cannot select optimization profile {i % n_profiles}")
-                slot.stream.synchronize()
+            with gpu_errors("creating a CUDA stream and events", entry.path):
+                slot = _Slot(self._cuda, ctx, i)
             self._slots.append(slot)
-        self.name = f"tensorrt-{precision}"
-        self.device_name = node.gpu_name
-        self.stats = {"batches": 0, "tiles": 0, "h2d_ms": 0.0, "compute_ms": 0.0, "d2h_ms": 0.0}
+            if n_profiles > 1:  # contexts running at once must not share a profile: one copy each
+                # the bindings raise RuntimeError when TensorRT refuses (older ones returned False)
+                with gpu_errors(f"selecting optimization profile {i}", entry.path):
+                    ok = ctx.set_optimization_profile_async(i, slot.stream.handle)
+                    slot.stream.synchronize()
+                if ok is False:
+                    raise BackendError(entry.path, f"cannot select optimization profile {i}")
+            # buffers for the profile's typical tile now: out of memory is a construction error
+            # (auto falls back) rather than a failure on the first frame
+            n, _, h, w = popt
+            with gpu_errors("allocating page-locked and device buffers", entry.path):
+                for name, c in (("plate", 3), ("screen", 3), ("alpha", 1), ("bg", 3)):
+                    slot.reserve(name, n * c * h * w, self._dtypes[name])
 
-    # ------------------------------------------------------------------ setup helpers
+    def _release(self) -> None:
+        """Free slots, contexts and the engine, in that order (the CUDA context is current)."""
+        slots, self._slots = self._slots, []
+        errors = []
+        for slot in slots:
+            try:
+                slot.free()
+            except Exception as exc:  # keep freeing the others
+                errors.append(exc)
+        self._engine = None
+        self._runtime = None
+        if errors:
+            raise BackendError(self.model_path, f"freeing GPU buffers failed: {first_line(errors[0])}")
 
     def _check_io(self, trt: Any, engine: Any) -> None:
         names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
@@ -360,8 +443,11 @@ class TensorRTBackend(Backend):
 
     @contextlib.contextmanager
     def _use(self) -> Iterator[None]:
-        """One user of the slots at a time; the same thread re-entering (infer inside an
-        unfinished infer_batches loop) would overwrite buffers still being read, so refuse it."""
+        """One user of the slots at a time, with the CUDA context current on its thread.
+
+        The same thread re-entering (infer inside an unfinished infer_batches loop) would
+        overwrite buffers still being read, so that is refused.
+        """
         tid = threading.get_ident()
         if self._owner == tid:
             raise BackendError(
@@ -370,77 +456,86 @@ class TensorRTBackend(Backend):
                 "infer_batches(); finish or close that iterator first",
             )
         with self._lock:
+            if not self._slots:
+                raise BackendError(self.model_path, "the TensorRT backend is closed")
             self._owner = tid
             try:
-                self._ensure_context()
                 yield
             finally:
                 self._owner = None
-
-    def _ensure_context(self) -> None:
-        """CUDA contexts are per thread: make the primary context current on a new calling thread."""
-        tid = threading.get_ident()
-        if tid not in self._threads:
-            self._context.push()
-            self._threads.add(tid)
 
     # ------------------------------------------------------------------ one engine call
 
     def _submit(self, slot: _Slot, chunk: Chunk) -> None:
         """Queue copy-in, execute, copy-out of one chunk on the slot's stream (returns at once)."""
-        cuda, ctx, stream = self._cuda, slot.context, slot.stream
-        if slot.in_flight:  # an abandoned earlier run: its copies must finish before we reuse the buffers
-            slot.ev_done.synchronize()
-            slot.in_flight = False
+        # (no local alias of the stream: a traceback holding this frame must not keep a CUDA
+        # object alive past close(), to be freed later on a thread without the context)
+        cuda, ctx = self._cuda, slot.context
+        slot.wait()  # an abandoned or failed earlier run: its copies must finish before we reuse the buffers
         n = len(chunk)
         _, h, w = chunk[0][0].shape
         shapes = {"plate": (n, 3, h, w), "screen": (n, 3, h, w), "alpha": (n, 1, h, w), "bg": (n, 3, h, w)}
-        for name, shape in shapes.items():
-            slot.reserve(name, math.prod(shape), self._dtypes[name])
+        with gpu_errors("allocating page-locked and device buffers", self.engine_path):
+            for name, shape in shapes.items():
+                slot.reserve(name, math.prod(shape), self._dtypes[name])
         views = {name: slot.host[name][: math.prod(shape)].reshape(shape) for name, shape in shapes.items()}
         for i, (p, s) in enumerate(chunk):  # copy into pinned memory; the clip is free in the same pass
             np.clip(p, 0.0, 1.0, out=views["plate"][i], casting="same_kind")
             np.clip(s, 0.0, 1.0, out=views["screen"][i], casting="same_kind")
-        for name in INPUTS:
-            if not ctx.set_input_shape(name, shapes[name]):
-                raise BackendError(
-                    self.engine_path,
-                    f"engine rejects input shape {shapes[name]} for '{name}' "
-                    f"(profile {self.profile_min_hw}..{self.profile_max_hw})",
-                )
-        for name in OUTPUTS:
-            got = tuple(ctx.get_tensor_shape(name))
-            if got != shapes[name]:
-                raise BackendError(
-                    self.engine_path, f"engine output '{name}' has shape {got}, expected {shapes[name]}"
-                )
-        for name in (*INPUTS, *OUTPUTS):
-            ctx.set_tensor_address(name, int(slot.dev[name]))
-        slot.ev_start.record(stream)
-        for name in INPUTS:
-            cuda.memcpy_htod_async(slot.dev[name], views[name], stream)
-        slot.ev_h2d.record(stream)
-        if not ctx.execute_async_v3(stream.handle):
-            raise BackendError(self.engine_path, "TensorRT execute_async_v3 failed (see the TensorRT log)")
-        slot.ev_compute.record(stream)
-        for name in OUTPUTS:
-            cuda.memcpy_dtoh_async(views[name], slot.dev[name], stream)
-        slot.ev_done.record(stream)
+        with gpu_errors("setting TensorRT input shapes", self.engine_path):
+            for name in INPUTS:
+                if not ctx.set_input_shape(name, shapes[name]):
+                    raise BackendError(
+                        self.engine_path,
+                        f"engine rejects input shape {shapes[name]} for '{name}' "
+                        f"(profile {self.profile_min_hw}..{self.profile_max_hw})",
+                    )
+            for name in OUTPUTS:
+                got = tuple(ctx.get_tensor_shape(name))
+                if got != shapes[name]:
+                    raise BackendError(
+                        self.engine_path, f"engine output '{name}' has shape {got}, expected {shapes[name]}"
+                    )
+            for name in (*INPUTS, *OUTPUTS):
+                if ctx.set_tensor_address(name, int(slot.dev[name])) is False:
+                    raise BackendError(self.engine_path, f"TensorRT refused the address of '{name}'")
+        slot.out = None
+        try:
+            with gpu_errors("queueing the TensorRT run", self.engine_path):
+                slot.ev_start.record(slot.stream)
+                slot.in_flight = True  # from the first queued copy on, the pinned input is the GPU's
+                for name in INPUTS:
+                    cuda.memcpy_htod_async(slot.dev[name], views[name], slot.stream)
+                slot.ev_h2d.record(slot.stream)
+                if not ctx.execute_async_v3(slot.stream.handle):
+                    raise BackendError(
+                        self.engine_path, "TensorRT execute_async_v3 failed (see the TensorRT log)"
+                    )
+                slot.ev_compute.record(slot.stream)
+                for name in OUTPUTS:
+                    cuda.memcpy_dtoh_async(views[name], slot.dev[name], slot.stream)
+        finally:
+            # ev_done marks the end of whatever got queued, even when queueing stopped part
+            # way: the next use of this slot waits for it before touching the buffers
+            with contextlib.suppress(Exception):
+                slot.ev_done.record(slot.stream)
         slot.out = (views["alpha"], views["bg"])
-        slot.in_flight = True
 
     def _collect(self, slot: _Slot) -> tuple[np.ndarray, np.ndarray]:
         """Wait for the slot's chunk; its outputs are views of pinned memory, valid until reuse."""
-        slot.ev_done.synchronize()
-        slot.in_flight = False
+        with gpu_errors("waiting for the GPU", self.engine_path):
+            slot.wait()
+            t_h2d = slot.ev_h2d.time_since(slot.ev_start)
+            t_compute = slot.ev_compute.time_since(slot.ev_h2d)
+            t_d2h = slot.ev_done.time_since(slot.ev_compute)
         assert slot.out is not None
         a, b = slot.out
         st = self.stats
         st["batches"] += 1
         st["tiles"] += a.shape[0]
-        st["h2d_ms"] += slot.ev_h2d.time_since(slot.ev_start)
-        st["compute_ms"] += slot.ev_compute.time_since(slot.ev_h2d)
-        st["d2h_ms"] += slot.ev_done.time_since(slot.ev_compute)
+        st["h2d_ms"] += t_h2d
+        st["compute_ms"] += t_compute
+        st["d2h_ms"] += t_d2h
         if a.dtype != np.float32:
             a, b = a.astype(np.float32), b.astype(np.float32)
         if self.check_finite and not (np.isfinite(a.sum()) and np.isfinite(b.sum())):  # NaN/Inf propagate
@@ -452,22 +547,33 @@ class TensorRTBackend(Backend):
         return a, b
 
     def _execute(self, chunks: Iterable[Chunk]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Round-robin over the slots with up to len(slots) chunks in flight; results in order."""
+        """Round-robin over the slots with up to len(slots) chunks in flight; results in order.
+
+        The CUDA context is current only while this generator runs (between its yields the
+        caller's code runs, possibly ending the thread), so it is pushed per step.
+        """
         slots = self._slots
         pending: deque[_Slot] = deque()
+        gpu = self._gpu
         try:
             for k, chunk in enumerate(chunks):
                 if len(pending) == len(slots):  # the oldest in flight is the slot we reuse now
-                    yield self._collect(pending.popleft())
+                    with gpu.current():
+                        out = self._collect(pending.popleft())
+                    yield out
                 slot = slots[k % len(slots)]
-                self._submit(slot, chunk)
+                with gpu.current():
+                    self._submit(slot, chunk)
                 pending.append(slot)
             while pending:
-                yield self._collect(pending.popleft())
+                with gpu.current():
+                    out = self._collect(pending.popleft())
+                yield out
         finally:
-            for slot in pending:  # abandoned or failed: leave no copy running into our buffers
-                slot.ev_done.synchronize()
-                slot.in_flight = False
+            if pending:  # abandoned or failed: leave no copy running into our buffers
+                with gpu.current(), contextlib.suppress(Exception):
+                    for slot in pending:
+                        slot.wait()
 
     # ------------------------------------------------------------------ public API
 
@@ -513,35 +619,49 @@ class TensorRTBackend(Backend):
         The network-only number of the benchmark: execute_async_v3 on device buffers,
         alternating the two contexts as a real run does, timed with CUDA events.
         """
-        with self._use():
+        with self._use(), self._gpu.current(), gpu_errors("timing the engine", self.engine_path):
             cuda = self._cuda
             for n, h, w in shapes:
                 for slot in self._slots:
                     for name, c in (("plate", 3), ("screen", 3), ("alpha", 1), ("bg", 3)):
                         slot.reserve(name, n * c * h * w, self._dtypes[name])
-            start, end = cuda.Event(), cuda.Event()
-            for warm in (True, False):
-                first = self._slots[0].stream
-                start.record(first)
-                k = 0
-                for _ in range(1 if warm else repeats):
-                    for n, h, w in shapes:
-                        slot = self._slots[k % len(self._slots)]
-                        k += 1
-                        ctx = slot.context
-                        for name in INPUTS:
-                            ctx.set_input_shape(name, (n, 3, h, w))
-                        for name in (*INPUTS, *OUTPUTS):
-                            ctx.set_tensor_address(name, int(slot.dev[name]))
-                        slot.stream.wait_for_event(start)
-                        if not ctx.execute_async_v3(slot.stream.handle):
-                            raise BackendError(self.engine_path, "TensorRT execute_async_v3 failed")
-                        slot.ev_done.record(slot.stream)
-                for slot in self._slots[1:]:
-                    first.wait_for_event(slot.ev_done)
-                end.record(first)
-                end.synchronize()
-            return end.time_since(start) / 1000.0 / repeats
+            flags = cuda.event_flags.BLOCKING_SYNC
+            start, end = cuda.Event(flags), cuda.Event(flags)
+            try:
+                for warm in (True, False):
+                    first = self._slots[0]
+                    start.record(first.stream)
+                    k = 0
+                    for _ in range(1 if warm else repeats):
+                        for n, h, w in shapes:
+                            slot = self._slots[k % len(self._slots)]
+                            k += 1
+                            self._time_one(slot, start, n, h, w)
+                    for slot in self._slots[1:]:
+                        first.stream.wait_for_event(slot.ev_done)
+                    end.record(first.stream)
+                    end.synchronize()
+                    for slot in self._slots:
+                        slot.in_flight = False
+                return end.time_since(start) / 1000.0 / repeats
+            finally:
+                del start, end  # CUDA objects die while their context is current
+
+    def _time_one(self, slot: _Slot, start: Any, n: int, h: int, w: int) -> None:
+        """Queue one engine call on device buffers after `start` (timing only, no copies)."""
+        ctx = slot.context
+        for name in INPUTS:
+            if not ctx.set_input_shape(name, (n, 3, h, w)):
+                raise BackendError(self.engine_path, f"engine rejects input shape {(n, 3, h, w)}")
+        for name in (*INPUTS, *OUTPUTS):
+            ctx.set_tensor_address(name, int(slot.dev[name]))
+        slot.stream.wait_for_event(start)
+        slot.in_flight = True
+        try:
+            if not ctx.execute_async_v3(slot.stream.handle):
+                raise BackendError(self.engine_path, "TensorRT execute_async_v3 failed")
+        finally:
+            slot.ev_done.record(slot.stream)
 
     def describe(self) -> str:
         h, w = self.profile_max_hw
@@ -551,14 +671,10 @@ class TensorRTBackend(Backend):
         )
 
     def close(self) -> None:
-        """Finish queued work and free device memory (the engine is freed with the object)."""
+        """Finish queued work and free buffers, streams, contexts and the engine (idempotent)."""
         if not getattr(self, "_slots", None):
             return
-        with self._use():
-            for slot in self._slots:
-                slot.stream.synchronize()
-                slot.free()
-                slot.context = None
-            self._slots = []
-            self._engine = None
-            self._runtime = None
+        if self._owner == threading.get_ident():  # the lock is not reentrant: say why instead of hanging
+            raise BackendError(None, "TensorRT backend closed while its infer_batches() is being iterated")
+        with self._lock, self._gpu.current():
+            self._release()

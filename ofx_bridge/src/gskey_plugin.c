@@ -101,6 +101,17 @@ static void post_error(OfxImageEffectHandle effect, const char *text)
     fprintf(stderr, "GsKey: %s\n", text);
 }
 
+/* A warning that stays visible until the next clean render: persistent where the host has
+ * message suite v2, the host's log otherwise (a v1 warning would open a dialog per frame). */
+static void post_warning(OfxImageEffectHandle effect, const char *text)
+{
+    if (g_msg2 && g_msg2->setPersistentMessage)
+        g_msg2->setPersistentMessage(effect, kOfxMessageWarning, "gsrender.partialSource", "%s", text);
+    else if (g_msg && g_msg->message)
+        g_msg->message(effect, kOfxMessageLog, "gsrender.partialSource", "%s", text);
+    fprintf(stderr, "GsKey: warning: %s\n", text);
+}
+
 static void clear_error(OfxImageEffectHandle effect)
 {
     if (g_msg2 && g_msg2->clearPersistentMessage)
@@ -736,12 +747,34 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
         goto done;
     }
 
-    if (g_effect->clipGetImage(in->src, time, NULL, &src_img) != kOfxStatOK || !src_img) {
+    /* The keyer's per-frame guides (screen colour, clean-screen estimate) come from the whole
+     * frame, so name the Source clip's whole region of definition: with no region named, some
+     * hosts hand over only what the render window needs, and the key would change silently. */
+    OfxRectD rod;
+    int have_rod = g_effect->clipGetRegionOfDefinition(in->src, time, &rod) == kOfxStatOK && rod.x2 > rod.x1 &&
+                   rod.y2 > rod.y1 && rod.x2 - rod.x1 < 1e7 && rod.y2 - rod.y1 < 1e7; /* not infinite */
+    if (g_effect->clipGetImage(in->src, time, have_rod ? &rod : NULL, &src_img) != kOfxStatOK || !src_img) {
         snprintf(err, sizeof(err), "no source image at frame %g (is Source connected?)", time);
         goto fail;
     }
     if (parse_image(src_img, &src, err, sizeof(err), "source") != 0)
         goto fail;
+    char partial[GS_ERR_LEN] = "";
+    if (have_rod) {
+        double scale[2] = {1.0, 1.0}, par = 1.0;
+        g_prop->propGetDoubleN(inArgs, kOfxImageEffectPropRenderScale, 2, scale);
+        g_prop->propGetDouble(src_img, kOfxImagePropPixelAspectRatio, 0, &par);
+        if (!(par > 0.0))
+            par = 1.0;
+        /* canonical -> pixel coordinates; a thousandth of a pixel of slack for rounding */
+        int nx1 = (int)floor(rod.x1 * scale[0] / par + 1e-3), nx2 = (int)ceil(rod.x2 * scale[0] / par - 1e-3);
+        int ny1 = (int)floor(rod.y1 * scale[1] + 1e-3), ny2 = (int)ceil(rod.y2 * scale[1] - 1e-3);
+        if (src.bounds.x1 > nx1 || src.bounds.y1 > ny1 || src.bounds.x2 < nx2 || src.bounds.y2 < ny2)
+            snprintf(partial, sizeof(partial),
+                     "the host gave only part of the Source frame (pixels %d,%d-%d,%d of %d,%d-%d,%d): the key "
+                     "is computed from that part, so it can differ from a full-frame render",
+                     src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2, nx1, ny1, nx2, ny2);
+    }
     if (src.comps < 3) {
         snprintf(err, sizeof(err), "the source must be RGB or RGBA, not alpha only");
         goto fail;
@@ -808,6 +841,8 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
                       win.y2 - win.y1, 0};
     run_copy(&unpack);
     clear_error(effect);
+    if (partial[0])
+        post_warning(effect, partial);
     status = kOfxStatOK;
     goto done;
 

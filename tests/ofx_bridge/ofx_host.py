@@ -298,6 +298,12 @@ class Clip:
     props: PropertySet
     image: Image | None = None  # what clipGetImage returns
     rod: tuple[float, float, float, float] = (0, 0, 0, 0)
+    # Some hosts hand over only the render window's part of the input: `cropped` is what
+    # clipGetImage returns when the plugin names no region (and, with honours_region False,
+    # whatever region it names); `regions` records the regions asked for.
+    cropped: Image | None = None
+    honours_region: bool = True
+    regions: list = field(default_factory=list)
 
 
 @dataclass
@@ -601,9 +607,13 @@ class OfxTestHost:
 
     def _clip_get_image(self, h, time, region, out):
         clip = self._clip(h)
-        if clip.image is None:
-            return FAILED
+        named = bool(region)
+        clip.regions.append((region[0].x1, region[0].y1, region[0].x2, region[0].y2) if named else None)
         img = clip.image
+        if clip.cropped is not None and (not named or not clip.honours_region):
+            img = clip.cropped
+        if img is None:
+            return FAILED
         props = PropertySet(
             {
                 "OfxPropType": "OfxTypeImage",
