@@ -33,10 +33,8 @@ green). S is the engine's smooth clean-screen estimate at the pixel (its ScreenE
 - the evidence key ``e = clip(1 - rel, 0, 1)``: a colour-difference key against the
   local screen (no clip thresholds, so it keeps every strand and every bit of noise).
 
-When the engine's estimate finds no green screen, it is run again on the plate with
-the green and blue channels swapped (a blue screen then looks green to it) and the
-result swapped back, so a blue-screen plate is still judged against its own screen
-even while the engine itself fails to key it. No screen either way: the screen and
+The screen is the engine's own estimate (green or blue, see engine.frame_prep), so a
+plate is judged against the screen the keyer was given. No screen found: the screen and
 edge measures are blank for that plate.
 
 Confident sets (conservative, so that a correct key must agree with the evidence;
@@ -101,7 +99,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gsrender.engine.frame_prep import ScreenEstimate, estimate_screen
+from gsrender.engine.frame_prep import ScreenEstimate
 from gsrender.engine.keyer import PreparedFrame, prepare_frame
 
 CHROMA_SCREEN = 0.12  # max chroma distance of a confident-screen pixel
@@ -116,7 +114,6 @@ STATIC_DIFF = 0.02
 STATIC_BOX = 5
 LEAK_ALPHA = 0.05
 HOLE_ALPHA = 0.95
-_SWAP_GB = [0, 2, 1]
 
 
 def radius_for(height: int, width: int) -> int:
@@ -132,7 +129,7 @@ class Evidence:
     """What the plate alone says, in a basis aligned to its screen colour."""
 
     screen_channel: int  # 1 green, 2 blue; -1 when no screen was found
-    screen_source: str  # "engine", "engine (green/blue swapped)" or "none"
+    screen_source: str  # "engine" or "none"
     key: np.ndarray  # HxW colour-difference key against the local screen, 0 screen .. 1 subject
     screen: np.ndarray  # HxW bool, confident screen
     subject: np.ndarray  # HxW bool, confident subject
@@ -141,23 +138,10 @@ class Evidence:
     chroma: np.ndarray = field(repr=False)  # HxW chroma distance to the local screen
 
 
-def _swapped(est: ScreenEstimate) -> ScreenEstimate:
-    return ScreenEstimate(
-        colour=est.colour[_SWAP_GB].copy(),
-        grid=np.ascontiguousarray(est.grid[..., _SWAP_GB]),
-        height=est.height,
-        width=est.width,
-        found=est.found,
-    )
-
-
 def screen_reference(frame: PreparedFrame) -> tuple[ScreenEstimate | None, str]:
-    """The engine's screen estimate, or the blue-screen one when the engine found no green screen."""
+    """The engine's screen estimate, or None when it recognised no green or blue screen."""
     if frame.screen.found:
         return frame.screen, "engine"
-    swapped = estimate_screen(np.ascontiguousarray(frame.plate_lin[..., _SWAP_GB]))
-    if swapped.found:
-        return _swapped(swapped), "engine (green/blue swapped)"
     return None, "none"
 
 
@@ -505,8 +489,8 @@ _CHANNEL_NAMES = {-1: "none", 0: "red", 1: "green", 2: "blue"}
 
 
 def screen_label(ev: Evidence) -> str:
-    """'green', 'blue*' (* = the engine's own estimate found no screen), or 'none'."""
-    return _CHANNEL_NAMES[ev.screen_channel] + ("*" if ev.screen_source.endswith("swapped)") else "")
+    """'green', 'blue', or 'none'."""
+    return _CHANNEL_NAMES[ev.screen_channel]
 
 
 def _load_predictors(models: Sequence[str], threads: int) -> tuple[list[str], list]:
@@ -614,8 +598,7 @@ def main_real(args) -> int:
     print(
         f"# real plates in {args.real}, no ground truth: leak = alpha on confident screen, holes = 1 - alpha "
         "on confident subject, detail = agreement with the colour evidence in the transition band, "
-        "flicker = alpha change on static pixels; cov = fraction of pixels scored; blue* = screen found "
-        "only with green/blue swapped (the engine's estimate found none)"
+        "flicker = alpha change on static pixels; cov = fraction of pixels scored"
     )
     print(table.format(markdown=args.markdown))
     if sheet is not None:
