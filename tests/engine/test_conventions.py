@@ -243,3 +243,12 @@ def test_input_alpha_multiplies_the_key(tmp_path, mode):
     np.testing.assert_allclose(got[keep][..., 3], 0.5 * ref[keep][..., 3], atol=2e-3)
     np.testing.assert_allclose(got[keep][..., :3], 0.5 * ref[keep][..., :3], atol=2e-3)
     assert (got[:, :30] == 0).all()
+
+
+def test_attribute_formatting_edge_cases():
+    from gsrender.engine.info import format_attribute
+
+    assert format_attribute((0x23595929 | 0x40, 0), "timecode") == "23:59:59;29"  # drop-frame flag
+    assert format_attribute((25, 1), "rational2i") == "25"
+    assert format_attribute((48, 2), "rational2i") == "24"
+    assert format_attribute("x", "string") == "x"
