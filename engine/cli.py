@@ -261,6 +261,7 @@ def _log_input_colour(args: argparse.Namespace, jobs: list[tuple], plate: PlateS
     try:
         info = probe(jobs[0][0].path)
         layer = choose_plate(info.path, info, plate)
+        info = probe(info.path, layer.part) if layer.part else info  # that part's own header
     except GsRenderError:
         return  # the render reports a bad first frame itself
     if args.colorspace:

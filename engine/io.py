@@ -193,11 +193,13 @@ def _open(path: str | Path) -> tuple[Path, oiio.ImageInput]:
     return path, inp
 
 
-def probe(path: str | Path) -> ImageInfo:
-    """Read only the header (for ``gsrender info`` and planning a render)."""
+def probe(path: str | Path, part: int = 0) -> ImageInfo:
+    """Read only the header of one part (for ``gsrender info`` and planning a render)."""
     path, inp = _open(path)
     try:
-        return _info_from_spec(path, inp)
+        if part and not inp.seek_subimage(part, 0):
+            raise InputError(path, _one_line(inp.geterror(), f"part {part} could not be read"))
+        return _info_from_spec(path, inp, part)
     finally:
         inp.close()
 

@@ -113,6 +113,10 @@ def test_overscan_and_crop_become_display_window_pngs(tmp_path):
     tif, spec = read(tmp_path / "k_cr.tif")
     assert (spec.x, spec.y, spec.width, spec.height) == (0, 0, 128, 96)
     np.testing.assert_allclose(tif[..., 3], png[..., 3], atol=1 / 255 + 1e-3)
+    assert run(crop, "-o", tmp_path / "disp.exr", "--output-window", "display") == 0
+    disp, spec = read(tmp_path / "disp.exr")
+    assert (spec.x, spec.y, spec.width, spec.height) == (0, 0, 128, 96)
+    np.testing.assert_allclose(disp[30:78, 40:104], exr, atol=0)
     assert run(crop, "-o", tmp_path / "data.png", "--output-window", "data") == 0
     assert read(tmp_path / "data.png")[1].width == 64  # the old layout, when asked for
 

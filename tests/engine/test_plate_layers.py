@@ -17,13 +17,17 @@ from tests.conftest import make_plate
 ALBEDO = 0.18
 
 
-def write_parts(path: Path, parts: list[tuple[str, np.ndarray, list[str]]]) -> Path:
-    """A multi-part EXR (one part per entry), written with OIIO directly."""
+def write_parts(
+    path: Path, parts: list[tuple[str, np.ndarray, list[str]]], attrs: dict | None = None
+) -> Path:
+    """A multi-part EXR, one part per entry, written with OIIO directly; attrs: {part: {name: value}}."""
     specs = []
-    for name, px, names in parts:
+    for k, (name, px, names) in enumerate(parts):
         spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], "half")
         spec.channelnames = tuple(names)
         spec.attribute("name", name)
+        for key, value in (attrs or {}).get(k, {}).items():
+            spec.attribute(key, value)
         specs.append(spec)
     out = oiio.ImageOutput.create(str(path))
     assert out.open(str(path), specs), out.geterror()
@@ -146,3 +150,15 @@ def test_cli_layer_option_and_info_say_what_is_keyed(tmp_path, plate, capsys, ca
     assert main([str(src), "-o", str(tmp_path / "k.exr"), "--layer", "albedo"]) == 0
     assert "keying part 0 'albedo'" in caplog.text
     assert _alpha(tmp_path / "k.exr").max() < 0.5  # the flat AOV has no key, as asked
+
+
+def test_the_keyed_part_s_own_header_decides_its_colour_space(tmp_path, plate, caplog):
+    parts = [("albedo", plate, ["R", "G", "B"]), ("beauty", plate, ["R", "G", "B"])]
+    src = write_parts(tmp_path / "mp.exr", parts, attrs={1: {"oiio:ColorSpace": "ACEScg"}})
+    from gsrender.engine import colour
+
+    assert colour.input_colorspace(read_frame(src).info)[0] == "ACEScg"
+    caplog.set_level(logging.INFO, logger="gsrender")
+    assert main([str(src), "-o", str(tmp_path / "k.exr"), "--dry-run"]) == 0
+    assert main([str(src), "-o", str(tmp_path / "k.exr"), "-q"]) == 0
+    assert "part 1 'beauty', layer 'rgba', channels R,G,B as ACEScg" in caplog.text
