@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import allocator
 from .errors import EXIT_FRAMES_FAILED, EXIT_INTERRUPTED, EXIT_OK, GsRenderError, OutputError, UsageError
-from .io import INPUT_ALPHA_MODES, WINDOW_MODES, PlateSelection, remove_stale_temps, validate_output_options
+from .io import WINDOW_MODES, remove_stale_temps, validate_output_options
+from .layers import INPUT_ALPHA_MODES, PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
@@ -256,7 +257,8 @@ def _negative_frame_ranges(argv: list[str]) -> list[str]:
 def _log_input_colour(args: argparse.Namespace, jobs: list[tuple], plate: PlateSelection) -> None:
     """One line saying which layer and colour space the first frame is keyed as, and why."""
     from . import colour
-    from .io import choose_plate, probe
+    from .io import probe
+    from .layers import choose_plate
 
     try:
         info = probe(jobs[0][0].path)

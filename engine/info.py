@@ -8,7 +8,8 @@ import numpy as np
 
 from . import colour
 from .errors import GsRenderError
-from .io import PlateSelection, choose_plate, probe, read_frame
+from .io import probe, read_frame
+from .layers import PlateSelection, choose_plate
 
 
 def _timecode(value: object) -> str | None:

@@ -1,9 +1,8 @@
 """Reading and writing frames with OpenImageIO.
 
 Reading returns float32 RGB for the data window with the file's header kept in ImageInfo,
-so outputs can carry the same metadata and windows. Multi-part and layered EXRs hold
-several RGB layers (beauty and AOVs); plate_layers/choose_plate pick the plate the way a
-compositor names it (rgba, beauty) and refuse to guess between equals. Writing is atomic: a frame appears
+so outputs can carry the same metadata and windows. Of a multi-part or layered EXR the
+layer that layers.choose_plate picks is read. Writing is atomic: a frame appears
 under its final name only once it is complete, so an interrupted render never leaves a
 half-written frame that a compositor (or a resumed render) would take for a good one.
 """
@@ -22,43 +21,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from .errors import GsRenderError, InputError, OutputError, UsageError
-
-INPUT_ALPHA_MODES = ("ignore", "straight", "premultiplied")
-# Layer (or part) names that mean "the plate itself", best first.
-_PLATE_NAMES = {"": 0, "rgba": 0, "rgb": 0, "beauty": 1}
-_SUFFIXES = {"r": "R", "red": "R", "g": "G", "green": "G", "b": "B", "blue": "B", "a": "A", "alpha": "A"}
-
-
-@dataclass(frozen=True)
-class PlateSelection:
-    """What the user said about which pixels of a file are the plate."""
-
-    layer: str | None = None  # layer name (beauty, rgba...) or part name; None: pick the plate
-    part: str | None = None  # part (subimage) index or name; None: any part
-    input_alpha: str = "ignore"  # ignore | straight | premultiplied
-
-
-@dataclass(frozen=True)
-class PlateLayer:
-    """One RGB layer of a file: where its channels are."""
-
-    part: int
-    part_name: str
-    layer: str  # channel prefix ("" for bare R, G, B)
-    rgb: tuple[int, int, int]  # channel indices in the part
-    alpha: int | None  # the layer's alpha channel index, if any
-    channel_names: tuple[str, ...]  # all channels of the part
-
-    @property
-    def name(self) -> str:
-        """The name a user would type for --layer: the prefix, else the part's name."""
-        return self.layer or self.part_name
-
-    def describe(self) -> str:
-        names = [self.channel_names[i] for i in self.rgb]
-        part = f"part {self.part}" + (f" '{self.part_name}'" if self.part_name else "")
-        alpha = f", alpha {self.channel_names[self.alpha]}" if self.alpha is not None else ""
-        return f"{part}, layer '{self.layer or 'rgba'}', channels {','.join(names)}{alpha}"
+from .layers import PlateLayer, PlateSelection, choose_plate
 
 
 @dataclass
@@ -202,79 +165,6 @@ def probe(path: str | Path, part: int = 0) -> ImageInfo:
         return _info_from_spec(path, inp, part)
     finally:
         inp.close()
-
-
-def plate_layers(parts: tuple[tuple[str, tuple[str, ...]], ...]) -> list[PlateLayer]:
-    """Every layer with R, G and B channels (any case, or red/green/blue), in file order."""
-    found = []
-    for k, (part_name, names) in enumerate(parts):
-        layers: dict[str, dict[str, int]] = {}
-        for i, name in enumerate(names):
-            prefix, _, suffix = name.rpartition(".")
-            channel = _SUFFIXES.get(suffix.lower())
-            if channel:
-                layers.setdefault(prefix, {}).setdefault(channel, i)
-        for prefix, chans in layers.items():
-            if all(c in chans for c in "RGB"):
-                rgb = (chans["R"], chans["G"], chans["B"])
-                found.append(PlateLayer(k, part_name, prefix, rgb, chans.get("A"), names))
-    return found
-
-
-def _listing(layers: list[PlateLayer]) -> str:
-    return "; ".join(layer.describe() for layer in layers)
-
-
-def _part_matches(layer: PlateLayer, part: str) -> bool:
-    return part == str(layer.part) or part.lower() == layer.part_name.lower()
-
-
-def choose_plate(path: Path, info: ImageInfo, selection: PlateSelection | None = None) -> PlateLayer:
-    """The layer to key: the one named by --layer/--part, else the plate by name (rgba, beauty).
-
-    A file with several candidates of equal rank (two parts with bare RGB, or only AOVs) is
-    refused with the list, because keying the wrong one gives alpha 0 and no other sign.
-    """
-    selection = selection or PlateSelection()
-    parts = info.parts or ((info.attributes.get("name", "") or "", tuple(info.channel_names)),)
-    layers = plate_layers(parts)  # type: ignore[arg-type]
-    if selection.part is not None:
-        part = str(selection.part).strip()
-        if not any(part == str(k) or part.lower() == n.lower() for k, (n, _) in enumerate(parts)):
-            known = ", ".join(f"{k} '{n}'" if n else str(k) for k, (n, _) in enumerate(parts))
-            raise InputError(path, f"no part '{part}' (parts: {known})")
-        layers = [layer for layer in layers if _part_matches(layer, part)]
-    if selection.layer is not None:
-        want = selection.layer.strip().lower()
-        named = [layer for layer in layers if layer.name.lower() == want or layer.layer.lower() == want]
-        if not named and want in ("rgba", "rgb"):
-            named = [layer for layer in layers if layer.layer == ""]
-        if len(named) == 1:
-            return named[0]
-        if not named:
-            raise InputError(path, f"no RGB layer '{selection.layer}' (layers: {_listing(layers) or 'none'})")
-        raise InputError(
-            path, f"layer '{selection.layer}' is in several parts ({_listing(named)}); add --part"
-        )
-    if len(layers) == 1:
-        return layers[0]
-    if not layers:
-        if selection.part is None and len(parts) == 1 and len(parts[0][1]) >= 3:
-            # Single part without R, G, B names (X, Y, Z...): its first three channels, as before.
-            return PlateLayer(0, parts[0][0], "", (0, 1, 2), None, parts[0][1])
-        raise InputError(path, "no RGB layer (channels R, G, B) to key")
-    ranked = [
-        (_PLATE_NAMES[layer.name.lower()], layer) for layer in layers if layer.name.lower() in _PLATE_NAMES
-    ]
-    if ranked:
-        best = min(rank for rank, _ in ranked)
-        top = [layer for rank, layer in ranked if rank == best]
-        if len(top) == 1:
-            return top[0]
-        raise InputError(path, f"several plates ({_listing(top)}); choose one with --layer or --part")
-    raise InputError(
-        path, f"no rgba or beauty layer among {_listing(layers)}; choose one with --layer or --part"
-    )
 
 
 def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Frame:
