@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import allocator
 from .errors import EXIT_FRAMES_FAILED, EXIT_INTERRUPTED, EXIT_OK, GsRenderError, OutputError, UsageError
-from .io import remove_stale_temps, validate_output_options
+from .io import WINDOW_MODES, remove_stale_temps, validate_output_options
+from .layers import INPUT_ALPHA_MODES, PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
@@ -80,7 +81,23 @@ def _render_parser() -> argparse.ArgumentParser:
         ".tif). Default: a 'keyed' folder beside the input, EXR",
     )
     p.add_argument(
-        "-F", "--frames", help="frame range: 1-100, 1-100x2, 1-10,20-30 (default: every frame on disk)"
+        "-F",
+        "--frames",
+        help="frame range: 1-100, 1-100x2, 1-10,20-30, -3-2 (default: every frame on disk)",
+    )
+    i = p.add_argument_group("input")
+    i.add_argument(
+        "--layer",
+        help="RGB layer to key in a layered or multi-part EXR (beauty, rgba, or a part's name); "
+        "default: the rgba/beauty plate, refusing to guess between equals",
+    )
+    i.add_argument("--part", help="EXR part (subimage) to key, by index or name (default: any)")
+    i.add_argument(
+        "--input-alpha",
+        choices=INPUT_ALPHA_MODES,
+        default="ignore",
+        help="the plate's own alpha: ignore (default: the key alone decides), straight or "
+        "premultiplied (the output alpha is the key times it; premultiplied RGB is divided first)",
     )
     g = p.add_argument_group("keying")
     g.add_argument(
@@ -124,7 +141,8 @@ def _render_parser() -> argparse.ArgumentParser:
         "--colourspace",
         dest="colorspace",
         help="input colour space (OCIO name in the built-in config, e.g. ACEScg, ACES2065-1, "
-        "'Linear Rec.709 (sRGB)', 'sRGB - Texture'); default: EXR/DPX scene-linear Rec.709, "
+        "'Linear Rec.709 (sRGB)', 'sRGB - Texture', or Cineon); default: the file's colour tag, "
+        "log DPX transfer (Cineon) or EXR chromaticities, else EXR/DPX scene-linear Rec.709, "
         "PNG/JPEG/TIFF sRGB",
     )
     c.add_argument(
@@ -145,9 +163,20 @@ def _render_parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--exr-dtype", choices=("half", "float"), default="half")
     o.add_argument(
-        "--compression", default="zip", help="EXR compression: zip (default), piz, dwaa, none, ..."
+        "--compression",
+        default="zip",
+        help="EXR compression: zip (default), piz, dwaa, none, ...; under the lossy dwaa, dwab, "
+        "b44 and b44a, alpha and matte.A stay lossless (b44: stored as 32-bit float)",
     )
     o.add_argument("--png-bits", type=int, choices=(8, 16), default=8)
+    o.add_argument(
+        "--output-window",
+        choices=WINDOW_MODES,
+        default="auto",
+        help="auto (default): PNG/TIFF at the input's display window (padded with alpha 0, "
+        "overscan cropped), EXR keeps the data window; display: always the display window; "
+        "data: always the data window",
+    )
     f = p.add_argument_group("farm")
     f.add_argument("--skip-existing", action="store_true", help="skip frames whose output exists (resume)")
     f.add_argument(
@@ -214,8 +243,42 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handle)
 
 
+def _negative_frame_ranges(argv: list[str]) -> list[str]:
+    """'-F -3-2' as '-F=-3-2': argparse takes a value starting with '-' for an option."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if i and argv[i - 1] in ("-F", "--frames") and arg.startswith("-") and arg[1:2].isdigit():
+            out[-1] = f"{argv[i - 1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _log_input_colour(args: argparse.Namespace, jobs: list[tuple], plate: PlateSelection) -> None:
+    """One line saying which layer and colour space the first frame is keyed as, and why."""
+    from . import colour
+    from .io import probe
+    from .layers import choose_plate
+
+    try:
+        info = probe(jobs[0][0].path)
+        layer = choose_plate(info.path, info, plate)
+        info = probe(info.path, layer.part) if layer.part else info  # that part's own header
+    except GsRenderError:
+        return  # the render reports a bad first frame itself
+    if args.colorspace:
+        space, why = colour.resolve_colorspace(args.colorspace), "--colorspace"
+    else:
+        space, why = colour.input_colorspace(info)
+    ignored = layer.alpha is not None and plate.input_alpha == "ignore"
+    note = "; its alpha is ignored (see --input-alpha)" if ignored else ""
+    log.info(
+        "gsrender: input %s: keying %s as %s (%s)%s", jobs[0][0].path.name, layer.describe(), space, why, note
+    )
+
+
 def render_main(argv: list[str]) -> int:
-    args = _render_parser().parse_args(argv)
+    args = _render_parser().parse_args(_negative_frame_ranges(argv))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     settings = RenderSettings(
         tile=args.tile,
@@ -225,6 +288,7 @@ def render_main(argv: list[str]) -> int:
         skip_existing=args.skip_existing,
         on_error=args.on_error,
         io_workers=args.io_threads,
+        plate=PlateSelection(layer=args.layer, part=args.part, input_alpha=args.input_alpha),
         output=OutputSettings(
             colorspace=args.out_colorspace,
             alpha_mode=args.alpha_mode,
@@ -232,6 +296,7 @@ def render_main(argv: list[str]) -> int:
             exr_dtype=args.exr_dtype,
             compression=args.compression,
             png_bits=args.png_bits,
+            window=args.output_window,
         ),
     )
     jobs = _plan_jobs(args)
@@ -249,6 +314,7 @@ def render_main(argv: list[str]) -> int:
             print(f"{ref.path} -> {target} ({state})")
         print(f"{len(jobs)} frame(s)")
         return EXIT_OK
+    _log_input_colour(args, jobs, settings.plate)
     _prepare_output_folders({target.parent for _, target in jobs})
     for folder in {target.parent for _, target in jobs}:
         remove_stale_temps(folder, {target.name for _, target in jobs if target.parent == folder})

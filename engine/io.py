@@ -1,7 +1,8 @@
 """Reading and writing frames with OpenImageIO.
 
 Reading returns float32 RGB for the data window with the file's header kept in ImageInfo,
-so outputs can carry the same metadata and windows. Writing is atomic: a frame appears
+so outputs can carry the same metadata and windows. Of a multi-part or layered EXR the
+layer that layers.choose_plate picks is read. Writing is atomic: a frame appears
 under its final name only once it is complete, so an interrupted render never leaves a
 half-written frame that a compositor (or a resumed render) would take for a good one.
 """
@@ -13,18 +14,19 @@ import errno
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
 from .errors import GsRenderError, InputError, OutputError, UsageError
+from .layers import PlateLayer, PlateSelection, choose_plate
 
 
 @dataclass
 class ImageInfo:
-    """The header of an image file (first subimage)."""
+    """The header of an image file (first subimage, or the part read_frame keyed)."""
 
     path: Path
     file_format: str  # OIIO format name: "openexr", "png", "jpeg", "tiff", "dpx"...
@@ -44,6 +46,8 @@ class ImageInfo:
     attributes: dict[str, object] = field(default_factory=dict)  # every extra attribute, raw values
     attribute_types: dict[str, str] = field(default_factory=dict)  # OIIO type of each ("timecode"...)
     subimages: int = 1
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, channel names) of every part
+    plate: PlateLayer | None = None  # the layer read_frame keyed
 
     @property
     def data_window(self) -> tuple[int, int, int, int]:
@@ -61,6 +65,7 @@ class Frame:
     path: Path
     rgb: np.ndarray
     info: ImageInfo
+    alpha: np.ndarray | None = None  # HxW input alpha, only when PlateSelection.input_alpha uses it
 
 
 # ---------------------------------------------------------------- reading
@@ -82,7 +87,19 @@ def _bits(spec: oiio.ImageSpec) -> int:
     return stored if stored > 0 else spec.format.size() * 8
 
 
-def _info_from_spec(path: Path, inp: oiio.ImageInput) -> ImageInfo:
+def _part_list(inp: oiio.ImageInput, count: int, current: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    parts = []
+    for k in range(count):
+        if count > 1:
+            inp.seek_subimage(k, 0)
+        spec = inp.spec()
+        parts.append((str(spec.get_string_attribute("name", "")), tuple(spec.channelnames)))
+    if count > 1:
+        inp.seek_subimage(current, 0)
+    return tuple(parts)
+
+
+def _info_from_spec(path: Path, inp: oiio.ImageInput, current: int = 0) -> ImageInfo:
     spec = inp.spec()
     attributes: dict[str, object] = {}
     types: dict[str, str] = {}
@@ -95,7 +112,9 @@ def _info_from_spec(path: Path, inp: oiio.ImageInput) -> ImageInfo:
         while subimages < 1000 and inp.seek_subimage(subimages, 0):
             subimages += 1
         inp.geterror()  # the failed seek above is not an error of this file
-        inp.seek_subimage(0, 0)
+        inp.seek_subimage(current, 0)
+    parts = _part_list(inp, subimages, current)
+    spec = inp.spec()
     return ImageInfo(
         path=path,
         file_format=inp.format_name(),
@@ -115,6 +134,7 @@ def _info_from_spec(path: Path, inp: oiio.ImageInput) -> ImageInfo:
         attributes=attributes,
         attribute_types=types,
         subimages=subimages,
+        parts=parts,
     )
 
 
@@ -136,27 +156,37 @@ def _open(path: str | Path) -> tuple[Path, oiio.ImageInput]:
     return path, inp
 
 
-def probe(path: str | Path) -> ImageInfo:
-    """Read only the header (for ``gsrender info`` and planning a render)."""
+def probe(path: str | Path, part: int = 0) -> ImageInfo:
+    """Read only the header of one part (for ``gsrender info`` and planning a render)."""
     path, inp = _open(path)
     try:
-        return _info_from_spec(path, inp)
+        if part and not inp.seek_subimage(part, 0):
+            raise InputError(path, _one_line(inp.geterror(), f"part {part} could not be read"))
+        return _info_from_spec(path, inp, part)
     finally:
         inp.close()
 
 
-def _rgb_channels(names: list[str]) -> list[int]:
-    upper = [n.upper() for n in names]
-    if all(c in upper for c in "RGB"):
-        return [upper.index(c) for c in "RGB"]
-    return [0, 1, 2]
+def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Frame:
+    """Read the plate's RGB as float32 (see choose_plate), refusing anything a key cannot be pulled from.
 
-
-def read_frame(path: str | Path) -> Frame:
-    """Read the first subimage as float32 RGB, refusing anything a key cannot be pulled from."""
+    With ``selection.input_alpha`` straight or premultiplied, the layer's alpha comes back
+    too (premultiplied RGB is divided by it, so the keyer sees colours, not darkened ones).
+    """
+    selection = selection or PlateSelection()
     path, inp = _open(path)
     try:
         info = _info_from_spec(path, inp)
+        if info.nchannels == 1 and len(info.parts) == 1:
+            raise InputError(path, "grayscale (1 channel) image: an RGB plate is required")
+        if info.nchannels == 2 and len(info.parts) == 1:
+            raise InputError(path, "grayscale+alpha (2 channel) image: an RGB plate is required")
+        plate = choose_plate(path, info, selection)
+        if plate.part != 0:
+            if not inp.seek_subimage(plate.part, 0):
+                raise InputError(path, _one_line(inp.geterror(), f"part {plate.part} could not be read"))
+            info = _info_from_spec(path, inp, plate.part)
+        info.plate = plate
         spec = inp.spec()
         if info.width <= 0 or info.height <= 0 or spec.depth <= 0:
             raise InputError(path, f"zero-size image ({info.width}x{info.height})")
@@ -164,29 +194,34 @@ def read_frame(path: str | Path) -> Frame:
             raise InputError(path, "deep image: a flat RGB plate is required")
         if spec.depth > 1:
             raise InputError(path, "volume image: a flat RGB plate is required")
-        if info.nchannels == 1:
-            raise InputError(path, "grayscale (1 channel) image: an RGB plate is required")
-        if info.nchannels == 2:
-            raise InputError(path, "grayscale+alpha (2 channel) image: an RGB plate is required")
-        channels = _rgb_channels(info.channel_names)
+        use_alpha = selection.input_alpha != "ignore" and plate.alpha is not None
+        channels = list(plate.rgb) + ([plate.alpha] if use_alpha else [])
         lo, hi = min(channels), max(channels) + 1
-        # Read only the span holding R, G and B: EXRs may carry many AOVs we do not need.
-        pixels = inp.read_image(0, 0, lo, hi, "float")
+        # Read only the span holding the plate's channels: EXRs may carry many AOVs we do not need.
+        pixels = inp.read_image(plate.part, 0, lo, hi, "float")
         # Truncated files may still return pixels (JPEG fills the rest): the error flag decides.
         if pixels is None or inp.has_error:
             raise InputError(path, _one_line(inp.geterror(), "pixel data could not be read"))
     finally:
         inp.close()
     pixels = np.asarray(pixels, dtype=np.float32).reshape(info.height, info.width, hi - lo)
-    order = [c - lo for c in channels]
+    order = [c - lo for c in plate.rgb]
     rgb = np.ascontiguousarray(pixels if order == list(range(hi - lo)) else pixels[:, :, order])
-    if info.pixel_type in ("half", "float", "double") and not np.isfinite(rgb).all():
+    alpha = np.ascontiguousarray(pixels[:, :, channels[3] - lo]) if use_alpha else None
+    floating = info.pixel_type in ("half", "float", "double")
+    if floating and not (np.isfinite(rgb).all() and (alpha is None or np.isfinite(alpha).all())):
         bad = ~np.isfinite(rgb).all(axis=2)
+        if alpha is not None:
+            bad |= ~np.isfinite(alpha)
         count = int(np.count_nonzero(bad))
-        if count:
-            y, x = (int(v) for v in np.argwhere(bad)[0])
-            raise InputError(path, f"{count} pixels are NaN or Inf (first at x={x + info.x}, y={y + info.y})")
-    return Frame(path=path, rgb=rgb, info=info)
+        y, x = (int(v) for v in np.argwhere(bad)[0])
+        raise InputError(path, f"{count} pixels are NaN or Inf (first at x={x + info.x}, y={y + info.y})")
+    if alpha is not None:
+        alpha = np.clip(alpha, 0.0, 1.0)
+        if selection.input_alpha == "premultiplied":
+            rgb = np.where(alpha[..., None] > 0.0, rgb / np.maximum(alpha, 1e-12)[..., None], 0.0)
+            rgb = rgb.astype(np.float32)
+    return Frame(path=path, rgb=rgb, info=info, alpha=alpha)
 
 
 # ---------------------------------------------------------------- writing
@@ -218,6 +253,17 @@ _FORMAT_PREFIXES = ("openexr:", "png:", "tiff:", "jpeg:", "dpx:", "exr:")
 
 _HALF_MAX = 65504.0
 
+# Formats that cannot store a data window (PNG, JPEG), or not reliably (OIIO writes a TIFF's
+# position in resolution units, so a pixel aspect of 2 doubles y; Nuke ignores it): their
+# pixels are placed in the display window.
+_NO_DATA_WINDOW = {"png", "jpeg", "tiff"}
+WINDOW_MODES = ("auto", "display", "data")
+# EXR codecs that lose precision on half channels: B44 on all of them, DWA on R, G, B and Y
+# (by name). Alpha and mattes (channels named A or *.A) are kept exact under them: DWA leaves
+# A alone, and for B44 they are stored as 32-bit float, which B44 does not compress.
+LOSSY_EXR = {"b44", "b44a", "dwaa", "dwab"}
+_FLOAT_ALPHA_EXR = {"b44", "b44a"}
+
 
 def output_format(path: str | Path) -> str:
     """OIIO format name for an output path, from its extension."""
@@ -244,6 +290,73 @@ def validate_output_options(path: str | Path, dtype: str | None = None, compress
     elif fmt == "tiff" and comp not in _TIFF_COMPRESSIONS:
         known = ", ".join(sorted(_TIFF_COMPRESSIONS))
         raise UsageError(str(path), f"unknown TIFF compression '{compression}'; use one of {known}")
+
+
+def is_alpha_channel(name: str) -> bool:
+    """A, alpha, matte.A, fg.alpha...: channels that hold coverage, not colour."""
+    return name.rpartition(".")[2].lower() in ("a", "alpha")
+
+
+def _display_window_frame(pixels: np.ndarray, like: ImageInfo) -> tuple[np.ndarray, ImageInfo]:
+    """Pixels of the data window placed in the display window: padded with zero (alpha 0), cropped."""
+    out = np.zeros((like.full_height, like.full_width, pixels.shape[2]), np.float32)
+    x0, y0 = max(like.x, like.full_x), max(like.y, like.full_y)
+    x1 = min(like.x + like.width, like.full_x + like.full_width)
+    y1 = min(like.y + like.height, like.full_y + like.full_height)
+    if x1 > x0 and y1 > y0:
+        out[y0 - like.full_y : y1 - like.full_y, x0 - like.full_x : x1 - like.full_x] = pixels[
+            y0 - like.y : y1 - like.y, x0 - like.x : x1 - like.x
+        ]
+    framed = replace(like, x=like.full_x, y=like.full_y, width=like.full_width, height=like.full_height)
+    return out, framed
+
+
+def _wants_display_window(fmt: str, window: str, like: ImageInfo | None, pixels: np.ndarray) -> bool:
+    if like is None or window == "data" or like.full_width <= 0 or like.full_height <= 0:
+        return False
+    if (like.width, like.height) != pixels.shape[1::-1]:
+        return False  # not the source's pixels (resized): nothing to place
+    if like.data_window == like.display_window:
+        return False
+    return window == "display" or fmt in _NO_DATA_WINDOW
+
+
+_tag_checks: dict[tuple[str, str], bool] = {}
+
+
+def colour_tag_round_trips(fmt: str, space: str) -> bool:
+    """Whether a file of this format tagged with this colour space reads back as that space.
+
+    PNG, for one, can only say sRGB, gamma or (cICP) a few primaries: an ACEScg-linear PNG
+    reads back as linear Rec.709. Checked once per (format, space) with a one-pixel file.
+    """
+    from . import colour
+
+    key = (fmt, space)
+    if key not in _tag_checks:
+        import tempfile
+
+        ext = {"openexr": ".exr", "png": ".png", "tiff": ".tif", "jpeg": ".jpg", "dpx": ".dpx"}[fmt]
+        with tempfile.TemporaryDirectory(prefix="gsrender-tag-") as tmp:
+            path = Path(tmp) / f"t{ext}"
+            spec = oiio.ImageSpec(1, 1, 3, _DTYPES[fmt][0].replace("uint10", "uint16"))
+            spec.attribute("oiio:ColorSpace", space)
+            out = oiio.ImageOutput.create(fmt)
+            ok = (
+                out is not None
+                and out.open(str(path), spec)
+                and out.write_image(np.zeros((1, 1, 3), np.float32))
+            )
+            ok = bool(ok and out.close())
+            back = probe(path).attributes.get("oiio:ColorSpace") if ok else None
+        try:
+            same = isinstance(back, str) and colour.resolve_colorspace(back) == colour.resolve_colorspace(
+                space
+            )
+        except UsageError:
+            same = False
+        _tag_checks[key] = same
+    return _tag_checks[key]
 
 
 def _keep_attribute(name: str, src_format: str, dst_format: str) -> bool:
@@ -297,12 +410,33 @@ def _build_spec(
         spec.attribute("oiio:BitsPerSample", int(dtype[4:]))
     if fmt in ("openexr", "tiff"):
         spec.attribute("compression", compression.lower())
+    if fmt == "openexr" and dtype == "half" and compression.lower().partition(":")[0] in _FLOAT_ALPHA_EXR:
+        kinds = ["float" if is_alpha_channel(n) else "half" for n in channel_names]
+        if "float" in kinds:
+            spec.channelformats = tuple(oiio.TypeDesc(k) for k in kinds)
     if unassociated_alpha:
         # Tell OIIO the pixels are straight already, or it divides RGB by alpha on write.
         spec.attribute("oiio:UnassociatedAlpha", 1)
     for name, value in (extra_attributes or {}).items():
         _set_attribute(spec, name, value)
+    _tag_chromaticities(spec, fmt, (extra_attributes or {}).get("oiio:ColorSpace"))
     return spec
+
+
+def _tag_chromaticities(spec: oiio.ImageSpec, fmt: str, space: object) -> None:
+    """EXR chromaticities that match the pixels' colour space (a copied one may be stale)."""
+    if not isinstance(space, str):
+        return  # untagged pixels: nothing to match
+    from . import colour
+
+    try:
+        values = colour.chromaticities_for(space) if fmt == "openexr" else None
+    except UsageError:
+        values = None
+    if values is None:
+        spec.erase_attribute("chromaticities")
+    else:
+        spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), tuple(values))
 
 
 def _prepare_pixels(pixels: np.ndarray, dtype: str) -> np.ndarray:
@@ -351,6 +485,7 @@ def write_frame(
     compression: str = "zip",
     unassociated_alpha: bool = False,
     extra_attributes: dict | None = None,
+    window: str = "auto",
 ) -> None:
     """Write HxWxC float pixels atomically (temp file in the same folder, fsync, rename).
 
@@ -359,7 +494,11 @@ def write_frame(
     matches), minus encoding details and the colour tag: tag the output yourself with
     ``extra_attributes={"oiio:ColorSpace": name}``. An ``extra_attributes`` value may be a
     ``(type, value)`` tuple for typed attributes, or None to drop a copied one.
-    Integer formats are clamped to [0, 1] and quantised.
+    Integer formats are clamped to [0, 1] and quantised. ``window``: "auto" writes PNG/JPEG/TIFF
+    at the source's display window (data padded with zero, overscan cropped: they cannot
+    store a data window) and other formats at the data window; "display" does so for every
+    format; "data" writes the data window as it is. EXR gets chromaticities matching the
+    ``oiio:ColorSpace`` in ``extra_attributes``; under B44 alpha channels are stored as float.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -372,6 +511,10 @@ def write_frame(
         )
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise OutputError(path, "refusing to write an empty (zero-size) image")
+    if window not in WINDOW_MODES:
+        raise UsageError(path, f"unknown window '{window}' (use {', '.join(WINDOW_MODES)})")
+    if _wants_display_window(fmt, window, like, pixels):
+        pixels, like = _display_window_frame(pixels, like)  # type: ignore[arg-type]
     if len(channel_names) > _MAX_CHANNELS.get(fmt, 1 << 16):
         raise UsageError(
             path, f"{fmt} cannot store {len(channel_names)} channels ({', '.join(channel_names)}); use .exr"

@@ -1,8 +1,9 @@
 """Lay out what gets written: channels, colour space and alpha convention per format.
 
 Conventions (ARCHITECTURE.md): EXR is scene-linear, premultiplied RGBA (half, zip by
-default) with optional layers `fg` (straight foreground) and `matte`; PNG/TIFF/JPEG are
-display-referred (sRGB by default) with straight alpha.
+default) with optional layers `fg` (straight foreground) and `matte` (channel `matte.A`, so
+that DWA compression leaves it exact as it does `A`); PNG/TIFF/JPEG are display-referred
+(sRGB by default) with straight alpha, and never tagged with a space they cannot say.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from . import colour
 from .errors import UsageError
+from .io import WINDOW_MODES, colour_tag_round_trips, output_format
 from .keyer import KeyedFrame
 
 LAYERS = ("fg", "matte")
@@ -29,6 +31,7 @@ class OutputSettings:
     exr_dtype: str = "half"
     compression: str = "zip"
     png_bits: int = 8
+    window: str = "auto"  # auto | display | data: see io.write_frame
 
 
 def validate_output(path: str, settings: OutputSettings) -> None:
@@ -43,16 +46,33 @@ def validate_output(path: str, settings: OutputSettings) -> None:
         raise UsageError(path, "extra layers (--layers) need EXR output")
     if settings.alpha_mode not in ("auto", "premultiplied", "straight"):
         raise UsageError(None, f"unknown alpha mode '{settings.alpha_mode}'")
+    if settings.window not in WINDOW_MODES:
+        raise UsageError(None, f"unknown output window '{settings.window}' (use {', '.join(WINDOW_MODES)})")
+    if settings.colorspace and ext not in LINEAR_FORMATS:
+        space = colour.resolve_colorspace(settings.colorspace)
+        if not colour_tag_round_trips(output_format(path), space):
+            raise UsageError(
+                path,
+                f"a {ext} file cannot say its pixels are {space} (it would read back as another "
+                "space); write .exr, or pick a space the format can tag (srgb, lin_rec709, Linear Rec.2020)",
+            )
 
 
 def output_colorspace(out_path: Path, input_space: str, settings: OutputSettings) -> str:
-    """Explicit choice wins; else EXR keeps a linear input space, others keep a display one."""
+    """Explicit choice wins; else EXR keeps a linear input space, others keep a display one.
+
+    A display-referred input space the output format cannot tag (sRGB Encoded AP1 to PNG, say)
+    and log input (Cineon, ACEScct) give sRGB for PNG/TIFF, so the file says what it holds.
+    """
     if settings.colorspace:
         return colour.resolve_colorspace(settings.colorspace)
-    linear_out = out_path.suffix.lower() in LINEAR_FORMATS
-    if colour.is_scene_linear(input_space) == linear_out:
+    if out_path.suffix.lower() in LINEAR_FORMATS:
+        return input_space if colour.is_scene_linear(input_space) else colour.WORKING_SPACE
+    if colour.is_display_encoded(input_space) and colour_tag_round_trips(
+        output_format(out_path), input_space
+    ):
         return input_space
-    return colour.WORKING_SPACE if linear_out else colour.resolve_colorspace("sRGB - Texture")
+    return colour.SRGB_SPACE
 
 
 def is_premultiplied(out_path: Path, settings: OutputSettings) -> bool:
@@ -61,10 +81,30 @@ def is_premultiplied(out_path: Path, settings: OutputSettings) -> bool:
     return out_path.suffix.lower() == ".exr"
 
 
+def _alpha_zero_below(out_path: Path, settings: OutputSettings) -> float:
+    """Alpha below this is stored as 0 (integer formats round it to code 0)."""
+    dtype = writer_dtype(out_path, settings)
+    if dtype.startswith("uint"):
+        return 0.5 / float((1 << int(dtype[4:])) - 1)
+    return 0.0
+
+
 def compose_output(
-    keyed: KeyedFrame, out_path: Path, out_space: str, settings: OutputSettings
+    keyed: KeyedFrame,
+    out_path: Path,
+    out_space: str,
+    settings: OutputSettings,
+    input_alpha: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """HxWxC float32 pixels and channel names for the writer."""
+    """HxWxC float32 pixels and channel names for the writer.
+
+    ``input_alpha`` (the plate's own alpha, --input-alpha) multiplies the key: alpha and the
+    premultiplied foreground, not the straight one. Where alpha is stored as 0 (below half
+    an 8- or 16-bit code) RGB is 0 too, so no colour hides under a transparent pixel.
+    """
+    if input_alpha is not None:
+        ia = input_alpha.astype(np.float32, copy=False)
+        keyed = KeyedFrame(alpha=keyed.alpha * ia, premult=keyed.premult * ia[..., None], screen=keyed.screen)
     alpha = keyed.alpha
     premultiplied = is_premultiplied(out_path, settings)
     linear_premult = premultiplied and colour.is_scene_linear(out_space)
@@ -78,6 +118,10 @@ def compose_output(
         rgb = straight * alpha[..., None]
     else:
         rgb = straight
+    zero_below = _alpha_zero_below(out_path, settings)
+    if zero_below > 0.0:
+        rgb = np.where((alpha < zero_below)[..., None], 0.0, rgb)
+        alpha = np.where(alpha < zero_below, 0.0, alpha)
     planes = [rgb, alpha[..., None]]
     names = ["R", "G", "B", "A"]
     if "fg" in settings.layers:
@@ -85,7 +129,7 @@ def compose_output(
         names += ["fg.R", "fg.G", "fg.B"]
     if "matte" in settings.layers:
         planes.append(alpha[..., None])
-        names.append("matte.Y")
+        names.append("matte.A")
     return np.ascontiguousarray(np.concatenate(planes, axis=2), dtype=np.float32), names
 
 

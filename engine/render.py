@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from . import colour
 from .backends.base import Backend
 from .errors import BackendError, GsRenderError, OutputError
-from .io import read_frame, write_frame
+from .io import PlateSelection, read_frame, write_frame
 from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
 from .output import OutputSettings, compose_output, output_colorspace, writer_dtype
 from .sequence import FrameRef
@@ -45,6 +45,7 @@ class RenderSettings:
     skip_existing: bool = False
     on_error: str = "fail"  # fail | skip
     io_workers: int = 0  # reader and writer threads each; 0 = auto (see io_workers_for)
+    plate: PlateSelection = field(default_factory=PlateSelection)  # --layer, --part, --input-alpha
     output: OutputSettings = field(default_factory=OutputSettings)
 
 
@@ -68,6 +69,7 @@ class _Work:
     in_space: str = ""
     alpha: np.ndarray | None = None
     bg: np.ndarray | None = None
+    input_alpha: np.ndarray | None = None
 
 
 @dataclass
@@ -163,7 +165,7 @@ def _render_frames(
                     report(FrameReport(ref.frame, ref.path, target, "skipped"))
                     continue
                 try:
-                    frame = read_frame(ref.path)
+                    frame = read_frame(ref.path, settings.plate)
                     in_space = (
                         colour.resolve_colorspace(settings.colorspace)
                         if settings.colorspace
@@ -175,7 +177,7 @@ def _render_frames(
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
                     continue
                 times.add("read", time.perf_counter() - t0)
-                to_infer.put(_Work(ref, target, t0, prepared, frame.info, in_space))
+                to_infer.put(_Work(ref, target, t0, prepared, frame.info, in_space, input_alpha=frame.alpha))
         except BaseException as exc:  # pragma: no cover - unexpected crash of the stage
             fatal.append(exc)
             stop.set()
@@ -190,7 +192,9 @@ def _render_frames(
                 t0 = time.perf_counter()
                 keyed = finish_frame(work.prepared, work.alpha, work.bg, settings.despill)
                 out_space = output_colorspace(work.target, work.in_space, settings.output)
-                pixels, names = compose_output(keyed, work.target, out_space, settings.output)
+                pixels, names = compose_output(
+                    keyed, work.target, out_space, settings.output, work.input_alpha
+                )
                 write_frame(
                     work.target,
                     pixels,
@@ -200,6 +204,7 @@ def _render_frames(
                     compression=settings.output.compression,
                     unassociated_alpha=names[3] == "A" and work.target.suffix.lower() != ".exr",
                     extra_attributes={"oiio:ColorSpace": out_space, "gsrender:backend": backend.name},
+                    window=settings.output.window,
                 )
                 times.add("write", time.perf_counter() - t0)
                 report(

@@ -5,6 +5,15 @@ subject, the premultiplied foreground a*F = I - (1 - a)*B needs no division, kee
 every value of the source (HDR included) where alpha is 1, and is what EXR stores.
 Despill then limits the screen channel of the foreground to what the other two
 channels allow (the green light the screen bounced onto the subject).
+
+Bounds, where 0 < alpha < 1 (opaque pixels stay the plate, negative values included): an
+error e in the network's screen colour becomes e/alpha in the straight foreground, which
+at alpha 0.004 made a 0.18 subject 47 bright. So the foreground is capped, per channel, at
+the brightest the plate is nearby (LOCAL_CELL cells and their neighbours), loosened in
+proportion to alpha above FULL_BOUND_ALPHA so that it only bites where alpha is very low
+(on synthetic plates with ground truth, composites over grey and white got slightly
+better, over black up to 6% worse, and the largest straight foreground fell from ~190 to ~4). Below,
+aF >= a*min(I, 0): negative values only where the plate had them (out-of-gamut colours).
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ from .encoding import srgb_eotf
 
 ALPHA_EPS = 1.0 / 4096.0
 DENSE_FRACTION = 0.3  # above this share of semi-transparent pixels, whole-frame arithmetic wins
+LOCAL_CELL = 32  # pixels per side of the cells whose plate maximum (with neighbours) caps F
+FULL_BOUND_ALPHA = 1.0 / 32.0  # below this alpha F <= the local plate maximum; above, a/this times it
 
 
 def screen_channel(screen_colour: np.ndarray) -> int:
@@ -22,8 +33,43 @@ def screen_channel(screen_colour: np.ndarray) -> int:
     return 2 if float(screen_colour[2]) > float(screen_colour[1]) else 1
 
 
+def _max_pool(img: np.ndarray, cell: int) -> np.ndarray:
+    """Maximum over blocks of `cell` rows (the last block may be shorter): strided passes, no copy."""
+    h = img.shape[0]
+    full = (h // cell) * cell
+    out = np.empty((-(-h // cell), *img.shape[1:]), np.float32)
+    if full:
+        body = out[: full // cell]
+        np.copyto(body, img[0:full:cell])
+        for dy in range(1, cell):
+            np.maximum(body, img[dy:full:cell], out=body)
+    if full < h:
+        out[-1] = img[full:].max(axis=0)
+    return out
+
+
+def local_plate_max(plate: np.ndarray, cell: int = LOCAL_CELL) -> np.ndarray:
+    """Per-channel maximum of the plate in each cell and its 8 neighbours: (H/cell)x(W/cell)x3, >= 0."""
+    rows = _max_pool(plate, cell)  # (gh, W, 3)
+    grid = _max_pool(rows.transpose(1, 0, 2), cell).transpose(1, 0, 2)  # (gh, gw, 3)
+    gh, gw = grid.shape[:2]
+    padded = np.pad(grid, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    out = np.maximum(grid, 0.0)
+    for dy in range(3):
+        for dx in range(3):
+            np.maximum(out, padded[dy : dy + gh, dx : dx + gw], out=out)
+    return out
+
+
+def _bound(premult: np.ndarray, plate: np.ndarray, a: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Clip aF to [a*min(I, 0), cap*max(a, a^2/FULL_BOUND_ALPHA)] (see the module docstring)."""
+    lower = a * np.minimum(plate, 0.0)
+    upper = cap * np.maximum(a, a * a * (1.0 / FULL_BOUND_ALPHA))
+    return np.minimum(np.maximum(premult, lower), upper)
+
+
 def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg_enc: np.ndarray) -> np.ndarray:
-    """a*F = I - (1-a)*B, zero where alpha is zero, never negative.
+    """a*F = I - (1-a)*B, zero where alpha is zero, bounded as the module docstring says.
 
     bg_enc is the network's 3xHxW encoded local screen colour. Most pixels are exactly
     opaque (a*F = I) or clear (0), so B is decoded only where 0 < alpha < 1, unless so
@@ -31,16 +77,24 @@ def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg_enc: np.nd
     """
     opaque = alpha >= 1.0
     mixed = (alpha > ALPHA_EPS) & ~opaque
-    if np.count_nonzero(mixed) > DENSE_FRACTION * alpha.size:
-        premult = plate - (1.0 - alpha[..., None]) * srgb_eotf(bg_enc.transpose(1, 2, 0))
+    count = np.count_nonzero(mixed)
+    if not count:
+        return (plate * opaque[..., None]).astype(np.float32, copy=False)
+    cells = local_plate_max(plate)
+    if count > DENSE_FRACTION * alpha.size:
+        h, w = alpha.shape
+        cap = cells[np.arange(h) // LOCAL_CELL][:, np.arange(w) // LOCAL_CELL]
+        a = alpha[..., None]
+        premult = plate - (1.0 - a) * srgb_eotf(bg_enc.transpose(1, 2, 0))
+        premult = np.where(opaque[..., None], plate, _bound(premult, plate, a, cap))
         premult *= (alpha > ALPHA_EPS)[..., None]
     else:
         premult = plate * opaque[..., None]
         ys, xs = np.nonzero(mixed)
-        if len(ys):
-            a = alpha[ys, xs][:, None]
-            premult[ys, xs] = plate[ys, xs] - (1.0 - a) * srgb_eotf(bg_enc[:, ys, xs].T)
-    np.maximum(premult, 0.0, out=premult)
+        a = alpha[ys, xs][:, None]
+        values = plate[ys, xs]
+        unmixed = values - (1.0 - a) * srgb_eotf(bg_enc[:, ys, xs].T)
+        premult[ys, xs] = _bound(unmixed, values, a, cells[ys // LOCAL_CELL, xs // LOCAL_CELL])
     return premult.astype(np.float32, copy=False)
 
 

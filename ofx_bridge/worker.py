@@ -146,9 +146,11 @@ def compose_window(
     premult = keyed.premult[y0:y1, x0:x1]
     if settings.output in ("premultiplied", "straight"):
         part = KeyedFrame(alpha=alpha, premult=premult, screen=keyed.screen)
-        pixels, _ = compose_output(
-            part, Path("plugin.exr"), in_space, OutputSettings(alpha_mode=settings.output)
-        )
+        # integer hosts get the CLI's PNG rule: RGB 0 where alpha rounds to code 0
+        bits = {"byte": 8, "short": 16}.get(settings.source_depth)
+        target = Path("plugin.png" if bits else "plugin.exr")
+        out = OutputSettings(alpha_mode=settings.output, png_bits=bits or 8)
+        pixels, _ = compose_output(part, target, in_space, out)
         return pixels
     if settings.output == "matte":
         return np.ascontiguousarray(np.repeat(alpha[..., None], 4, axis=2), dtype=np.float32)

@@ -148,3 +148,54 @@ def test_default_colorspace_uses_known_tag():
 def test_roles_keep_config_meaning():
     assert resolve_colorspace("scene_linear") == "ACEScg"
     assert resolve_colorspace("data") == "Raw"
+
+
+# ---------------------------------------------------------------- input space rules (issue 15, items 5, 6)
+
+AP1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
+
+
+@pytest.mark.parametrize(
+    "fmt, ptype, attrs, space, reason",
+    [
+        ("openexr", "half", {"chromaticities": AP1}, "ACEScg", "chromaticities (ap1)"),
+        ("png", "uint8", {"chromaticities": AP1}, "sRGB Encoded AP1", "chromaticities (ap1)"),
+        (
+            "openexr",
+            "half",
+            {"oiio:ColorSpace": "lin_rec2020", "chromaticities": AP1},
+            "Linear Rec.2020",
+            "tag",
+        ),
+        ("openexr", "half", {"chromaticities": (0.1,) * 8}, WORKING_SPACE, "not a known set of primaries"),
+        ("dpx", "uint16", {"dpx:Transfer": "Printing density"}, "Cineon", "dpx:Transfer"),
+        ("dpx", "uint16", {"oiio:ColorSpace": "KodakLog"}, "Cineon", "KodakLog"),
+        ("dpx", "uint16", {"dpx:Transfer": "Linear"}, WORKING_SPACE, "dpx:Transfer"),
+        ("dpx", "uint16", {"dpx:Transfer": "Undefined"}, WORKING_SPACE, "no colour tag"),
+    ],
+)
+def test_input_colorspace_rules(fmt, ptype, attrs, space, reason):
+    from gsrender.engine.colour import input_colorspace
+
+    got, why = input_colorspace(_info(fmt, ptype, **attrs))
+    assert got == space and reason in why
+
+
+def test_chromaticities_for_output_spaces():
+    from gsrender.engine.colour import PRIMARIES, chromaticities_for
+
+    assert chromaticities_for("ACEScg") == PRIMARIES["ap1"]
+    assert chromaticities_for("acescct") == PRIMARIES["ap1"]
+    assert chromaticities_for("srgb") == PRIMARIES["rec709"]
+    assert chromaticities_for("ACES2065-1") == PRIMARIES["ap0"]
+    assert chromaticities_for("Linear AdobeRGB") is None  # not in the table: written without
+
+
+def test_log_inputs_go_to_srgb_in_png_and_linear_in_exr():
+    from gsrender.engine.output import OutputSettings, output_colorspace
+
+    settings = OutputSettings()
+    assert output_colorspace(Path("k.png"), "Cineon", settings) == SRGB_SPACE
+    assert output_colorspace(Path("k.exr"), "Cineon", settings) == WORKING_SPACE
+    assert output_colorspace(Path("k.png"), "sRGB Encoded AP1", settings) == SRGB_SPACE  # PNG cannot say AP1
+    assert output_colorspace(Path("k.exr"), "ACEScg", settings) == "ACEScg"

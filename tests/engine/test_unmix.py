@@ -53,3 +53,53 @@ def test_blue_screen_despills_blue():
     assert screen_channel(blue) == 2 and screen_channel(SCREEN) == 1
     out = despill(np.array([[[0.2, 0.4, 0.9]]], np.float32), blue, 1.0)
     np.testing.assert_allclose(out[0, 0], [0.2, 0.4, 0.3], atol=1e-6)
+
+
+# ---------------------------------------------------------------- bounds (issue 15, items 2 and 3)
+
+
+def test_opaque_pixels_keep_negative_and_out_of_gamut_values():
+    bg_enc, _ = _screen(2, 3)
+    plate = np.array([[[1.2, -0.06, -0.01], [0.5, -0.02, 0.3], [0.2, 0.6, 0.1]]] * 2, np.float32)
+    alpha = np.ones((2, 3), np.float32)
+    alpha[1, 2] = 0.5
+    premult = premultiplied_foreground(plate, alpha, bg_enc)
+    np.testing.assert_array_equal(premult[0], plate[0])  # exactly the plate, negatives included
+    np.testing.assert_array_equal(premult[1, :2], plate[1, :2])
+
+
+def test_unmix_goes_negative_only_where_the_plate_was():
+    bg_enc, _ = _screen(1, 2)
+    plate = np.array([[[0.05, 0.1, 0.05], [-0.2, 0.1, 0.05]]], np.float32)  # darker than the screen
+    alpha = np.full((1, 2), 0.5, np.float32)
+    premult = premultiplied_foreground(plate, alpha, bg_enc)
+    assert (premult[0, 0] >= 0).all()
+    assert premult[0, 1, 0] == pytest.approx(0.5 * -0.2)  # a * min(I, 0): the input's own negative
+
+
+def test_too_dark_screen_guess_cannot_blow_up_the_foreground_at_very_low_alpha():
+    # A 64x64 pure-screen plate; the network says alpha 0.004 and a screen half as bright as it is.
+    h = w = 64
+    plate = np.broadcast_to(SCREEN, (h, w, 3)).astype(np.float32)
+    dark = np.ascontiguousarray(np.broadcast_to(srgb_oetf(SCREEN * 0.5)[:, None, None], (3, h, w)))
+    alpha = np.zeros((h, w), np.float32)
+    alpha[20:40, 20:40] = 0.004
+    premult = premultiplied_foreground(plate, alpha, dark)
+    fg = straight_foreground(premult, alpha)
+    # unbounded, F would be (I - 0.996 * B/2) / 0.004, about 75x the screen's green (45)
+    assert fg.max() <= SCREEN.max() + 1e-6  # no brighter than the brightest the plate is nearby
+    assert (premult <= alpha[..., None] * SCREEN + 1e-7).all()
+
+
+def test_bound_leaves_moderate_alpha_and_hdr_highlights_alone():
+    rng = np.random.default_rng(5)
+    h = w = 32
+    fg = np.full((h, w, 3), 0.4, np.float32)
+    fg[8:12, 8:12] = 30.0  # a highlight seen through a semi-transparent edge
+    alpha = rng.uniform(0.2, 0.9, (h, w)).astype(np.float32)
+    alpha[:4] = 1.0  # an opaque subject row holds the highlight at full strength
+    fg[:4, :4] = 30.0
+    bg_enc, bg = _screen(h, w)
+    plate = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    premult = premultiplied_foreground(plate, alpha, bg_enc)
+    np.testing.assert_allclose(premult, alpha[..., None] * fg, rtol=1e-5, atol=1e-5)
