@@ -8,21 +8,37 @@ gsrender train|evaluate|export ...   (need the [train] extra)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from . import allocator
-from .errors import EXIT_FRAMES_FAILED, EXIT_INTERRUPTED, EXIT_OK, GsRenderError, OutputError, UsageError
+from .errors import (
+    EXIT_FRAMES_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    GsRenderError,
+    InternalError,
+    OutputError,
+    UsageError,
+    describe_exception,
+)
 from .io import remove_stale_temps, validate_output_options
 from .output import OutputSettings, validate_output, writer_dtype
+from .output_check import check_report_path, problem_of
+from .preflight import DEFAULT_MAX_PIXELS, utf8_path
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
-from .sequence import check_output_pattern, expand_sequence, frame_path, parse_frame_range
+from .sequence import check_output_pattern, expand_sequence, frame_formatter, parse_frame_range
 
 log = logging.getLogger("gsrender")
 
@@ -40,13 +56,24 @@ TOOL_VERBS: dict[str, tuple[str, str, str | None]] = {
 
 EXIT_CODES = """exit codes:
   0    every frame rendered (or skipped as existing)
-  1    some frames failed (--on-error skip), or the run stopped at one (--on-error fail)
-  2    bad command line or option
-  3    bad input and nothing rendered (no frames match, every frame missing/corrupt)
-  4    an output cannot be written and nothing rendered (missing folder, permission, disk full)
-  5    the model or inference backend failed to load or run
-  130  interrupted by SIGINT/SIGTERM; complete frames are kept, partial ones never written:
-       re-run with --skip-existing to resume"""
+  1    some frames failed on bad input (--on-error skip), or the run stopped at one (--on-error fail)
+  2    bad command line or option (unknown option, value out of range, NaN...)
+  3    bad input and nothing rendered (no frames match, every frame missing/corrupt/too large)
+  4    an output could not be written: missing folder, permission, read-only or full disk
+       ("no space left on device"), I/O error; also when other frames rendered
+  5    the model or inference backend failed to load, validate or run
+  70   internal error (an unexpected exception, a bug): the line names the frame; --debug
+       shows the traceback
+  130  interrupted by SIGINT/SIGTERM; frames in flight are finished, the summary and --report
+       are written, partial frames never are: re-run with --skip-existing to resume
+  141  stdout was closed (a pipe reader went away), as for other Unix tools"""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one `gsrender: error:` line (no usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"gsrender: error: {message} (see '{self.prog} --help')\n")
 
 
 def _count(text: str) -> int:
@@ -60,8 +87,30 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    """argparse type for limits: a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _unit(text: str) -> float:
+    """argparse type for strengths: a finite number from 0 to 1 (NaN would reach every pixel)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a number from 0 to 1, got '{text}'") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got '{text}'")
+    return value
+
+
 def _render_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="gsrender",
         description="Key green-screen frames with the gsrender neural keyer. "
         "Other verbs: " + "; ".join(f"'gsrender {k}': {v[1]}" for k, v in TOOL_VERBS.items()) + ".",
@@ -111,7 +160,7 @@ def _render_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT precision (fp32 = reference)"
     )
-    g.add_argument("--despill", type=float, default=1.0, help="despill strength 0..1 (0 = off; default 1)")
+    g.add_argument("--despill", type=_unit, default=1.0, help="despill strength 0..1 (0 = off; default 1)")
     g.add_argument(
         "--screen-colour",
         "--screen-color",
@@ -160,11 +209,25 @@ def _render_parser() -> argparse.ArgumentParser:
     f.add_argument("--dry-run", action="store_true", help="list what would be rendered and exit")
     f.add_argument("--report", help="write a JSON report of this run (per frame status, seconds, errors)")
     f.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
+    f.add_argument(
+        "--max-pixels",
+        type=_positive,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse input frames declaring more pixels than this, before decoding them "
+        f"(default {DEFAULT_MAX_PIXELS}: 16384x16384); frames that would not fit in free memory are "
+        "refused too",
+    )
     f.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
+    f.add_argument(
+        "--debug",
+        action="store_true",
+        help="log the traceback of an unexpected error (also GSRENDER_DEBUG=1)",
+    )
     return p
 
 
 def _parse_colour(text: str | None) -> tuple[float, float, float] | None:
+    """--screen-colour: three finite linear values, none negative, not all zero."""
     if not text:
         return None
     try:
@@ -173,6 +236,10 @@ def _parse_colour(text: str | None) -> tuple[float, float, float] | None:
         vals = ()
     if len(vals) != 3:
         raise UsageError(None, f"--screen-colour wants three numbers R,G,B, got '{text}'")
+    if not all(math.isfinite(v) for v in vals) or min(vals) < 0 or max(vals) <= 0:
+        raise UsageError(
+            None, f"--screen-colour wants finite linear values of 0 or more, not all 0, got '{text}'"
+        )
     return vals  # type: ignore[return-value]
 
 
@@ -182,16 +249,27 @@ def _default_output(pattern: str) -> str:
 
 
 def _plan_jobs(args: argparse.Namespace) -> list[tuple]:
+    """(input, output) per frame. Patterns are parsed and folders resolved once, not per frame."""
+    utf8_path(args.input)
     frames = parse_frame_range(args.frames) if args.frames else None
     refs = expand_sequence(args.input, frames)
     out_pattern = args.output or _default_output(args.input)
+    utf8_path(out_pattern, output=True)
     check_output_pattern(out_pattern, len(refs))
-    jobs = []
-    for ref in refs:
-        target = frame_path(out_pattern, ref.frame) if ref.frame is not None else Path(out_pattern)
-        if target.resolve() == ref.path.resolve():
+    if refs[0].frame is None:
+        target = Path(out_pattern)
+        if target.resolve() == refs[0].path.resolve():
             raise UsageError(target, "output would overwrite the input frame")
-        jobs.append((ref, target))
+        return [(refs[0], target)]
+    target_of = frame_formatter(out_pattern)
+    jobs = [(ref, target_of(ref.frame)) for ref in refs]
+    # Only file names carry the token, so one folder each side: compare folders once, then names.
+    in_dir, out_dir = jobs[0][0].path.parent.resolve(), jobs[0][1].parent.resolve()
+    if in_dir == out_dir:
+        names = {ref.path.name for ref, _ in jobs}
+        for _, target in jobs:
+            if target.name in names:
+                raise UsageError(target, "output would overwrite the input frame")
     return jobs
 
 
@@ -206,17 +284,55 @@ def _prepare_output_folders(folders: set[Path]) -> None:
             raise OutputError(folder, "output folder is not writable")
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
-    def handle(signum: int, _frame: object) -> None:
-        stop.set()
-        raise KeyboardInterrupt
+class _Signals:
+    """SIGTERM/SIGINT: during start-up they abort (exit 130); once rendering, they stop taking new
+    frames, the frames in flight are finished, and the summary and report are written. A second
+    signal while rendering aborts at once."""
 
-    signal.signal(signal.SIGTERM, handle)
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.rendering = False
+        self.received: int | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        first = self.received is None
+        self.received = signum
+        self.stop.set()
+        if not self.rendering or not first:
+            raise KeyboardInterrupt
+
+
+def _debug_enabled(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("GSRENDER_DEBUG", "") not in ("", "0")
+
+
+def _check_model_option(args: argparse.Namespace) -> None:
+    """Backend name and model file, checked before anything is planned on them (also by --dry-run)."""
+    from .backends import BACKENDS
+
+    if args.backend not in BACKENDS:
+        raise UsageError(None, f"unknown backend '{args.backend}' ({', '.join(BACKENDS)})")
+    if args.keyer == "neural" and args.model:
+        from .errors import BackendError
+
+        utf8_path(args.model, output=True)
+        if not Path(args.model).is_file():
+            raise BackendError(args.model, "model file not found")
 
 
 def render_main(argv: list[str]) -> int:
+    signals = _Signals()
+    signals.install()
     args = _render_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+    )
     settings = RenderSettings(
         tile=args.tile,
         despill=args.despill,
@@ -225,6 +341,7 @@ def render_main(argv: list[str]) -> int:
         skip_existing=args.skip_existing,
         on_error=args.on_error,
         io_workers=args.io_threads,
+        max_pixels=args.max_pixels,
         output=OutputSettings(
             colorspace=args.out_colorspace,
             alpha_mode=args.alpha_mode,
@@ -243,15 +360,30 @@ def render_main(argv: list[str]) -> int:
         from .colour import resolve_colorspace
 
         resolve_colorspace(args.colorspace)
+    _check_model_option(args)
+    report_path = None
+    if args.report:
+        report_path = check_report_path(
+            args.report,
+            {jobs[0][0].path.parent.resolve() / ref.path.name for ref, _ in jobs},
+            {jobs[0][1].parent.resolve() / target.name for _, target in jobs},
+        )
     if args.dry_run:
         for ref, target in jobs:
-            state = "exists, skip" if settings.skip_existing and target.exists() else "render"
+            state = "render"
+            if target.is_dir():
+                state = "ERROR: a folder has this name"
+            elif settings.skip_existing and target.exists():
+                state = "exists, skip"
             print(f"{ref.path} -> {target} ({state})")
         print(f"{len(jobs)} frame(s)")
         return EXIT_OK
     _prepare_output_folders({target.parent for _, target in jobs})
-    for folder in {target.parent for _, target in jobs}:
-        remove_stale_temps(folder, {target.name for _, target in jobs if target.parent == folder})
+    names_by_folder: dict[Path, set[str]] = {}
+    for _, target in jobs:
+        names_by_folder.setdefault(target.parent, set()).add(target.name)
+    for folder, names in names_by_folder.items():
+        remove_stale_temps(folder, names)
 
     from .backends import create_backend
 
@@ -259,32 +391,76 @@ def render_main(argv: list[str]) -> int:
         args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
     )
     log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
-    stop = threading.Event()
-    _install_signal_handlers(stop)
     progress = ProgressPrinter(
         len(jobs), backend.name, fancy=sys.stderr.isatty() and not args.no_progress, quiet=args.quiet
     )
+    collected: list[FrameReport] = []
+
+    def on_report(r: FrameReport) -> None:
+        collected.append(r)
+        progress.report(r)
+
     times = StageTimes()
     start = time.perf_counter()
+    fatal: GsRenderError | None = None
+    signals.rendering = True
     try:
-        reports = render_frames(jobs, backend, settings, progress.report, stop, times)
+        render_frames(jobs, backend, settings, on_report, signals.stop, times)
+    except GsRenderError as exc:
+        fatal = exc
     except KeyboardInterrupt:
-        progress.close()
+        pass  # a second signal: what finished is summarised below
+    except Exception as exc:
+        log.debug("unexpected exception", exc_info=exc)
+        fatal = InternalError(None, f"unexpected error while rendering: {describe_exception(exc)}")
+    finally:
+        signals.rendering = False
+        backend.close()
+    progress.close()
+    if fatal is not None:
+        print(f"gsrender: error: {fatal.message}", file=sys.stderr, flush=True)
+    order = {ref.path: i for i, (ref, _) in enumerate(jobs)}
+    reports = sorted(collected, key=lambda r: order.get(r.source, 0))
+    code = _exit_code(reports, fatal, signals.received is not None)
+    if signals.received is not None:
         print(
             "gsrender: interrupted; complete frames kept, re-run with --skip-existing to resume",
             file=sys.stderr,
+            flush=True,
         )
-        return EXIT_INTERRUPTED
+    try:
+        _summarise(reports, time.perf_counter() - start, backend.name, jobs)
+    except BrokenPipeError:
+        _quiet_stdout()  # nobody reads stdout any more; the exit code and report still count
     finally:
-        backend.close()
-    progress.close()
-    code = _summarise(reports, time.perf_counter() - start, backend.name, jobs)
-    if args.report:
-        _write_report(Path(args.report), reports, jobs, backend.name, times, code)
+        if report_path is not None:
+            code = _write_report(report_path, reports, jobs, backend.name, times, code, fatal)
     return code
 
 
-def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list) -> int:
+def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrupted: bool) -> int:
+    """One code for the run: interrupted, then a fatal error, then the worst frame failure.
+
+    Output failures (disk, permission, I/O) win over bad input, so a scheduler retries a chunk
+    that hit a full disk once it is freed; a bug (70) wins over bad input too.
+    """
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if fatal is not None:
+        return fatal.exit_code
+    failed = [r for r in reports if r.status == "failed"]
+    if not failed:
+        return EXIT_OK
+    codes = {r.error.exit_code if r.error else EXIT_FRAMES_FAILED for r in failed}
+    for worst in (EXIT_OUTPUT, EXIT_INTERNAL):
+        if worst in codes:
+            return worst
+    if not any(r.status in ("rendered", "skipped") for r in reports) and len(codes) == 1:
+        return codes.pop()  # nothing could render: say why (3 bad input)
+    return EXIT_FRAMES_FAILED
+
+
+def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list) -> None:
     done = [r for r in reports if r.status == "rendered"]
     skipped = [r for r in reports if r.status == "skipped"]
     failed = [r for r in reports if r.status == "failed"]
@@ -292,30 +468,34 @@ def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list
     per_frame = wall / len(done) if done else 0.0
     print(
         f"gsrender summary: rendered={len(done)} skipped={len(skipped)} failed={len(failed)} "
-        f"not_started={not_started} seconds_per_frame={per_frame:.3f} backend={backend}"
+        f"not_started={not_started} seconds_per_frame={per_frame:.3f} backend={backend}",
+        flush=True,
     )
     if done:
         outs = sorted({str(r.target.parent) for r in done})
-        print("output: " + ", ".join(outs))
-    if failed:
-        codes = {r.error.exit_code for r in failed if r.error}
-        if not done and not skipped and len(codes) == 1:
-            return codes.pop()  # nothing could render: say why (3 bad input, 4 output)
-        return EXIT_FRAMES_FAILED
-    return EXIT_OK
+        print("output: " + ", ".join(outs), flush=True)
 
 
 def _write_report(
-    path: Path, reports: list[FrameReport], jobs: list, backend: str, times: StageTimes, code: int
-) -> None:
-    """Machine-readable run report for farm tooling; written atomically."""
+    path: Path,
+    reports: list[FrameReport],
+    jobs: list,
+    backend: str,
+    times: StageTimes,
+    code: int,
+    fatal: GsRenderError | None = None,
+) -> int:
+    """Machine-readable run report for farm tooling; written atomically. Returns the exit code,
+    4 when the report itself cannot be written (and the run had nothing worse to say)."""
     import json
 
     data = {
         "backend": backend,
         "exit_code": code,
+        "error": fatal.message if fatal else None,
         "frames_total": len(jobs),
         "counts": {s: sum(r.status == s for r in reports) for s in ("rendered", "skipped", "failed")},
+        "not_started": len(jobs) - len(reports),
         "stage_seconds": {"read": times.read, "infer": times.infer, "write": times.write},
         "frames": [
             {
@@ -329,13 +509,21 @@ def _write_report(
             for r in reports
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        print(f"gsrender: error: {path}: cannot write the report: {problem_of(exc)}", file=sys.stderr)
+        return code if code != EXIT_OK else EXIT_OUTPUT
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every way out is a documented exit code with at most one error line, never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in TOOL_VERBS:
@@ -345,6 +533,38 @@ def main(argv: list[str] | None = None) -> int:
     except GsRenderError as exc:
         print(f"gsrender: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print("gsrender: interrupted during start-up; nothing was rendered", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except MemoryError:
+        print("gsrender: error: out of memory", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as exc:
+        if _debug_enabled(argv):
+            logging.getLogger("gsrender").exception("unexpected exception")
+        where = f"'gsrender {argv[0]}'" if argv and argv[0] in TOOL_VERBS else "gsrender"
+        print(
+            f"gsrender: error: internal error in {where}: {describe_exception(exc)} "
+            "(re-run with --debug or GSRENDER_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool killed by SIGPIPE
+
+
+def _quiet_stdout() -> None:
+    """stdout's reader went away: point stdout at /dev/null so the interpreter's final flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _run_verb(verb: str, argv: list[str]) -> int:

@@ -9,9 +9,11 @@ import numpy as np
 from . import colour
 from .errors import GsRenderError
 from .io import probe, read_frame
+from .preflight import check_frame, utf8_path
 
 
 def describe(path: str) -> list[str]:
+    utf8_path(path)
     info = probe(path)
     lines = [
         f"file:         {info.path}",
@@ -23,6 +25,7 @@ def describe(path: str) -> list[str]:
         f"colour space: {colour.default_colorspace(info)} (engine default; --colorspace overrides)",
     ]
     try:
+        check_frame(path)  # a header declaring a gigantic image is reported, not decoded
         frame = read_frame(path)
         rgb = frame.rgb
         lines.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,14 @@ def frame_path(pattern: str, frame: int) -> Path:
     if token is None:
         raise UsageError(str(pattern), "this path has no frame token (####, %04d or @@@@)")
     return Path(_format(token, frame))
+
+
+def frame_formatter(pattern: str) -> Callable[[int], Path]:
+    """frame -> path for one pattern, parsed once (100,000 frames must not parse it 100,000 times)."""
+    token = _parse_token(str(pattern))
+    if token is None:
+        raise UsageError(str(pattern), "this path has no frame token (####, %04d or @@@@)")
+    return lambda frame: Path(_format(token, frame))
 
 
 def _frames_on_disk(token: _Token) -> list[int]:

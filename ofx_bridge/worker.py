@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import math
 import os
 import re
 import signal
@@ -564,7 +565,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not math.isfinite(args.idle_timeout) or args.idle_timeout < 0:
+        parser.error(f"--idle-timeout must be a finite number of seconds, 0 or more, got {args.idle_timeout}")
+    if args.cache_frames < 1 or args.threads < 0:
+        parser.error("--cache-frames must be 1 or more and --threads 0 (auto) or more")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s gsrender serve[%(process)d]: %(message)s",

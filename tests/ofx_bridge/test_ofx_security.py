@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import struct
+import subprocess
 import tempfile
 import threading
 from pathlib import Path

@@ -51,7 +51,16 @@ def test_shm_truncated_while_the_worker_reads_it_never_kills_it(sock_path):
     import sys
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gsrender.engine.cli", "serve", "--socket", str(sock_path), "--idle-timeout", "60"],
+        [
+            sys.executable,
+            "-m",
+            "gsrender.engine.cli",
+            "serve",
+            "--socket",
+            str(sock_path),
+            "--idle-timeout",
+            "60",
+        ],
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -63,7 +72,10 @@ def test_shm_truncated_while_the_worker_reads_it_never_kills_it(sock_path):
         for delay in (0.0, 0.001, 0.003, 0.01, 0.03):
             with shared(w, h, (0, 0, 8, 8)) as (name, mm, out_off):
                 np.frombuffer(mm, np.float32, count=h * w * 3)[:] = 0.25
-                req = {"version": protocol.VERSION, **render_request(name, w, h, (0, 0, 8, 8), out_off, settings)}
+                req = {
+                    "version": protocol.VERSION,
+                    **render_request(name, w, h, (0, 0, 8, 8), out_off, settings),
+                }
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                     s.settimeout(60)
                     s.connect(str(sock_path))
@@ -72,7 +84,9 @@ def test_shm_truncated_while_the_worker_reads_it_never_kills_it(sock_path):
                     os.truncate(worker.SHM_DIR / name.lstrip("/"), 0)
                     with contextlib.suppress(OSError, protocol.ProtocolError):
                         protocol.recv_message(s)
-            assert proc.poll() is None, f"the worker died (exit {proc.returncode}) after a truncation at {delay}s"
+            assert proc.poll() is None, (
+                f"the worker died (exit {proc.returncode}) after a truncation at {delay}s"
+            )
         assert protocol.request(sock_path, {"op": "ping"})["ok"]
     finally:
         proc.kill()
