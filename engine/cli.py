@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,7 +39,7 @@ from .output_check import check_report_path, problem_of
 from .preflight import DEFAULT_MAX_PIXELS, utf8_path
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
-from .sequence import check_output_pattern, expand_sequence, frame_formatter, parse_frame_range
+from .sequence import FramePlan, FrameRef, expand_sequence, parse_frame_range, plan_sequence
 
 log = logging.getLogger("gsrender")
 
@@ -248,29 +249,49 @@ def _default_output(pattern: str) -> str:
     return str(src.parent / "keyed" / (src.stem + ".exr"))
 
 
-def _plan_jobs(args: argparse.Namespace) -> list[tuple]:
-    """(input, output) per frame. Patterns are parsed and folders resolved once, not per frame."""
+def _plan_jobs(args: argparse.Namespace) -> FramePlan | list[tuple[FrameRef, Path]]:
+    """(input, output) per frame. Patterns are parsed once and folders resolved once, and a
+    sequence's pairs are made as the render takes them (-F 1-200000 plans in well under a second)."""
     utf8_path(args.input)
     frames = parse_frame_range(args.frames) if args.frames else None
-    refs = expand_sequence(args.input, frames)
     out_pattern = args.output or _default_output(args.input)
     utf8_path(out_pattern, output=True)
-    check_output_pattern(out_pattern, len(refs))
-    if refs[0].frame is None:
+    plan = plan_sequence(args.input, out_pattern, frames)
+    if plan is None:
+        (ref,) = expand_sequence(args.input, frames)
         target = Path(out_pattern)
-        if target.resolve() == refs[0].path.resolve():
+        if target.resolve() == ref.path.resolve():
             raise UsageError(target, "output would overwrite the input frame")
-        return [(refs[0], target)]
-    target_of = frame_formatter(out_pattern)
-    jobs = [(ref, target_of(ref.frame)) for ref in refs]
-    # Only file names carry the token, so one folder each side: compare folders once, then names.
-    in_dir, out_dir = jobs[0][0].path.parent.resolve(), jobs[0][1].parent.resolve()
-    if in_dir == out_dir:
-        names = {ref.path.name for ref, _ in jobs}
-        for _, target in jobs:
-            if target.name in names:
-                raise UsageError(target, "output would overwrite the input frame")
-    return jobs
+        return [(ref, target)]
+    if plan.input_folder.resolve() == plan.output_folder.resolve():
+        clash = plan.input_names() & plan.output_names()
+        if clash:
+            raise UsageError(plan.output_folder / min(clash), "output would overwrite the input frame")
+    return plan
+
+
+def _sides(jobs: FramePlan | list) -> tuple[Callable[[Path], bool], Callable[[Path], bool]]:
+    """Is a resolved path one of the inputs / outputs? By folder and name for a plan, so that
+    no Path is made per frame."""
+    if isinstance(jobs, FramePlan):
+        in_dir, out_dir = jobs.input_folder.resolve(), jobs.output_folder.resolve()
+        return (
+            lambda p: p.parent == in_dir and p.name in jobs.input_names(),
+            lambda p: p.parent == out_dir and p.name in jobs.output_names(),
+        )
+    inputs = {ref.path.resolve() for ref, _ in jobs}
+    outputs = {target.resolve() for _, target in jobs}
+    return inputs.__contains__, outputs.__contains__
+
+
+def _output_names(jobs: FramePlan | list) -> dict[Path, set[str]]:
+    """Output file names per output folder."""
+    if isinstance(jobs, FramePlan):
+        return {jobs.output_folder: jobs.output_names()}
+    names: dict[Path, set[str]] = {}
+    for _, target in jobs:
+        names.setdefault(target.parent, set()).add(target.name)
+    return names
 
 
 def _prepare_output_folders(folders: set[Path]) -> None:
@@ -363,11 +384,7 @@ def render_main(argv: list[str]) -> int:
     _check_model_option(args)
     report_path = None
     if args.report:
-        report_path = check_report_path(
-            args.report,
-            {jobs[0][0].path.parent.resolve() / ref.path.name for ref, _ in jobs},
-            {jobs[0][1].parent.resolve() / target.name for _, target in jobs},
-        )
+        report_path = check_report_path(args.report, *_sides(jobs))
     if args.dry_run:
         for ref, target in jobs:
             state = "render"
@@ -378,10 +395,8 @@ def render_main(argv: list[str]) -> int:
             print(f"{ref.path} -> {target} ({state})")
         print(f"{len(jobs)} frame(s)")
         return EXIT_OK
-    _prepare_output_folders({target.parent for _, target in jobs})
-    names_by_folder: dict[Path, set[str]] = {}
-    for _, target in jobs:
-        names_by_folder.setdefault(target.parent, set()).add(target.name)
+    names_by_folder = _output_names(jobs)
+    _prepare_output_folders(set(names_by_folder))
     for folder, names in names_by_folder.items():
         remove_stale_temps(folder, names)
 
@@ -419,8 +434,7 @@ def render_main(argv: list[str]) -> int:
     progress.close()
     if fatal is not None:
         print(f"gsrender: error: {fatal.message}", file=sys.stderr, flush=True)
-    order = {ref.path: i for i, (ref, _) in enumerate(jobs)}
-    reports = sorted(collected, key=lambda r: order.get(r.source, 0))
+    reports = sorted(collected, key=lambda r: r.frame or 0)  # jobs are in frame order
     code = _exit_code(reports, fatal, signals.received is not None)
     if signals.received is not None:
         print(
@@ -534,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gsrender: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("gsrender: interrupted during start-up; nothing was rendered", file=sys.stderr)
+        verb = argv[0] if argv and argv[0] in TOOL_VERBS else None
+        during = f"'gsrender {verb}'" if verb else "start-up; nothing was rendered"
+        print(f"gsrender: interrupted during {during}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _quiet_stdout()

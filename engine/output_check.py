@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import OutputError, UsageError
@@ -28,14 +29,19 @@ _ERRNO_PROBLEMS = {
 }
 
 
-def check_report_path(report: str | os.PathLike, inputs: set[Path], outputs: set[Path]) -> Path:
-    """The --report path, refused when it is an input, an output frame, a folder or unwritable."""
+def check_report_path(
+    report: str | os.PathLike, is_input: Callable[[Path], bool], is_output: Callable[[Path], bool]
+) -> Path:
+    """The --report path, refused when it is an input, an output frame, a folder or unwritable.
+
+    ``is_input``/``is_output`` get the resolved report path.
+    """
     path = Path(report)
     utf8_path(path, output=True)
     resolved = path.resolve()
-    if resolved in inputs:
+    if is_input(resolved):
         raise UsageError(path, "--report would overwrite an input frame")
-    if resolved in outputs:
+    if is_output(resolved):
         raise UsageError(path, "--report would overwrite an output frame")
     if path.is_dir():
         raise UsageError(path, "--report names a folder; give a file name such as run.json")

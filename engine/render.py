@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +111,7 @@ def io_workers_beside_gpu(cores: int | None = None) -> int:
 
 
 def render_frames(
-    jobs: list[tuple[FrameRef, Path]],
+    jobs: Iterable[tuple[FrameRef, Path]],
     backend: Backend,
     settings: RenderSettings,
     on_report: Callable[[FrameReport], None] = lambda r: None,
@@ -126,7 +126,7 @@ def render_frames(
 
 
 def _render_frames(
-    jobs: list[tuple[FrameRef, Path]],
+    jobs: Iterable[tuple[FrameRef, Path]],
     backend: Backend,
     settings: RenderSettings,
     on_report: Callable[[FrameReport], None],
@@ -160,10 +160,14 @@ def _render_frames(
     workers = io_workers_for(backend, settings.io_workers)
     pending = iter(jobs)
     pending_lock = threading.Lock()
+    order: dict[Path, int] = {}  # job index of each input taken, to return reports in job order
 
     def next_job() -> tuple[FrameRef, Path] | None:
         with pending_lock:
-            return next(pending, None)
+            job = next(pending, None)
+            if job is not None:
+                order[job[0].path] = len(order)
+            return job
 
     def reader() -> None:
         try:
@@ -300,5 +304,4 @@ def _render_frames(
             t.join()
     if fatal:
         raise fatal[0]
-    order = {ref.path: i for i, (ref, _) in enumerate(jobs)}
     return sorted(reports, key=lambda r: order.get(r.source, 0))

@@ -428,3 +428,20 @@ def test_bad_torch_checkpoints_are_exit_5(tmp_path, capsys, content):
     src = write_plate(tmp_path / "p.png", make_plate())
     assert run(src, "-o", tmp_path / "k.exr", "--model", ckpt, "--backend", "torch") == 5
     assert_one_line(capsys.readouterr().err, "m.pt")
+
+
+@pytest.mark.parametrize(
+    "src, out, frames",
+    [
+        ("in/plate.####.exr", "out/k.%06d.png", [-3, 0, 7, 1001, 123456]),
+        ("in/p.@@.exr", "k.####.exr", list(range(95, 105))),
+        ("in/plate.####.exr", "out/one.exr", [5]),
+    ],
+)
+def test_the_lazy_plan_gives_the_same_pairs_as_expanding_each_frame(src, out, frames):
+    plan = sequence.plan_sequence(src, out, frames)
+    refs = sequence.expand_sequence(src, frames)
+    expected = [(r, sequence.frame_path(out, r.frame) if len(frames) > 1 else Path(out)) for r in refs]
+    assert list(plan) == expected and plan[-1] == expected[-1] and len(plan) == len(expected)
+    assert plan.output_names() == {t.name for _, t in expected}
+    assert plan.input_names() == {r.path.name for r, _ in expected}
