@@ -445,3 +445,108 @@ def test_the_lazy_plan_gives_the_same_pairs_as_expanding_each_frame(src, out, fr
     assert list(plan) == expected and plan[-1] == expected[-1] and len(plan) == len(expected)
     assert plan.output_names() == {t.name for _, t in expected}
     assert plan.input_names() == {r.path.name for r, _ in expected}
+
+
+# ---------------------------------------------------------------- as a user without root's rights
+
+OTHER_UID = 65534  # "nobody"
+
+
+@pytest.fixture
+def as_other_user():
+    """Run gsrender as uid 65534 in a folder both users can reach; skip with the reason otherwise.
+
+    Root writes into read-only folders, so permission failures only show as another user. The
+    venv's interpreter may sit in root's home, so the system Python of the same version runs this
+    venv's packages (site.addsitedir).
+    """
+    import shutil
+    import sysconfig
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("switching to another user needs root; as non-root the read-only tests elsewhere run")
+    python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    if not os.path.exists(python) or not os.stat(python).st_mode & 0o001:
+        pytest.skip(f"no world-executable {python} for the other user")
+    site_dir = sysconfig.get_paths()["purelib"]
+    code = (
+        f"import site, sys; site.addsitedir({site_dir!r}); "
+        "from gsrender.engine.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    root = Path(tempfile.mkdtemp(prefix="gsu-", dir="/tmp"))
+    os.chmod(root, 0o755)
+
+    def run_as(*args: object) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [python, "-c", code, *map(str, args)],
+            user=OTHER_UID,
+            group=OTHER_UID,
+            extra_groups=[],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HOME": str(root)},
+        )
+
+    probe = run_as("--help")
+    if probe.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"the other user cannot run this venv's gsrender: {probe.stderr.strip()[-200:]}")
+    yield root, run_as
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_read_only_output_folder_as_another_user(as_other_user):
+    root, run_as = as_other_user
+    src = write_plate(root / "in" / "p.png", make_plate())
+    os.chmod(src.parent, 0o755)
+    ro = root / "ro"
+    ro.mkdir(mode=0o555)
+    proc = run_as(src, "-o", ro / "k.exr")
+    assert proc.returncode == 4, proc.stderr
+    assert_one_line(proc.stderr, str(ro), "not writable")
+
+
+def test_report_folder_not_writable_as_another_user(as_other_user):
+    root, run_as = as_other_user
+    src = write_plate(root / "in" / "p.png", make_plate())
+    os.chmod(src.parent, 0o755)
+    out = root / "out"
+    out.mkdir()
+    os.chown(out, OTHER_UID, OTHER_UID)
+    locked = root / "locked"
+    locked.mkdir(mode=0o555)
+    proc = run_as(src, "-o", out / "k.exr", "--report", locked / "r.json")
+    assert proc.returncode == 4, proc.stderr
+    assert_one_line(proc.stderr, "r.json", "not writable")
+    assert not (out / "k.exr").exists()  # refused before rendering
+
+
+def test_output_folder_lost_mid_run_is_exit_4_as_another_user(as_other_user):
+    """Frames render, then the folder turns read-only: 'permission denied', exit 4 (was 1)."""
+    root, run_as = as_other_user
+    src = root / "in"
+    for f in range(1, 31):
+        write_plate(src / f"p.{f:04d}.png", make_plate(120, 180, seed=f))
+    os.chmod(src, 0o755)
+    out = root / "out"
+    out.mkdir()
+    os.chown(out, OTHER_UID, OTHER_UID)
+    import threading
+
+    def lock_when_first_frame_lands() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("k.*.exr")):
+            time.sleep(0.01)
+        os.chown(out, 0, 0)  # no longer the other user's: writes fail with EACCES
+        os.chmod(out, 0o755)
+
+    t = threading.Thread(target=lock_when_first_frame_lands)
+    t.start()
+    proc = run_as(src / "p.####.png", "-o", out / "k.####.exr", "--on-error", "skip")
+    t.join()
+    assert proc.returncode == 4, proc.stderr
+    lines = error_lines(proc.stderr)
+    assert lines and all("permission denied" in line for line in lines), lines
+    assert "rendered=0 " not in proc.stdout
