@@ -316,9 +316,16 @@ class _Signals:
         self.received: int | None = None
 
     def install(self) -> None:
+        self._previous: dict[int, object] = {}
         if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, self._handle)
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        """Put back what was there (matters when render_main runs inside another program)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()
 
     def _handle(self, signum: int, _frame: object) -> None:
         first = self.received is None
@@ -349,6 +356,13 @@ def _check_model_option(args: argparse.Namespace) -> None:
 def render_main(argv: list[str]) -> int:
     signals = _Signals()
     signals.install()
+    try:
+        return _render(argv, signals)
+    finally:
+        signals.restore()
+
+
+def _render(argv: list[str], signals: _Signals) -> int:
     args = _render_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,

@@ -359,9 +359,14 @@ class Worker:
         """Take the per-socket lock, then (re)create the socket; AlreadyRunning if another serves."""
         folder = self.path.parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if folder.stat().st_uid != os.getuid():
+        st = folder.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            raise PermissionError(f"socket folder {folder} is not a folder (a symlink?)")
+        if st.st_uid != os.getuid():
             raise PermissionError(f"socket folder {folder} belongs to another user")
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if st.st_mode & 0o022:  # the plugin refuses such a folder too (gskey_client.c)
+            raise PermissionError(f"socket folder {folder} can be written by other users; chmod 700 it")
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + lock_wait
         while True:
             try:

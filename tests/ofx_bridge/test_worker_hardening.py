@@ -33,6 +33,15 @@ def test_serve_refuses_to_delete_a_regular_file(tmp_path, capsys):
     assert "is not a socket" in line
 
 
+def test_serve_refuses_a_folder_others_can_write(tmp_path, capsys):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    assert worker.main(["--socket", str(folder / "w.sock"), "--idle-timeout", "1"]) == 1
+    assert "can be written by other users" in capsys.readouterr().err
+    assert not (folder / "w.sock").exists()
+
+
 def test_shm_truncated_mid_render_is_an_error_reply_not_sigbus(sock_path):
     """The file is truncated after the request is built: the worker answers an error and lives on."""
     h, w = 40, 64
