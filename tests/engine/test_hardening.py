@@ -96,6 +96,19 @@ def test_huge_declared_image_is_refused_before_decoding(tmp_path):
     assert info.returncode == 0 and "readable:     NO" in info.stdout and "Traceback" not in info.stderr
 
 
+def test_image_larger_than_free_memory_is_refused_before_decoding(tmp_path, capsys):
+    from gsrender.engine.preflight import DECODE_BYTES_PER_SAMPLE, available_memory
+
+    free = available_memory()
+    if free is None:
+        pytest.skip("this kernel does not report MemAvailable")
+    # 1.5x the free memory once decoded to float (OpenImageIO's own limit, on 8-bit size, passes it)
+    side = int((free * 1.5 / (3 * DECODE_BYTES_PER_SAMPLE)) ** 0.5) + 1
+    bomb = _png_declaring(tmp_path / "wide.png", side, side)
+    assert run(bomb, "-o", tmp_path / "k.exr", "--max-pixels", str(10**12)) == 3
+    assert_one_line(capsys.readouterr().err, "wide.png", "GiB of memory is available")
+
+
 def test_max_pixels_option(tmp_path, capsys):
     src = write_plate(tmp_path / "p.png", make_plate())  # 104x72 = 7488 pixels
     assert run(src, "-o", tmp_path / "k.exr", "--max-pixels", "7000") == 3
