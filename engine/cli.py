@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import allocator
+from .backends.base import Backend
 from .errors import (
     EXIT_FRAMES_FAILED,
     EXIT_INTERNAL,
@@ -362,13 +363,8 @@ def render_main(argv: list[str]) -> int:
         signals.restore()
 
 
-def _render(argv: list[str], signals: _Signals) -> int:
-    args = _render_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-    )
-    settings = RenderSettings(
+def _settings(args: argparse.Namespace) -> RenderSettings:
+    return RenderSettings(
         tile=args.tile,
         despill=args.despill,
         colorspace=args.colorspace,
@@ -386,6 +382,29 @@ def _render(argv: list[str], signals: _Signals) -> int:
             png_bits=args.png_bits,
         ),
     )
+
+
+def _dry_run(jobs: FramePlan | list, settings: RenderSettings) -> int:
+    for ref, target in jobs:
+        state = "render"
+        if target.is_dir():
+            state = "ERROR: a folder has this name"
+        elif settings.skip_existing and target.exists():
+            state = "exists, skip"
+        print(f"{ref.path} -> {target} ({state})")
+    print(f"{len(jobs)} frame(s)")
+    return EXIT_OK
+
+
+def _render(argv: list[str], signals: _Signals) -> int:
+    """Check everything that can be checked, then load the model and render. From the model
+    load on, every way out prints the summary line and writes the --report file."""
+    args = _render_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+    )
+    settings = _settings(args)
     jobs = _plan_jobs(args)
     validate_output(str(jobs[0][1]), settings.output)
     validate_output_options(
@@ -396,19 +415,9 @@ def _render(argv: list[str], signals: _Signals) -> int:
 
         resolve_colorspace(args.colorspace)
     _check_model_option(args)
-    report_path = None
-    if args.report:
-        report_path = check_report_path(args.report, *_sides(jobs))
+    report_path = check_report_path(args.report, *_sides(jobs)) if args.report else None
     if args.dry_run:
-        for ref, target in jobs:
-            state = "render"
-            if target.is_dir():
-                state = "ERROR: a folder has this name"
-            elif settings.skip_existing and target.exists():
-                state = "exists, skip"
-            print(f"{ref.path} -> {target} ({state})")
-        print(f"{len(jobs)} frame(s)")
-        return EXIT_OK
+        return _dry_run(jobs, settings)
     names_by_folder = _output_names(jobs)
     _prepare_output_folders(set(names_by_folder))
     for folder, names in names_by_folder.items():
@@ -416,36 +425,21 @@ def _render(argv: list[str], signals: _Signals) -> int:
 
     from .backends import create_backend
 
-    backend, note = create_backend(
-        args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
-    )
-    log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
-    progress = ProgressPrinter(
-        len(jobs), backend.name, fancy=sys.stderr.isatty() and not args.no_progress, quiet=args.quiet
-    )
-    collected: list[FrameReport] = []
-
-    def on_report(r: FrameReport) -> None:
-        collected.append(r)
-        progress.report(r)
-
-    times = StageTimes()
     start = time.perf_counter()
+    times = StageTimes()
+    collected: list[FrameReport] = []
     fatal: GsRenderError | None = None
-    signals.rendering = True
+    backend_name = args.backend if args.keyer == "neural" else "classic"
     try:
-        render_frames(jobs, backend, settings, on_report, signals.stop, times)
+        backend, note = create_backend(
+            args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
+        )
     except GsRenderError as exc:
         fatal = exc
-    except KeyboardInterrupt:
-        pass  # a second signal: what finished is summarised below
-    except Exception as exc:
-        log.debug("unexpected exception", exc_info=exc)
-        fatal = InternalError(None, f"unexpected error while rendering: {describe_exception(exc)}")
-    finally:
-        signals.rendering = False
-        backend.close()
-    progress.close()
+    else:
+        backend_name = backend.name
+        log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
+        fatal = _run(jobs, backend, settings, args, signals, collected, times)
     if fatal is not None:
         print(f"gsrender: error: {fatal.message}", file=sys.stderr, flush=True)
     reports = sorted(collected, key=lambda r: r.frame or 0)  # jobs are in frame order
@@ -457,13 +451,49 @@ def _render(argv: list[str], signals: _Signals) -> int:
             flush=True,
         )
     try:
-        _summarise(reports, time.perf_counter() - start, backend.name, jobs)
+        _summarise(reports, time.perf_counter() - start, backend_name, jobs)
     except BrokenPipeError:
         _quiet_stdout()  # nobody reads stdout any more; the exit code and report still count
     finally:
         if report_path is not None:
-            code = _write_report(report_path, reports, jobs, backend.name, times, code, fatal)
+            code = _write_report(report_path, reports, jobs, backend_name, times, code, fatal)
     return code
+
+
+def _run(
+    jobs: FramePlan | list,
+    backend: Backend,
+    settings: RenderSettings,
+    args: argparse.Namespace,
+    signals: _Signals,
+    collected: list[FrameReport],
+    times: StageTimes,
+) -> GsRenderError | None:
+    """Render with progress output; the error that stopped the run, if one did."""
+    progress = ProgressPrinter(
+        len(jobs), backend.name, fancy=sys.stderr.isatty() and not args.no_progress, quiet=args.quiet
+    )
+
+    def on_report(r: FrameReport) -> None:
+        collected.append(r)
+        progress.report(r)
+
+    fatal: GsRenderError | None = None
+    signals.rendering = True
+    try:
+        render_frames(jobs, backend, settings, on_report, signals.stop, times)
+    except GsRenderError as exc:
+        fatal = exc
+    except KeyboardInterrupt:
+        pass  # a second signal: what finished is summarised
+    except Exception as exc:
+        log.debug("unexpected exception", exc_info=exc)
+        fatal = InternalError(None, f"unexpected error while rendering: {describe_exception(exc)}")
+    finally:
+        signals.rendering = False
+        backend.close()
+        progress.close()
+    return fatal
 
 
 def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrupted: bool) -> int:

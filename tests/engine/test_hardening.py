@@ -418,14 +418,18 @@ def _onnx_model(path: Path, *, alpha_channels: int = 1, pooled: bool = False, st
 def test_models_are_validated_on_load(plate_seq, tmp_path, capsys, kwargs, words):
     model = _onnx_model(tmp_path / "m.onnx", **kwargs)
     src = write_plate(tmp_path / "p.png", make_plate())
-    rc = run(src, "-o", tmp_path / "k.exr", "--model", model, "--backend", "onnxruntime")
-    err = capsys.readouterr().err
+    report = tmp_path / "r.json"
+    rc = run(src, "-o", tmp_path / "k.exr", "--model", model, "--backend", "onnxruntime", "--report", report)
+    captured = capsys.readouterr()
     if words is None:
-        assert rc == 0, err
+        assert rc == 0, captured.err
         return
     assert rc == 5
-    assert_one_line(err, "m.onnx", words)
+    assert_one_line(captured.err, "m.onnx", words)
     assert not (tmp_path / "k.exr").exists()
+    assert "gsrender summary: rendered=0 skipped=0 failed=0 not_started=1" in captured.out
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 5 and words in data["error"]
 
 
 @pytest.mark.parametrize("content", ["empty_state", "wrong_state", "not_a_dict"])
