@@ -71,6 +71,11 @@ EXIT_CODES = """exit codes:
   141  stdout was closed (a pipe reader went away), as for other Unix tools"""
 
 
+MAX_THREADS = 1024  # inference threads; more is a typo, and ONNX Runtime fails obscurely on it
+MAX_IO_THREADS = 64  # frames read and written at once, each
+MAX_SCREEN = 65504.0  # the largest half float: no plate holds a brighter screen
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad option is one `gsrender: error:` line (no usage block), exit 2."""
 
@@ -78,7 +83,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"gsrender: error: {message} (see '{self.prog} --help')\n")
 
 
-def _count(text: str) -> int:
+def _count(text: str, most: int = 1 << 20) -> int:
     """argparse type for sizes and thread counts: a whole number, 0 meaning auto."""
     try:
         value = int(text)
@@ -86,7 +91,17 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"want a whole number, got '{text}'") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 (auto) or more, got {value}")
+    if value > most:
+        raise argparse.ArgumentTypeError(f"must be at most {most}, got {value}")
     return value
+
+
+def _threads(text: str) -> int:
+    return _count(text, MAX_THREADS)
+
+
+def _io_threads(text: str) -> int:
+    return _count(text, MAX_IO_THREADS)
 
 
 def _positive(text: str) -> int:
@@ -151,13 +166,15 @@ def _render_parser() -> argparse.ArgumentParser:
         help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1536); "
         "results do not depend on it",
     )
-    g.add_argument("--threads", type=_count, default=0, help="inference threads (0 = auto)")
+    g.add_argument(
+        "--threads", type=_threads, default=0, help=f"inference threads (0 = auto, at most {MAX_THREADS})"
+    )
     g.add_argument(
         "--io-threads",
-        type=_count,
+        type=_io_threads,
         default=0,
         help="frames read and written at once, each (0 = auto: 1 when inference runs on the CPU, "
-        "up to 4 beside a GPU)",
+        f"up to 4 beside a GPU; at most {MAX_IO_THREADS})",
     )
     g.add_argument(
         "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT precision (fp32 = reference)"
@@ -238,9 +255,10 @@ def _parse_colour(text: str | None) -> tuple[float, float, float] | None:
         vals = ()
     if len(vals) != 3:
         raise UsageError(None, f"--screen-colour wants three numbers R,G,B, got '{text}'")
-    if not all(math.isfinite(v) for v in vals) or min(vals) < 0 or max(vals) <= 0:
+    if not all(math.isfinite(v) for v in vals) or min(vals) < 0 or max(vals) <= 0 or max(vals) > MAX_SCREEN:
         raise UsageError(
-            None, f"--screen-colour wants finite linear values of 0 or more, not all 0, got '{text}'"
+            None,
+            f"--screen-colour wants linear values from 0 to {MAX_SCREEN:g}, not all 0, got '{text}'",
         )
     return vals  # type: ignore[return-value]
 
@@ -410,10 +428,14 @@ def _render(argv: list[str], signals: _Signals) -> int:
     validate_output_options(
         jobs[0][1], writer_dtype(jobs[0][1], settings.output), settings.output.compression
     )
-    if args.colorspace:
-        from .colour import resolve_colorspace
+    from .colour import resolve_colorspace
 
-        resolve_colorspace(args.colorspace)
+    for option, name in (("--colorspace", args.colorspace), ("--out-colorspace", args.out_colorspace)):
+        try:
+            if name:
+                resolve_colorspace(name)
+        except UsageError as exc:
+            raise UsageError(None, f"{option}: {exc.problem}") from None
     _check_model_option(args)
     report_path = check_report_path(args.report, *_sides(jobs)) if args.report else None
     if args.dry_run:

@@ -246,6 +246,8 @@ def _render_frames(
                 error = classify_output_failure(exc, work.target, frame_bytes(work))
                 report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=error))
                 stop.set()  # an unwritable destination fails every later frame too
+            except GsRenderError as exc:
+                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=exc))
             except Exception as exc:  # a bug: this frame fails, in one line; the rest follow --on-error
                 unexpected(exc)
                 error = InternalError(work.target, f"unexpected error writing: {describe_exception(exc)}")

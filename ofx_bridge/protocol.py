@@ -25,6 +25,7 @@ HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
 MAX_DEPTH = 8  # requests nest three deep; deeper JSON is refused before it is parsed
 MAX_SIDE = 1 << 16  # frame width/height limit (a 64K frame is 48 GiB of float RGB)
+MAX_COLOUR = 65504.0  # colours beyond the largest half float are typos (and overflow float32 maths)
 FLOAT_BYTES = 4
 IN_CHANNELS = 3  # the plugin sends straight RGB, float32, rows top-down
 OUT_CHANNELS = 4  # the worker answers RGBA, float32, rows top-down, render window only
@@ -151,8 +152,8 @@ class Settings:
         if not 0.0 <= despill <= 1.0:
             raise ValueError(f"despill must be between 0 and 1, got {despill:g}")
         screen_rgb = None if screen is None else _rgb(screen, "screen_colour")
-        if screen_rgb is not None and (min(screen_rgb) < 0 or max(screen_rgb) <= 0):
-            raise ValueError("screen_colour wants linear values of 0 or more, not all 0")
+        if screen_rgb is not None and (min(screen_rgb) < 0 or not 0 < max(screen_rgb) <= MAX_COLOUR):
+            raise ValueError(f"screen_colour wants linear values from 0 to {MAX_COLOUR:g}, not all 0")
         return cls(
             model=str(data.get("model") or ""),
             backend=str(data.get("backend") or "auto"),
@@ -196,7 +197,10 @@ def whole(value: object, name: str) -> int:
 def _rgb(value: object, name: str) -> tuple[float, float, float]:
     if not isinstance(value, list | tuple) or len(value) != 3:
         raise ValueError(f"{name} wants three numbers R,G,B")
-    return tuple(_number(v, name) for v in value)  # type: ignore[return-value]
+    rgb = tuple(_number(v, name) for v in value)
+    if max(abs(v) for v in rgb) > MAX_COLOUR:
+        raise ValueError(f"{name} values must be within +-{MAX_COLOUR:g}")
+    return rgb  # type: ignore[return-value]
 
 
 def request(path: str | os.PathLike, message: dict, timeout: float | None = 30.0) -> dict:

@@ -309,6 +309,10 @@ def test_sigterm_during_start_up_exits_130(plate_seq, tmp_path):
         ("--screen-colour", "0.1,inf,0.1"),
         ("--screen-colour", "0,0,0"),
         ("--screen-colour", "-1,0.5,0"),
+        ("--screen-colour", "1e308,1e308,1e308"),
+        ("--threads", "99999999999999999999"),
+        ("--io-threads", "100000"),
+        ("--out-colorspace", "nonsense"),
     ],
 )
 def test_option_values_must_be_finite_and_in_range(plate_seq, tmp_path, capfd, option, value):

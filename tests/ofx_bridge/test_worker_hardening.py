@@ -154,6 +154,7 @@ def test_deeply_nested_json_is_refused_and_the_worker_keeps_serving(sock_path):
         ({"screen_colour": [math.nan] * 3}, "finite"),
         ({"screen_colour": [0, 0, 0]}, "not all 0"),
         ({"composite_colour": [math.inf, 0, 0]}, "finite"),
+        ({"screen_colour": [1e308, 1e308, 1e308]}, "65504"),
     ],
 )
 def test_request_settings_must_be_finite_and_in_range(settings, words):
