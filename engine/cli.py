@@ -422,6 +422,8 @@ def _render(argv: list[str], signals: _Signals) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
     )
+    if args.debug:  # also when logging was configured before (gsrender embedded in a tool)
+        log.setLevel(logging.DEBUG)
     settings = _settings(args)
     jobs = _plan_jobs(args)
     validate_output(str(jobs[0][1]), settings.output)

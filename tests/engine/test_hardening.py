@@ -571,3 +571,29 @@ def test_output_folder_lost_mid_run_is_exit_4_as_another_user(as_other_user):
     lines = error_lines(proc.stderr)
     assert lines and all("permission denied" in line for line in lines), lines
     assert "rendered=0 " not in proc.stdout
+
+
+def test_debug_keeps_the_traceback(plate_seq, tmp_path, monkeypatch):
+    """The same injected fault with --debug: the traceback is logged, the one error line stays."""
+    import logging
+
+    real = render_module.read_frame
+
+    def flaky(path):
+        if "1002" in str(path):
+            raise TypeError("incompatible function arguments")
+        return real(path)
+
+    monkeypatch.setattr(render_module, "read_frame", flaky)
+    src = plate_seq()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("gsrender").addHandler(handler)
+    try:
+        rc = run(src / "plate.####.png", "-o", tmp_path / "o" / "k.####.exr", "--on-error", "skip", "--debug")
+    finally:
+        logging.getLogger("gsrender").removeHandler(handler)
+        logging.getLogger("gsrender").setLevel(logging.NOTSET)
+    assert rc == 70
+    assert any(r.exc_info and r.exc_info[0] is TypeError for r in records)
