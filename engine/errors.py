@@ -16,6 +16,9 @@ EXIT_USAGE = 2  # bad command line (argparse also uses 2)
 EXIT_BAD_INPUT = 3  # an input frame is missing, corrupt or unsupported: retrying will not help
 EXIT_OUTPUT = 4  # cannot write an output (permissions, disk full): fix the destination
 EXIT_BACKEND = 5  # model or inference backend failed to load or run
+EXIT_INTERNAL = (
+    70  # an unexpected exception (a bug in gsrender): retrying will not help (sysexits EX_SOFTWARE)
+)
 EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: transient, safe to retry
 
 
@@ -56,3 +59,16 @@ class BackendError(GsRenderError):
     """A model or inference backend cannot be loaded or run."""
 
     exit_code = EXIT_BACKEND
+
+
+class InternalError(GsRenderError):
+    """An unexpected exception, reported as one line (the traceback only with --debug)."""
+
+    exit_code = EXIT_INTERNAL
+
+
+def describe_exception(exc: BaseException) -> str:
+    """'TypeError: first line of the message', short enough for one log line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cli import _default_output, _render_parser
+from .cli import _default_output, _negative_frame_ranges, _render_parser
 from .errors import EXIT_BACKEND, EXIT_OK, GsRenderError, OutputError, UsageError
 from .sequence import expand_sequence, has_frame_token, parse_frame_range
 
@@ -153,7 +153,7 @@ def _given_render_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     for action in p._actions:
         if action.dest in render_dests and action.dest != "help":
             action.default = argparse.SUPPRESS
-    args = p.parse_args(argv)
+    args = p.parse_args(_negative_frame_ranges(argv))
     tokens: list[str] = []
     for action in p._actions:
         if action.dest not in render_dests or action.dest in _CONTROLLED or not hasattr(args, action.dest):
@@ -228,6 +228,7 @@ def _spec_from_args(args: argparse.Namespace, render_args: list[str]) -> JobSpec
             "or one job per range",
         )
     _check_local_render(inp, out, frames, render_args)
+    _probe_model(args)
 
     backend = getattr(args, "backend", "auto")
     keyer = getattr(args, "keyer", "neural")
@@ -269,6 +270,25 @@ def _check_local_render(inp: Path, out: Path, frames: list[int], render_args: li
     span = f"{frames[0]}-{frames[-1]}"  # the dry run only needs one valid range, not the frame list
     with contextlib.redirect_stdout(io.StringIO()):
         render_main([str(inp), "-o", str(out), "-F", span, "--dry-run", "--quiet", *render_args])
+
+
+def _probe_model(args: argparse.Namespace) -> None:
+    """Load the model here once (a local probe): a broken or foreign model fails now with exit 5,
+    not in every task. The farm's backend may need a GPU this host lacks, so the probe runs the
+    same file on a backend this host has: ONNX Runtime for .onnx, torch for a .pt checkpoint."""
+    if getattr(args, "keyer", "neural") != "neural" or not getattr(args, "model", None):
+        return  # the bundled model ships with gsrender and is tested with it
+    from .backends import create_backend
+
+    path = Path(args.model).expanduser()
+    local = "torch" if path.suffix == ".pt" or getattr(args, "backend", "auto") == "torch" else "onnxruntime"
+    if local == "torch":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            return  # cannot load a checkpoint here; the file was checked to exist by the dry run
+    backend, _ = create_backend(local, model=path, threads=1)
+    backend.close()
 
 
 # ---------------------------------------------------------------- template

@@ -10,6 +10,7 @@ from . import colour
 from .errors import GsRenderError
 from .io import probe, read_frame
 from .layers import PlateSelection, choose_plate
+from .preflight import check_frame, utf8_path
 
 
 def _timecode(value: object) -> str | None:
@@ -49,6 +50,7 @@ def format_attribute(value: object, type_name: str) -> str:
 
 
 def describe(path: str, selection: PlateSelection | None = None) -> list[str]:
+    utf8_path(path)
     info = probe(path)
     lines = [
         f"file:         {info.path}",
@@ -68,6 +70,7 @@ def describe(path: str, selection: PlateSelection | None = None) -> list[str]:
     except GsRenderError as exc:
         lines.append(f"keys:         NOTHING - {exc.problem}")
     try:
+        check_frame(path)  # a header declaring a gigantic image is reported, not decoded
         frame = read_frame(path, selection)
         space, why = colour.input_colorspace(frame.info)
         lines.append(f"colour space: {space} ({why}; --colorspace overrides)")

@@ -15,8 +15,20 @@ class ProgressPrinter:
         self.count = 0
         self.start = time.perf_counter()
         self.lock = threading.Lock()
+        self.silent = False
 
     def report(self, r: FrameReport) -> None:
+        """Print one frame's line; a closed stdout or stderr (a pipe whose reader left) silences it,
+        it never fails the frame."""
+        try:
+            self._report(r)
+        except (BrokenPipeError, ValueError):
+            self.quiet = self.fancy = False
+            self.silent = True
+
+    def _report(self, r: FrameReport) -> None:
+        if self.silent:
+            return
         with self.lock:
             self.count += 1
             frame = "-" if r.frame is None else str(r.frame)

@@ -13,11 +13,12 @@ output frame is never replaced by a broken one.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +27,15 @@ from threadpoolctl import threadpool_limits
 
 from . import colour
 from .backends.base import Backend
-from .errors import BackendError, GsRenderError, OutputError
+from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
 from .io import PlateSelection, read_frame, write_frame
 from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
 from .output import OutputSettings, compose_output, output_colorspace, writer_dtype
+from .output_check import classify_output_failure
+from .preflight import DEFAULT_MAX_PIXELS, check_frame
 from .sequence import FrameRef
+
+log = logging.getLogger("gsrender")
 
 QUEUE_DEPTH = 2
 _DONE = object()
@@ -47,6 +52,7 @@ class RenderSettings:
     io_workers: int = 0  # reader and writer threads each; 0 = auto (see io_workers_for)
     plate: PlateSelection = field(default_factory=PlateSelection)  # --layer, --part, --input-alpha
     output: OutputSettings = field(default_factory=OutputSettings)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # frames declaring more are refused before decoding
 
 
 @dataclass
@@ -107,7 +113,7 @@ def io_workers_beside_gpu(cores: int | None = None) -> int:
 
 
 def render_frames(
-    jobs: list[tuple[FrameRef, Path]],
+    jobs: Iterable[tuple[FrameRef, Path]],
     backend: Backend,
     settings: RenderSettings,
     on_report: Callable[[FrameReport], None] = lambda r: None,
@@ -122,7 +128,7 @@ def render_frames(
 
 
 def _render_frames(
-    jobs: list[tuple[FrameRef, Path]],
+    jobs: Iterable[tuple[FrameRef, Path]],
     backend: Backend,
     settings: RenderSettings,
     on_report: Callable[[FrameReport], None],
@@ -142,6 +148,13 @@ def _render_frames(
         if r.status == "failed" and settings.on_error == "fail":
             stop.set()
 
+    def unexpected(exc: BaseException) -> None:
+        log.debug("unexpected exception", exc_info=exc)  # the traceback, with --debug
+
+    def frame_bytes(work: _Work) -> int:
+        """Uncompressed size of the frame being written (RGBA half): what it needs on disk at most."""
+        return 0 if work.alpha is None else int(work.alpha.size) * 4 * 2
+
     to_infer: queue.Queue = queue.Queue(QUEUE_DEPTH)
     to_write: queue.Queue = queue.Queue(QUEUE_DEPTH)
     screen_colour = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
@@ -149,10 +162,14 @@ def _render_frames(
     workers = io_workers_for(backend, settings.io_workers)
     pending = iter(jobs)
     pending_lock = threading.Lock()
+    order: dict[Path, int] = {}  # job index of each input taken, to return reports in job order
 
     def next_job() -> tuple[FrameRef, Path] | None:
         with pending_lock:
-            return next(pending, None)
+            job = next(pending, None)
+            if job is not None:
+                order[job[0].path] = len(order)
+            return job
 
     def reader() -> None:
         try:
@@ -161,10 +178,15 @@ def _render_frames(
                 if stop.is_set():
                     break
                 t0 = time.perf_counter()
+                if target.is_dir():  # never "skipped as existing", never written over
+                    error = OutputError(target, "a folder has this output frame's name")
+                    report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
+                    continue
                 if settings.skip_existing and target.exists():
                     report(FrameReport(ref.frame, ref.path, target, "skipped"))
                     continue
                 try:
+                    check_frame(ref.path, settings.max_pixels)
                     frame = read_frame(ref.path, settings.plate)
                     in_space = (
                         colour.resolve_colorspace(settings.colorspace)
@@ -175,6 +197,15 @@ def _render_frames(
                     prepared = prepare_frame(plate, screen_colour, backend.info.stride)
                 except GsRenderError as exc:
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
+                    continue
+                except MemoryError:
+                    error = InputError(ref.path, "out of memory decoding this frame")
+                    report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
+                    continue
+                except Exception as exc:  # a decoder or colour library bug: this frame fails, in one line
+                    unexpected(exc)
+                    error = InternalError(ref.path, f"unexpected error reading: {describe_exception(exc)}")
+                    report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
                     continue
                 times.add("read", time.perf_counter() - t0)
                 to_infer.put(_Work(ref, target, t0, prepared, frame.info, in_space, input_alpha=frame.alpha))
@@ -217,8 +248,15 @@ def _render_frames(
                     )
                 )
             except OutputError as exc:
-                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=exc))
+                error = classify_output_failure(exc, work.target, frame_bytes(work))
+                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=error))
                 stop.set()  # an unwritable destination fails every later frame too
+            except GsRenderError as exc:
+                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=exc))
+            except Exception as exc:  # a bug: this frame fails, in one line; the rest follow --on-error
+                unexpected(exc)
+                error = InternalError(work.target, f"unexpected error writing: {describe_exception(exc)}")
+                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=error))
             except BaseException as exc:  # pragma: no cover
                 fatal.append(exc)
                 stop.set()
@@ -255,7 +293,8 @@ def _render_frames(
                 stop.set()
                 continue
             except Exception as exc:
-                fatal.append(BackendError(work.ref.path, f"inference failed: {str(exc).splitlines()[0]}"))
+                unexpected(exc)
+                fatal.append(BackendError(work.ref.path, f"inference failed: {describe_exception(exc)}"))
                 stop.set()
                 continue
             times.add("infer", time.perf_counter() - t0)
@@ -272,5 +311,4 @@ def _render_frames(
             t.join()
     if fatal:
         raise fatal[0]
-    order = {ref.path: i for i, (ref, _) in enumerate(jobs)}
     return sorted(reports, key=lambda r: order.get(r.source, 0))

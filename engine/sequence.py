@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +143,71 @@ def expand_sequence(pattern: str, frames: list[int] | None = None) -> list[Frame
     if not found:
         raise InputError(pattern, "no frames found matching this pattern")
     return [FrameRef(f, Path(_format(token, f))) for f in found]
+
+
+class FramePlan(Sequence):
+    """(input FrameRef, output Path) per frame of a sequence, made on access.
+
+    Planning -F 1-200000 needs only the two folders and the file names; making 400,000 Path
+    objects up front would cost seconds before the first frame. Iterating yields the pairs in
+    frame order, as a list of them would. ``target`` is a plain file name when a single frame
+    is written to one.
+    """
+
+    def __init__(self, frames: list[int], source: _Token, target: _Token | str) -> None:
+        self.frames = frames
+        self._source, self._target = source, target
+        self.input_folder = Path(os.path.dirname(source.head) or ".")
+        out_head = target.head if isinstance(target, _Token) else target
+        self.output_folder = Path(os.path.dirname(out_head) or ".")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def _output(self, frame: int) -> str:
+        return _format(self._target, frame) if isinstance(self._target, _Token) else self._target
+
+    def _pair(self, frame: int) -> tuple[FrameRef, Path]:
+        return FrameRef(frame, Path(_format(self._source, frame))), Path(self._output(frame))
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._pair(f) for f in self.frames[index]]
+        return self._pair(self.frames[index])
+
+    def __iter__(self) -> Iterator[tuple[FrameRef, Path]]:
+        return (self._pair(f) for f in self.frames)
+
+    def _names(self, token: _Token | str) -> set[str]:
+        if not isinstance(token, _Token):
+            return {os.path.basename(token)}
+        prefix, tail, width = os.path.basename(token.head), token.tail, token.width
+        return {f"{prefix}{f:0{width}d}{tail}" for f in self.frames}
+
+    def input_names(self) -> set[str]:
+        """File names of the input frames (no folder), as strings: cheap for any length."""
+        return self._names(self._source)
+
+    def output_names(self) -> set[str]:
+        return self._names(self._target)
+
+
+def plan_sequence(pattern: str, out_pattern: str, frames: list[int] | None) -> FramePlan | None:
+    """The plan for a sequence, or None when ``pattern`` has no frame token (a still file).
+
+    Each pattern is parsed once; ``frames`` None scans the disk, as expand_sequence does.
+    """
+    source = _parse_token(str(pattern))
+    if source is None:
+        return None
+    if frames is None:
+        frames = _frames_on_disk(source)
+        if not frames:
+            raise InputError(pattern, "no frames found matching this pattern")
+    else:
+        frames = sorted(set(frames))
+    check_output_pattern(out_pattern, len(frames))
+    return FramePlan(frames, source, _parse_token(str(out_pattern)) or str(out_pattern))
 
 
 def check_output_pattern(out_pattern: str, n_frames: int) -> None:

@@ -13,6 +13,7 @@ C half lives in ofx_bridge/src/gskey_client.c. Change both together and bump VER
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import struct
@@ -22,6 +23,9 @@ from pathlib import Path
 VERSION = 1
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
+MAX_DEPTH = 8  # requests nest three deep; deeper JSON is refused before it is parsed
+MAX_SIDE = 1 << 16  # frame width/height limit (a 64K frame is 48 GiB of float RGB)
+MAX_COLOUR = 65504.0  # colours beyond the largest half float are typos (and overflow float32 maths)
 FLOAT_BYTES = 4
 IN_CHANNELS = 3  # the plugin sends straight RGB, float32, rows top-down
 OUT_CHANNELS = 4  # the worker answers RGBA, float32, rows top-down, render window only
@@ -86,13 +90,30 @@ def recv_message(sock: socket.socket) -> dict | None:
     body = _recv_exact(sock, size)
     if body is None:
         raise ProtocolError("connection closed in the middle of a message")
+    if _nesting(body) > MAX_DEPTH:
+        raise ProtocolError(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         message = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"not JSON: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"not JSON: {str(exc) or type(exc).__name__}") from None
     if not isinstance(message, dict):
         raise ProtocolError("a message must be a JSON object")
     return message
+
+
+def _nesting(body: bytes) -> int:
+    """Upper bound of the JSON nesting depth (brackets inside strings count too: that only errs safe)."""
+    depth = deepest = 0
+    for byte in body.translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                break
+    return deepest
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def out_offset(width: int, height: int) -> int:
@@ -127,14 +148,20 @@ class Settings:
         if depth not in SOURCE_DEPTHS:
             raise ValueError(f"unknown source depth '{depth}'")
         screen = data.get("screen_colour")
+        despill = _number(data.get("despill", 1.0), "despill")
+        if not 0.0 <= despill <= 1.0:
+            raise ValueError(f"despill must be between 0 and 1, got {despill:g}")
+        screen_rgb = None if screen is None else _rgb(screen, "screen_colour")
+        if screen_rgb is not None and (min(screen_rgb) < 0 or not 0 < max(screen_rgb) <= MAX_COLOUR):
+            raise ValueError(f"screen_colour wants linear values from 0 to {MAX_COLOUR:g}, not all 0")
         return cls(
             model=str(data.get("model") or ""),
             backend=str(data.get("backend") or "auto"),
             keyer=str(data.get("keyer") or "neural"),
-            despill=float(data.get("despill", 1.0)),
+            despill=despill,
             output=output,
             composite_colour=_rgb(data.get("composite_colour", (0.0, 0.0, 0.0)), "composite_colour"),
-            screen_colour=None if screen is None else _rgb(screen, "screen_colour"),
+            screen_colour=screen_rgb,
             colorspace=str(data.get("colorspace") or ""),
             source_depth=depth,
         )
@@ -153,14 +180,27 @@ class Settings:
         }
 
 
+def _number(value: object, name: str) -> float:
+    """A finite JSON number (NaN/Inf would end up in every output pixel)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} wants a finite number, got {value!r}"[:200])
+    return float(value)
+
+
+def whole(value: object, name: str) -> int:
+    """A JSON integer (not a float, bool or string that happens to convert)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} wants a whole number, got {value!r}"[:200])
+    return value
+
+
 def _rgb(value: object, name: str) -> tuple[float, float, float]:
-    try:
-        vals = tuple(float(v) for v in value)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        vals = ()
-    if len(vals) != 3:
+    if not isinstance(value, list | tuple) or len(value) != 3:
         raise ValueError(f"{name} wants three numbers R,G,B")
-    return vals  # type: ignore[return-value]
+    rgb = tuple(_number(v, name) for v in value)
+    if max(abs(v) for v in rgb) > MAX_COLOUR:
+        raise ValueError(f"{name} values must be within +-{MAX_COLOUR:g}")
+    return rgb  # type: ignore[return-value]
 
 
 def request(path: str | os.PathLike, message: dict, timeout: float | None = 30.0) -> dict:

@@ -21,11 +21,12 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-import mmap
+import math
 import os
 import re
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ from ..engine.output import OutputSettings, compose_output
 from .protocol import (
     FLOAT_BYTES,
     IN_CHANNELS,
+    MAX_SIDE,
     OUT_CHANNELS,
     VERSION,
     ProtocolError,
@@ -51,6 +53,7 @@ from .protocol import (
     recv_message,
     request,
     send_message,
+    whole,
 )
 
 log = logging.getLogger("gsrender.serve")
@@ -60,6 +63,9 @@ SHM_DIR = Path("/dev/shm")
 SHM_NAME = re.compile(r"^/?(gsrender-(\d+)-[A-Za-z0-9-]+)$")
 DEFAULT_IDLE_TIMEOUT = 900.0
 SWEEP_SECONDS = 60.0
+# A client that connects and then sends nothing (or half a message) is dropped after this:
+# the plugin writes each request at once, and an open connection keeps the worker from idling out.
+READ_TIMEOUT = 30.0
 
 
 class AlreadyRunning(Exception):
@@ -70,8 +76,13 @@ class AlreadyRunning(Exception):
 
 
 @contextlib.contextmanager
-def map_shared(name: str) -> Iterator[mmap.mmap]:
-    """Map the plugin's shared-memory file; only files of this user under /dev/shm."""
+def open_shared(name: str) -> Iterator[int]:
+    """Open the plugin's shared-memory file; only files of this user under /dev/shm.
+
+    The file is read and written with pread/pwrite, never mapped: a client that truncates
+    it mid-render then gets a short read (an error reply) instead of killing the worker
+    with SIGBUS.
+    """
     match = SHM_NAME.match(name or "")
     if not match:
         raise ValueError(f"bad shared-memory name '{name}'")
@@ -84,14 +95,30 @@ def map_shared(name: str) -> Iterator[mmap.mmap]:
         st = os.fstat(fd)
         if st.st_uid != os.getuid():
             raise ValueError(f"shared memory {path} belongs to another user")
-        mm = mmap.mmap(fd, st.st_size)
+        yield fd
     finally:
         os.close(fd)
-    try:
-        yield mm
-    finally:
-        with contextlib.suppress(BufferError):  # an array still referencing it: let GC unmap
-            mm.close()
+
+
+def read_shared(fd: int, offset: int, out: np.ndarray) -> None:
+    """Fill ``out`` from the file at ``offset``; a short file is the client's error, not a crash."""
+    view = memoryview(out).cast("B")
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n <= 0:
+            raise InputError(None, "shared memory is shorter than the frame (the host truncated it?)")
+        done += n
+
+
+def write_shared(fd: int, offset: int, data: np.ndarray) -> None:
+    """Write the answer; refuses a file truncated below the answer's end instead of growing it."""
+    view = memoryview(np.ascontiguousarray(data)).cast("B")
+    if os.fstat(fd).st_size < offset + len(view):
+        raise InputError(None, "shared memory is shorter than the answer (the host truncated it?)")
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -305,10 +332,17 @@ class Engine:
 class Worker:
     """Accepts plugin connections on a Unix socket; one thread per connection."""
 
-    def __init__(self, path: Path, engine: Engine, idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
+    def __init__(
+        self,
+        path: Path,
+        engine: Engine,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ):
         self.path = path
         self.engine = engine
         self.idle_timeout = idle_timeout
+        self.read_timeout = read_timeout
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._active = 0
@@ -327,9 +361,14 @@ class Worker:
         """Take the per-socket lock, then (re)create the socket; AlreadyRunning if another serves."""
         folder = self.path.parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if folder.stat().st_uid != os.getuid():
+        st = folder.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            raise PermissionError(f"socket folder {folder} is not a folder (a symlink?)")
+        if st.st_uid != os.getuid():
             raise PermissionError(f"socket folder {folder} belongs to another user")
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if st.st_mode & 0o022:  # the plugin refuses such a folder too (gskey_client.c)
+            raise PermissionError(f"socket folder {folder} can be written by other users; chmod 700 it")
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + lock_wait
         while True:
             try:
@@ -343,7 +382,15 @@ class Worker:
                     raise AlreadyRunning(str(self.path)) from None
                 time.sleep(0.1)
         self._lock_fd = fd
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            st = self.path.lstat()
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISSOCK(st.st_mode):  # never delete a file someone typed by mistake
+                os.close(fd)
+                self._lock_fd = -1
+                raise FileExistsError(f"{self.path} exists and is not a socket; refusing to replace it")
             self.path.unlink()  # a socket left by a worker that crashed
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(str(self.path))
@@ -380,7 +427,7 @@ class Worker:
                         log.info("idle for %gs, exiting", self.idle_timeout)
                         break
                     continue
-                conn.setblocking(True)
+                conn.settimeout(self.read_timeout)
                 with self._lock:
                     self._active += 1
                 threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
@@ -406,16 +453,18 @@ class Worker:
                 while True:
                     try:
                         msg = recv_message(conn)
-                    except (ProtocolError, OSError) as exc:
-                        log.warning("dropped a connection: %s", exc)
+                    except (ProtocolError, OSError) as exc:  # TimeoutError is an OSError
+                        log.warning("dropped a connection: %s", exc or type(exc).__name__)
                         return
                     if msg is None:
                         return
                     reply = self.handle(msg)
                     try:
                         send_message(conn, reply)
-                    except OSError:
+                    except (OSError, ProtocolError):
                         return  # the plugin went away (render aborted); the result stays cached
+        except Exception:  # a thread must never die with a traceback; the worker goes on
+            log.exception("connection failed")
         finally:
             with self._lock:
                 self._active -= 1
@@ -456,36 +505,33 @@ class Worker:
     def _render(self, msg: dict) -> dict:
         t0 = time.perf_counter()
         settings = Settings.from_json(msg.get("settings") or {})
-        width, height = int(msg["width"]), int(msg["height"])
-        x0, y0, x1, y1 = (int(v) for v in msg["window"])
-        if width <= 0 or height <= 0 or not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        width, height = whole(msg["width"], "width"), whole(msg["height"], "height")
+        window = msg["window"]
+        if not isinstance(window, list) or len(window) != 4:
+            raise ValueError("window wants four whole numbers [x0, y0, x1, y1]")
+        x0, y0, x1, y1 = (whole(v, "window") for v in window)
+        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+            raise ValueError(f"frame size {width}x{height} outside 1..{MAX_SIDE}")
+        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
             raise ValueError(f"window {[x0, y0, x1, y1]} outside the {width}x{height} frame")
-        in_off, out_off = int(msg.get("in_offset", 0)), int(msg["out_offset"])
+        in_off = whole(msg.get("in_offset", 0), "in_offset")
+        out_off = whole(msg["out_offset"], "out_offset")
         n_in = width * height * IN_CHANNELS * FLOAT_BYTES
         n_out = (x1 - x0) * (y1 - y0) * OUT_CHANNELS * FLOAT_BYTES
         self.engine.count("renders")
-        with map_shared(str(msg["shm"])) as mm:
-            if min(in_off, out_off) < 0 or in_off + n_in > len(mm) or out_off + n_out > len(mm):
+        with open_shared(str(msg["shm"])) as fd:
+            size = os.fstat(fd).st_size
+            if min(in_off, out_off) < 0 or in_off + n_in > size or out_off + n_out > size:
                 raise ValueError("frame or window does not fit the shared memory")
             if not (out_off >= in_off + n_in or out_off + n_out <= in_off):
                 raise ValueError("input and output regions overlap")
-            view = memoryview(mm)
-            part = view[in_off : in_off + n_in]
-            try:
-                digest = hashlib.blake2b(part, digest_size=16).hexdigest()
-            finally:
-                part.release()
-                view.release()
-
-            def load() -> np.ndarray:
-                src = np.frombuffer(mm, np.float32, count=width * height * IN_CHANNELS, offset=in_off)
-                return src.reshape(height, width, IN_CHANNELS).copy()
-
-            keyed, in_space, cached = self.engine.keyed(digest, (height, width), load, settings)
+            # Copied first (one memcpy's worth): hashing and keying then never touch the file.
+            rgb = np.empty((height, width, IN_CHANNELS), np.float32)
+            read_shared(fd, in_off, rgb)
+            digest = hashlib.blake2b(memoryview(rgb).cast("B"), digest_size=16).hexdigest()
+            keyed, in_space, cached = self.engine.keyed(digest, (height, width), lambda: rgb, settings)
             pixels = compose_window(keyed, (x0, y0, x1, y1), in_space, settings)
-            out = np.frombuffer(mm, np.float32, count=pixels.size, offset=out_off)
-            out[:] = pixels.reshape(-1)
-            del out
+            write_shared(fd, out_off, pixels)
         seconds = time.perf_counter() - t0
         log.debug(
             "%dx%d window %s %s in %.3fs",
@@ -526,7 +572,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not math.isfinite(args.idle_timeout) or args.idle_timeout < 0:
+        parser.error(f"--idle-timeout must be a finite number of seconds, 0 or more, got {args.idle_timeout}")
+    if args.cache_frames < 1 or args.threads < 0:
+        parser.error("--cache-frames must be 1 or more and --threads 0 (auto) or more")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s gsrender serve[%(process)d]: %(message)s",

@@ -69,7 +69,9 @@ def create_backend(
         try:
             from .tensorrt_backend import TensorRTBackend
 
-            return TensorRTBackend(model_path, precision=precision), note
+            trt = TensorRTBackend(model_path, precision=precision)
+            _validated(trt, model_path, run_probe=False)  # its shape profile may not take a probe tile
+            return trt, note
         except Exception as exc:  # every construction failure: auto falls back, explicit fails
             reason = getattr(exc, "message", None) or first_line(exc)
             if note is None:  # --backend tensorrt asked explicitly: fail with the reason
@@ -79,11 +81,37 @@ def create_backend(
     if name == "torch":
         from .torch_backend import TorchBackend
 
-        return TorchBackend(model_path), note
+        return _validated(_loaded(TorchBackend, model_path), model_path), note
     from .onnx_runtime import OnnxRuntimeBackend
 
     device = "cuda" if name == "cuda" else "cpu"
-    return OnnxRuntimeBackend(model_path, device=device, threads=threads), note
+    return _validated(
+        _loaded(OnnxRuntimeBackend, model_path, device=device, threads=threads), model_path
+    ), note
+
+
+def _loaded(cls: type, model_path: Path, **kwargs: object) -> Backend:
+    """Construct a backend; a model it chokes on (wrong weights, odd file) is one line, exit 5."""
+    try:
+        return cls(model_path, **kwargs)
+    except (BackendError, UsageError):
+        raise
+    except Exception as exc:
+        from ..errors import describe_exception
+
+        raise BackendError(model_path, f"cannot load the model: {describe_exception(exc)}") from None
+
+
+def _validated(backend: Backend, model_path: Path, *, run_probe: bool = True) -> Backend:
+    """Metadata ranges, interface and one probe inference (engine/model_check.py); closes it on failure."""
+    from ..model_check import validate
+
+    try:
+        validate(backend, model_path, run_probe=run_probe)
+    except BaseException:
+        backend.close()
+        raise
+    return backend
 
 
 __all__ = ["Backend", "ModelInfo", "BACKENDS", "create_backend", "default_model_path", "resolve_auto"]

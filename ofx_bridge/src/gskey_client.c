@@ -105,20 +105,57 @@ int gs_socket_path(char *out, size_t outlen)
     return (n > 0 && (size_t)n < outlen) ? 0 : -1;
 }
 
-/* dirname of the socket, created 0700 if missing (the worker does the same). */
-static int ensure_socket_dir(const char *sock_path, char *dir, size_t dirlen)
+/* dirname of the socket, created 0700 if missing (the worker does the same), then checked:
+ * it must be a real folder (not a symlink) of this user that nobody else can write. Without
+ * XDG_RUNTIME_DIR the folder is /tmp/gsrender-UID, a name any local user can take first: a
+ * folder of theirs could hold a fake worker (which would get every frame) or a worker.log
+ * symlink to one of our files (which we would truncate). Returns 0, or -1 with err set. */
+static int ensure_socket_dir(const char *sock_path, char *dir, size_t dirlen, char *err, size_t errlen)
 {
     snprintf(dir, dirlen, "%s", sock_path);
     char *slash = strrchr(dir, '/');
     if (!slash)
-        return snprintf(dir, dirlen, ".") > 0 ? 0 : -1;
-    if (slash == dir)
+        snprintf(dir, dirlen, ".");
+    else if (slash == dir)
         slash[1] = '\0';
     else
         *slash = '\0';
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        set_err(err, errlen, "cannot create the worker folder %s: %s", dir, strerror(errno));
         return -1;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        set_err(err, errlen, "cannot use the worker folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, "refusing the worker folder %s: it is not a folder (a symlink?)", dir);
+        return -1;
+    }
+    if (st.st_uid != getuid()) {
+        set_err(err, errlen,
+                "refusing the worker folder %s: it belongs to user %u, not to you (%u); remove it or set "
+                "GSRENDER_SOCKET to a path in a folder of yours",
+                dir, (unsigned)st.st_uid, (unsigned)getuid());
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        set_err(err, errlen, "refusing the worker folder %s: other users can write to it (mode %03o); chmod 700 it",
+                dir, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
     return 0;
+}
+
+/* 0 when the process at the other end of a connected socket runs as this user. */
+static int peer_is_me(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred))
+        return -1;
+    return cred.uid == getuid() ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ shared memory */
@@ -197,6 +234,11 @@ static int gs_connect(const char *path)
         int e = errno;
         close(fd);
         errno = e;
+        return -1;
+    }
+    if (peer_is_me(fd) != 0) { /* another user's process: it must never see a request */
+        close(fd);
+        errno = EPERM;
         return -1;
     }
     return fd;
@@ -438,7 +480,7 @@ static int connect_alive(const char *path, GsAbortFn abort_fn, void *abort_arg)
 static void last_log_line(const char *log_path, char *out, size_t outlen)
 {
     out[0] = '\0';
-    int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+    int fd = open(log_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return;
     char tail[2048];
@@ -497,8 +539,9 @@ static int spawn_worker(const char *sock_path, const char *log_path, int *alive_
 
     /* Keep the log from growing without bound: start afresh past 1 MiB. */
     struct stat st;
-    int trunc = (stat(log_path, &st) == 0 && st.st_size > (1 << 20)) ? O_TRUNC : 0;
-    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | trunc, 0600);
+    int trunc = (lstat(log_path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (1 << 20)) ? O_TRUNC : 0;
+    /* O_NOFOLLOW: a worker.log that is a symlink is never followed, let alone truncated. */
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | trunc, 0600);
     if (logfd >= 0) {
         char line[512];
         time_t t = time(NULL);
@@ -532,7 +575,7 @@ static int spawn_worker(const char *sock_path, const char *log_path, int *alive_
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_adddup2(&fa, pipefd[1], 3); /* the liveness pipe (not close-on-exec) */
 #ifdef GS_HAVE_ADDCLOSEFROM
@@ -589,22 +632,26 @@ static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_f
                             char *err, size_t errlen)
 {
     *aborted = 0;
+    char dir[4096], log_path[4200];
+    /* The folder is checked before connecting: a socket in someone else's folder is theirs. */
+    if (ensure_socket_dir(sock_path, dir, sizeof(dir), err, errlen) != 0)
+        return -1;
+    snprintf(log_path, sizeof(log_path), "%s/worker.log", dir);
     int fd = verify ? connect_alive(sock_path, abort_fn, abort_arg) : gs_connect(sock_path);
     if (fd >= 0)
         return fd;
-
-    char dir[4096], log_path[4200];
-    if (ensure_socket_dir(sock_path, dir, sizeof(dir)) != 0) {
-        set_err(err, errlen, "cannot create the worker folder %s: %s", dir, strerror(errno));
+    if (errno == EPERM) {
+        set_err(err, errlen, "refusing the worker at %s: it runs as another user", sock_path);
         return -1;
     }
-    snprintf(log_path, sizeof(log_path), "%s/worker.log", dir);
 
     /* One start at a time per process: other render threads wait here, then connect. */
     pthread_mutex_lock(&g_spawn_lock);
     fd = connect_alive(sock_path, abort_fn, abort_arg);
-    if (fd >= 0) {
+    if (fd >= 0 || errno == EPERM) {
         pthread_mutex_unlock(&g_spawn_lock);
+        if (fd < 0)
+            set_err(err, errlen, "refusing the worker at %s: it runs as another user", sock_path);
         return fd;
     }
     int alive_fd = -1;
@@ -614,11 +661,15 @@ static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_f
     }
     double timeout = env_seconds("GSRENDER_WORKER_TIMEOUT", 60.0);
     double deadline = now_seconds() + timeout;
-    int exited = 0;
+    int exited = 0, foreign = 0;
     while (now_seconds() < deadline) {
         fd = connect_alive(sock_path, abort_fn, abort_arg);
         if (fd >= 0)
             break;
+        if (errno == EPERM) {
+            foreign = 1;
+            break;
+        }
         if (!exited && worker_exited(alive_fd)) {
             /* Failed, or found another worker serving this socket (then it answers soon). */
             exited = 1;
@@ -640,7 +691,9 @@ static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_f
     const char *cmd = getenv("GSRENDER_WORKER");
     if (!cmd || !*cmd)
         cmd = GSRENDER_WORKER_DEFAULT;
-    if (exited)
+    if (foreign)
+        set_err(err, errlen, "refusing the worker at %s: it runs as another user", sock_path);
+    else if (exited)
         set_err(err, errlen,
                 "the gsrender worker ('%s') exited during start-up: %s (log: %s; set GSRENDER_WORKER to the "
                 "full command, e.g. '/path/to/venv/bin/gsrender serve')",

@@ -1,0 +1,173 @@
+"""The worker against hostile same-user clients and mistakes (issue 11)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gsrender.ofx_bridge import protocol, worker
+from gsrender.ofx_bridge.protocol import Settings
+from tests.conftest import make_plate
+from tests.ofx_bridge.test_ofx_worker import render_request, running, shared
+
+
+@pytest.fixture
+def sock_path(tmp_path_factory) -> Path:
+    return Path(os.path.realpath(tmp_path_factory.mktemp("w"))) / "w.sock"
+
+
+def test_serve_refuses_to_delete_a_regular_file(tmp_path, capsys):
+    victim = tmp_path / "notes.txt"
+    victim.write_text("keep me\n")
+    assert worker.main(["--socket", str(victim), "--idle-timeout", "1"]) == 1
+    assert victim.read_text() == "keep me\n"
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "error" in x]
+    assert "is not a socket" in line
+
+
+def test_serve_refuses_a_folder_others_can_write(tmp_path, capsys):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    assert worker.main(["--socket", str(folder / "w.sock"), "--idle-timeout", "1"]) == 1
+    assert "can be written by other users" in capsys.readouterr().err
+    assert not (folder / "w.sock").exists()
+
+
+def test_shm_truncated_mid_render_is_an_error_reply_not_sigbus(sock_path):
+    """The file is truncated after the request is built: the worker answers an error and lives on."""
+    h, w = 40, 64
+    window = (0, 0, w, h)
+    with running(sock_path), shared(w, h, window) as (name, mm, out_off):
+        np.frombuffer(mm, np.float32, count=h * w * 3)[:] = make_plate(h, w).ravel()
+        os.truncate(worker.SHM_DIR / name.lstrip("/"), 100)
+        reply = protocol.request(sock_path, render_request(name, w, h, window, out_off, Settings()))
+        assert not reply["ok"] and "shared memory" in reply["error"]
+        assert protocol.request(sock_path, {"op": "ping"})["ok"]
+
+
+def test_shm_truncated_while_the_worker_reads_it_never_kills_it(sock_path):
+    """A real `gsrender serve` process; the client truncates its file at several moments mid-request."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gsrender.engine.cli",
+            "serve",
+            "--socket",
+            str(sock_path),
+            "--idle-timeout",
+            "60",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not sock_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        h, w = 1200, 1600
+        settings = Settings(keyer="classic")
+        for delay in (0.0, 0.001, 0.003, 0.01, 0.03):
+            with shared(w, h, (0, 0, 8, 8)) as (name, mm, out_off):
+                np.frombuffer(mm, np.float32, count=h * w * 3)[:] = 0.25
+                req = {
+                    "version": protocol.VERSION,
+                    **render_request(name, w, h, (0, 0, 8, 8), out_off, settings),
+                }
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(60)
+                    s.connect(str(sock_path))
+                    protocol.send_message(s, req)
+                    time.sleep(delay)
+                    os.truncate(worker.SHM_DIR / name.lstrip("/"), 0)
+                    with contextlib.suppress(OSError, protocol.ProtocolError):
+                        protocol.recv_message(s)
+            assert proc.poll() is None, (
+                f"the worker died (exit {proc.returncode}) after a truncation at {delay}s"
+            )
+        assert protocol.request(sock_path, {"op": "ping"})["ok"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_read_shared_reports_a_short_file(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"\0" * 100)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(Exception, match="shorter than the frame"):
+            worker.read_shared(fd, 0, np.empty((10, 10, 3), np.float32))
+    finally:
+        os.close(fd)
+
+
+def test_half_a_header_does_not_keep_the_worker_alive(sock_path):
+    w = worker.Worker(sock_path, worker.Engine(), idle_timeout=0.5, read_timeout=0.5)
+    w.bind()
+    t = threading.Thread(target=w.serve, daemon=True)
+    t.start()
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(str(sock_path))
+    client.sendall(b"\0\0")  # half a header, then silence
+    t.join(15)
+    alive = t.is_alive()
+    client.close()
+    w.stop()
+    t.join(5)
+    assert not alive, "a silent client kept the worker past its idle timeout"
+
+
+def test_deeply_nested_json_is_refused_and_the_worker_keeps_serving(sock_path):
+    body = b'{"op":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with running(sock_path):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(sock_path))
+            s.sendall(protocol.HEADER.pack(len(body)) + body)
+            assert s.recv(10) == b""  # dropped, not a thread dying with a traceback
+        assert protocol.request(sock_path, {"op": "ping"})["ok"]
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(protocol.HEADER.pack(len(body)) + body)
+        with pytest.raises(protocol.ProtocolError, match="nested deeper"):
+            protocol.recv_message(b)
+
+
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        ({"despill": math.nan}, "finite"),
+        ({"despill": 5}, "between 0 and 1"),
+        ({"despill": "0.5"}, "finite number"),
+        ({"screen_colour": [math.nan] * 3}, "finite"),
+        ({"screen_colour": [0, 0, 0]}, "not all 0"),
+        ({"composite_colour": [math.inf, 0, 0]}, "finite"),
+        ({"screen_colour": [1e308, 1e308, 1e308]}, "65504"),
+    ],
+)
+def test_request_settings_must_be_finite_and_in_range(settings, words):
+    with pytest.raises(ValueError, match=words):
+        Settings.from_json(settings)
+
+
+def test_bad_request_numbers_get_error_replies(sock_path):
+    h, w = 8, 8
+    with running(sock_path), shared(w, h, (0, 0, w, h)) as (name, _mm, out_off):
+        good = render_request(name, w, h, (0, 0, w, h), out_off, Settings())
+        good["settings"]["despill"] = math.nan  # Python's json writes NaN; the worker must refuse it
+        for change in ({"width": 8.5}, {"width": True}, {"window": [0, 0, 8]}, {"width": 1 << 20}, {}):
+            req = {**good, **change}
+            reply = protocol.request(sock_path, req)
+            assert not reply["ok"] and reply["error"].startswith("bad request"), (change, reply)
