@@ -148,6 +148,23 @@ def _render_frames(
         if r.status == "failed" and settings.on_error == "fail":
             stop.set()
 
+    screenless: list[Path] = []  # frames where no green or blue screen was recognised
+
+    def check_screen(ref: FrameRef, prepared: PreparedFrame) -> None:
+        """One warning per run: a plate with no recognisable screen keys as solid foreground."""
+        if prepared.screen.found:
+            return
+        with lock:
+            screenless.append(ref.path)
+            first = len(screenless) == 1
+        if first:
+            log.warning(
+                "gsrender: warning: frame %s: %s: no green or blue screen recognised; keyed against the "
+                "frame's median colour (set --screen-colour R,G,B); later frames like it are not reported",
+                ref.frame,
+                ref.path,
+            )
+
     def unexpected(exc: BaseException) -> None:
         log.debug("unexpected exception", exc_info=exc)  # the traceback, with --debug
 
@@ -195,6 +212,7 @@ def _render_frames(
                     )
                     plate = colour.convert(frame.rgb, in_space, colour.WORKING_SPACE)
                     prepared = prepare_frame(plate, screen_colour, backend.info.stride)
+                    check_screen(ref, prepared)
                 except GsRenderError as exc:
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
                     continue

@@ -209,3 +209,16 @@ def test_json_report(plate_seq, tmp_path):
     assert data["exit_code"] == 1 and data["backend"] == "onnxruntime-cpu"
     failed = [f for f in data["frames"] if f["status"] == "failed"]
     assert failed[0]["frame"] == 1002 and "file not found" in failed[0]["error"]
+
+
+def test_a_plate_without_a_screen_is_keyed_with_one_warning(tmp_path, caplog):
+    """No green or blue screen: the render still runs, and says so once for the whole run."""
+    grey = np.full((40, 56, 3), 0.3, np.float32)
+    for f in (1, 2):
+        write_plate(tmp_path / f"grey.{f:04d}.exr", grey)
+    with caplog.at_level("WARNING", logger="gsrender"):
+        rc = run(tmp_path / "grey.####.exr", "-o", tmp_path / "out" / "k.####.exr", "--keyer", "classic")
+    assert rc == 0
+    warnings = [r.getMessage() for r in caplog.records if "no green or blue screen" in r.getMessage()]
+    assert len(warnings) == 1 and "grey.0001.exr" in warnings[0]
+
