@@ -21,6 +21,17 @@ from . import dataset, render
 from .scene import KINDS, build_scene
 
 
+def _cpu_name() -> str:
+    """The CPU model for the manifest (platform.processor() is often empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def scene_for(seed: int, width: int, height: int):
     """The scene of one plate: kind from the seed, screen colour alternating within each cycle of kinds."""
     kind = KINDS[seed % len(KINDS)]
@@ -43,7 +54,7 @@ def render_set(
         "generator": "gsrender.training.indep_val (path-traced 3D scenes; not the training generator)",
         "alpha": "1 - transmittance to the screen (subject black, screen a unit emitter, same samples)",
         "fg": "subject and lights without the screen, over black, divided by alpha (no spill)",
-        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "hardware": f"{_cpu_name()}, {os.cpu_count()} CPUs",
         "plates": [],
     }
     total = 0.0
