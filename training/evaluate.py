@@ -375,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         default="synthetic",
         help="'synthetic' (the fixed validation plates), 'sequence' (a held-out synthetic shot of "
-        "--count frames, adds temporal flicker) or a folder of keyed frames in the seed layout "
+        "--count frames, adds temporal flicker), 'indep:DIR' (a path-traced set rendered by "
+        "python -m gsrender.training.indep_val; also prints every plate) or a folder of keyed frames "
+        "in the seed layout "
         "(Data.01.RGB.0063.png + Data.01.ALPHA.0063.png), scored whole, flicker over the frames in order",
     )
     ap.add_argument(
@@ -419,8 +421,19 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"gsrender evaluate: {exc}", file=sys.stderr)
         return 2
-    temporal = args.data != "synthetic"
-    if args.data == "synthetic":
+    indep = args.data.startswith("indep:")
+    temporal = args.data != "synthetic" and not indep
+    if indep:  # the path-traced independent validation set (gsrender.training.indep_val)
+        from .indep_val import IndepValError
+        from .indep_val.evaluation import indep_samples
+
+        try:
+            samples = indep_samples(args.data[len("indep:") :], args.count)
+        except IndepValError as exc:
+            print(f"gsrender evaluate: {exc}", file=sys.stderr)
+            return 2
+        where = f"{len(samples)} path-traced plates of {args.data[len('indep:') :]} (independent of training)"
+    elif args.data == "synthetic":
         samples = synthetic_samples(args.count, args.size, args.seed)
         where = f"{len(samples)} synthetic validation plates, {args.size}px, seed {args.seed}"
     elif args.data == "sequence":
@@ -436,9 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         samples = hard_half(samples)
         where += f"; hard half ({len(samples)} plates with the highest classic-keyer SAD)"
     results: dict[str, dict[str, float]] = {}
+    rows_by_model: dict[str, list[dict[str, Any]]] = {}
     for label, pred in zip(_unique_labels(args.model, preds), preds, strict=True):
         res = evaluate_predictor(pred, samples, temporal=temporal and not args.hard_half)
         results[label] = res["metrics"]
+        rows_by_model[label] = res["rows"]
         if args.per_plate:
             for r in res["rows"]:
                 print(
@@ -450,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
         f"({torch.get_num_threads()} threads)"
     )
     print(format_table(results, markdown=args.markdown))
+    if indep:
+        from .indep_val.evaluation import format_per_plate
+
+        print(format_per_plate(rows_by_model, markdown=args.markdown))
     if args.csv:
         write_csv(args.csv, results)
     return 0

@@ -1,0 +1,5 @@
+import sys
+
+from .build_set import main
+
+sys.exit(main())
