@@ -131,7 +131,13 @@ def _initializer_map(graph: onnx.GraphProto) -> dict[str, TensorProto]:
 
 
 def _head_nodes(graph: onnx.GraphProto) -> set[int]:
-    """Nodes after the last convolution: downstream of some Conv and upstream of none."""
+    """Nodes before the first and after the last convolution, which stay FP32 in the FP16 model.
+
+    After: downstream of some Conv and upstream of none (the output head). Before: downstream
+    of no Conv (the input arithmetic). GsKeyNet2 computes its colour evidence there (a ratio
+    of colour differences and a green/blue decision on the screen guide), which FP16 rounding
+    would flip on near-ties; it is a few elementwise operations per pixel.
+    """
     producers = {o: i for i, n in enumerate(graph.node) for o in n.output}
     consumers: dict[str, list[int]] = defaultdict(list)
     for i, n in enumerate(graph.node):
@@ -152,7 +158,9 @@ def _head_nodes(graph: onnx.GraphProto) -> set[int]:
     convs = [i for i, n in enumerate(graph.node) if n.op_type == "Conv"]
     down = closure(convs, lambda i: [j for o in graph.node[i].output for j in consumers[o]])
     up = closure(convs, lambda i: [producers[x] for x in graph.node[i].input if x in producers])
-    return {i for i in down if i not in up and graph.node[i].op_type != "Conv"}
+    head = {i for i in down if i not in up}
+    front = {i for i in range(len(graph.node)) if i not in down}
+    return {i for i in head | front if graph.node[i].op_type != "Conv"}
 
 
 def convert_fp16(proto: onnx.ModelProto, keep_fp32_head: bool = True) -> onnx.ModelProto:

@@ -407,7 +407,7 @@ def _resolve_config(args: argparse.Namespace, resume_ckpt: dict[str, Any] | None
             folder = json.dumps(str(Path(args.data).resolve()))
             overrides = ['data.kind="paired"', f"data.folder={folder}", *overrides]
         cfg = C.load_config(name, overrides)
-        if args.finetune:
+        if args.finetune and not args.config:  # a shot fine-tune keeps the network it starts from
             src = load_checkpoint(args.finetune)
             cfg["model"] = C.from_dict(src["config"])["model"]
     if args.steps is not None:
@@ -435,9 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     rank = Dist()
     last_path = out / "last.pt"
-    if args.finetune and not args.data:
+    if args.finetune and not (args.data or args.config):
         print(
-            "gsrender-train: --finetune needs --data FOLDER (the keyed frames of the shot)", file=sys.stderr
+            "gsrender-train: --finetune needs --data FOLDER (the keyed frames of the shot) or --config "
+            "(a training phase of its own, e.g. training/configs/gskey2_phase2.toml)",
+            file=sys.stderr,
         )
         return 2
     if last_path.exists() and not args.resume:

@@ -12,11 +12,16 @@ changed, each because of a failure seen on real photographs:
   colour-difference key k = 1 - s(plate) / s(local screen), s(x) = x_screen - max(others)
   (the classic keyer's formula, full resolution, so it keeps every strand the plate
   shows) and predicts a correction of it. With a zero correction it is the classic key.
-- It cannot paint over visible screen. The correction may lower alpha anywhere (shadows,
-  noise, dark folds) but may raise it only as far as the gate lets it: the gate is 0 where
-  the pixel's chromaticity equals the local screen's (screen seen between leaves, a
-  shadow on the screen) and opens as the colour moves away from the screen. The shipped
-  GsKeyNet filled gaps between branches with alpha near 1.
+- It cannot paint over visible screen. The correction may lower alpha (shadows, noise,
+  dark folds) but may raise it only as far as the gate lets it: the gate is 0 where the
+  pixel's chromaticity equals the local screen's (screen seen between leaves, a shadow on
+  the screen) and opens as the colour moves away from the screen. The shipped GsKeyNet
+  filled gaps between branches with alpha near 1.
+- With ``hold_subject`` it cannot punch holes into plain subject either: where the screen
+  channel is clearly below another channel (the unclipped colour-difference key above
+  1 + HOLD_WIDTH: skin, denim, most costumes; such a pixel holds little screen light) the
+  correction may not lower alpha. A first training phase without it lowered alpha on blue jeans and a
+  plaid shirt in real photographs.
 
 The trunk is GsKeyNet's U-Net (three stride-2 levels, no normalisation, no global
 pooling: tile-invariant), written directly in the cheaper arrangement GsKeyNetDeploy
@@ -37,6 +42,7 @@ STRENGTH_FLOOR = 0.01  # linear: the local screen's colour difference never divi
 CHROMA_EPS = 0.005  # linear: keeps chromaticity of near-black pixels near 0 (not noise)
 GATE_START = 0.03  # chromaticity distance (L1) below which alpha may not be raised
 GATE_WIDTH = 0.09  # ... and over which the gate opens fully
+HOLD_WIDTH = 0.1  # raw key above 1 over which lowering alpha is phased out (hold_subject)
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
@@ -51,14 +57,19 @@ def screen_aligned(x: torch.Tensor, blue: torch.Tensor) -> torch.Tensor:
     return torch.where(blue, swapped, x)
 
 
-def colour_difference(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
-    """1 - s(plate) / s(screen), s = green - max(red, blue), in [0, 1] (green-aligned inputs)."""
+def raw_colour_difference(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
+    """1 - s(plate) / s(screen), s = green - max(red, blue), unclipped (green-aligned inputs)."""
 
     def strength(x: torch.Tensor) -> torch.Tensor:
         return x[:, 1:2] - torch.maximum(x[:, 0:1], x[:, 2:3])
 
     ref = torch.clamp(strength(screen_lin), min=STRENGTH_FLOOR)
-    return torch.clamp(1.0 - strength(plate_lin) / ref, 0.0, 1.0)
+    return 1.0 - strength(plate_lin) / ref
+
+
+def colour_difference(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
+    """The colour-difference key in [0, 1]: 0 on the local screen, 1 without screen light."""
+    return torch.clamp(raw_colour_difference(plate_lin, screen_lin), 0.0, 1.0)
 
 
 def screen_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
@@ -82,10 +93,17 @@ class GsKeyNet2(nn.Module):
     stride = STRIDE
 
     def __init__(
-        self, c1: int = 16, c2: int = 32, c3: int = 64, head: int = 16, bg_range: float = 0.5
+        self,
+        c1: int = 16,
+        c2: int = 32,
+        c3: int = 64,
+        head: int = 16,
+        bg_range: float = 0.5,
+        hold_subject: bool = False,
     ) -> None:
         super().__init__()
         self.bg_range = bg_range
+        self.hold_subject = hold_subject
         cin = 8  # plate (3), screen (3), colour-difference key, gate
         self.e1a = _conv(cin, c1, stride=2)
         self.e1b = _conv(c1, c1)
@@ -114,7 +132,8 @@ class GsKeyNet2(nn.Module):
         p = screen_aligned(plate, blue)
         s = screen_aligned(screen, blue)
         p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
-        key = colour_difference(p_lin, s_lin)
+        raw = raw_colour_difference(p_lin, s_lin)
+        key = torch.clamp(raw, 0.0, 1.0)
         gate = screen_gate(p_lin, s_lin)
         x = torch.cat([p, s, key, gate], dim=1)
         r = torch.relu
@@ -127,7 +146,10 @@ class GsKeyNet2(nn.Module):
         h = r(self.h_mix(r(self.h_dw(h))))
         o = self.h_out(h)
         delta = o[:, :1]
-        alpha = torch.clamp(key + gate * F.relu(delta) - F.relu(-delta), 0.0, 1.0)
+        lower = F.relu(-delta)
+        if self.hold_subject:
+            lower = lower * torch.clamp((1.0 + HOLD_WIDTH - raw) / HOLD_WIDTH, 0.0, 1.0)
+        alpha = torch.clamp(key + gate * F.relu(delta) - lower, 0.0, 1.0)
         bg = torch.clamp(s + self.bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
         return alpha, screen_aligned(bg, blue)
 
