@@ -250,6 +250,15 @@ def read_clean_plate(path: Path, size: tuple[int, int], colorspace: str | None) 
     return colour.convert(np.ascontiguousarray(pixels[..., :3]), space, colour.WORKING_SPACE)
 
 
+def _block_means(img: np.ndarray, block: int = 4) -> np.ndarray:
+    """Means of block x block pixels as an Nx3 list (the ragged edge dropped; tiny images kept whole)."""
+    h, w = (img.shape[0] // block) * block, (img.shape[1] // block) * block
+    if not h or not w:
+        return img.reshape(-1, 3)
+    blocks = img[:h, :w].reshape(h // block, block, w // block, block, 3)
+    return blocks.mean(axis=(1, 3), dtype=np.float32).reshape(-1, 3)
+
+
 def check_exposure(plate: np.ndarray, clean: np.ndarray, path: Path | str) -> None:
     """Refuse a clean plate whose screen does not match the plate's screen areas.
 
@@ -257,7 +266,7 @@ def check_exposure(plate: np.ndarray, clean: np.ndarray, path: Path | str) -> No
     same place: the subject rarely has the screen's exact hue, while a change of exposure keeps
     the chromaticity and shows in the brightness ratio, whose median is then tested.
     """
-    p, c = plate[::4, ::4].reshape(-1, 3), clean[::4, ::4].reshape(-1, 3)
+    p, c = _block_means(plate), _block_means(clean)  # 4x4 means: grain would blur the chromaticity
     ch = int(np.argmax(np.median(c, axis=0)))
     others = [i for i in range(3) if i != ch]
     ps, cs = np.maximum(p[:, ch], 1e-6), np.maximum(c[:, ch], 1e-6)

@@ -291,3 +291,15 @@ def test_the_classic_keyer_takes_the_clean_plate_as_its_guide_the_shipped_networ
     np.testing.assert_allclose(f.screen_enc[:, 5, 5], f.screen_enc[:, 60, 90])  # the flat clean plate
     f = prepare_frame(plate, None, 8, FrameInputs(clean_plate=clean), neural.info.clean_plate_guide)
     assert not isinstance(f.screen, CleanPlateScreen) and f.clean_plate is not None
+
+
+def test_exposure_check_accepts_true_clean_plates_and_refuses_them_a_stop_off():
+    """Synthetic plates (noise, compression, green and blue screens) with their exact clean screen."""
+    from gsrender.training.synth.generator import generate_plate
+
+    for seed in range(3000, 3008):
+        p = generate_plate(seed, 128, 192)
+        check_exposure(p.plate, p.screen, "clean.exr")
+        for factor in (0.4, 2.5):
+            with pytest.raises(InputError, match="stops"):
+                check_exposure(p.plate, p.screen * factor, "clean.exr")
