@@ -303,3 +303,22 @@ def test_exposure_check_accepts_true_clean_plates_and_refuses_them_a_stop_off():
         for factor in (0.4, 2.5):
             with pytest.raises(InputError, match="stops"):
                 check_exposure(p.plate, p.screen * factor, "clean.exr")
+
+
+@pytest.mark.parametrize("keyer", ["neural", "classic"])
+def test_inputs_do_not_depend_on_the_tile_size(exr_seq, tmp_path, keyer):
+    garbage, core = boxes()
+    light = 1.0 - 0.35 * np.arange(W, dtype=np.float32) / W
+    clean = np.ascontiguousarray(np.broadcast_to(SCREEN * light[:, None], (H, W, 3)))
+    inputs = [
+        *("--garbage-matte", write_matte(tmp_path / "g.exr", garbage)),
+        *("--core-matte", write_matte(tmp_path / "c.exr", core)),
+        *("--clean-plate", write_plate(tmp_path / "clean.exr", clean)),
+    ]
+    outs = []
+    for tile in (0, 32):
+        out = tmp_path / f"t{tile}.exr"
+        args = [exr_seq / "plate.1001.exr", "-o", out, "--keyer", keyer, "--exr-dtype", "float"]
+        assert run(*args, "--tile", tile, *inputs) == 0
+        outs.append(read_rgba(out))
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-4)
