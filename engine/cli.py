@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from . import allocator
+from . import allocator, compositor_inputs
 from .backends.base import Backend
 from .errors import (
     EXIT_FRAMES_FAILED,
@@ -245,6 +245,7 @@ def _render_parser() -> argparse.ArgumentParser:
         "overscan cropped), EXR keeps the data window; display: always the display window; "
         "data: always the data window",
     )
+    compositor_inputs.add_arguments(p)
     f = p.add_argument_group("farm")
     f.add_argument("--skip-existing", action="store_true", help="skip frames whose output exists (resume)")
     f.add_argument(
@@ -455,6 +456,7 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
         io_workers=args.io_threads,
         plate=PlateSelection(layer=args.layer, part=args.part, input_alpha=args.input_alpha),
         max_pixels=args.max_pixels,
+        inputs=compositor_inputs.from_args(args),
         output=OutputSettings(
             colorspace=args.out_colorspace,
             alpha_mode=args.alpha_mode,
@@ -491,6 +493,7 @@ def _render(argv: list[str], signals: _Signals) -> int:
         log.setLevel(logging.DEBUG)
     settings = _settings(args)
     jobs = _plan_jobs(args)
+    compositor_inputs.check_patterns(settings.inputs, isinstance(jobs, FramePlan))
     validate_output(str(jobs[0][1]), settings.output)
     validate_output_options(
         jobs[0][1], writer_dtype(jobs[0][1], settings.output), settings.output.compression

@@ -40,8 +40,16 @@ RUN_CHUNK = "--run-chunk"
 EXTENSION = "TASK_CHUNKING"
 NOTIFY_SECONDS = 30  # SIGTERM grace: gsrender finishes the frames in flight, then exits 130
 
+# Compositor inputs (engine/compositor_inputs.py): render option dest -> (job parameter, option, label).
+# They are PATH job parameters, so a submitter can point them elsewhere and path mapping applies.
+_INPUT_PARAMS = {
+    "garbage_matte": ("GarbageMatte", "--garbage-matte", "Garbage matte"),
+    "core_matte": ("CoreMatte", "--core-matte", "Core matte"),
+    "clean_plate": ("CleanPlate", "--clean-plate", "Clean plate"),
+}
 # Render options the template itself sets (or that make no sense on a farm).
 _CONTROLLED = {"help", "input", "output", "frames", "skip_existing", "no_progress", "dry_run", "report"}
+_CONTROLLED |= set(_INPUT_PARAMS)
 # Render options holding a local path: made absolute, since tasks run in a session folder.
 _PATH_OPTIONS = {"model"}
 # Backends that can use a TensorRT engine; the others make the build step pointless.
@@ -71,6 +79,7 @@ class JobSpec:
     engine_required: bool = False
     engine_cache: str | None = None
     timeout: int | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # job parameter -> absolute path (pattern)
 
 
 # ---------------------------------------------------------------- command line
@@ -227,7 +236,12 @@ def _spec_from_args(args: argparse.Namespace, render_args: list[str]) -> JobSpec
             "--no-task-chunking needs one contiguous frame range (A-B); use the TASK_CHUNKING template "
             "or one job per range",
         )
-    _check_local_render(inp, out, frames, render_args)
+    inputs = {
+        param: str(_absolute(getattr(args, dest)))
+        for dest, (param, _, _) in _INPUT_PARAMS.items()
+        if getattr(args, dest, None)
+    }
+    _check_local_render(inp, out, frames, [*render_args, *_input_args(inputs, lambda param: inputs[param])])
     _probe_model(args)
 
     backend = getattr(args, "backend", "auto")
@@ -256,11 +270,17 @@ def _spec_from_args(args: argparse.Namespace, render_args: list[str]) -> JobSpec
         engine_required=backend == "tensorrt",
         engine_cache=args.engine_cache,
         timeout=args.timeout,
+        inputs=inputs,
     )
     _check_format_free(
         [spec.name, *spec.render_args, *spec.engine_args, spec.report or "", args.engine_cache or ""]
     )
     return spec
+
+
+def _input_args(inputs: dict[str, str], value) -> list[str]:  # noqa: ANN001 - param name -> text
+    """The render options of the compositor inputs given, in a fixed order."""
+    return [f"{option}={value(param)}" for param, option, _ in _INPUT_PARAMS.values() if param in inputs]
 
 
 def _check_local_render(inp: Path, out: Path, frames: list[int], render_args: list[str]) -> None:
@@ -384,6 +404,18 @@ def _parameters(spec: JobSpec) -> list[dict[str, Any]]:
                 default=spec.chunk_target_seconds,
             )
         )
+    for param, option, label in _INPUT_PARAMS.values():
+        if param in spec.inputs:
+            params.append(
+                _param(
+                    param,
+                    "PATH",
+                    label,
+                    f"{label} file or sequence with the plate's frame token ({option}).",
+                    "Compositor inputs",
+                    minLength=1,
+                )
+            )
     params.append(
         _param(
             "GsRenderCommand",
@@ -432,6 +464,7 @@ def _render_step(spec: JobSpec) -> dict[str, Any]:
         }
         chunk_ref = "{{Task.Param.ChunkStart}}"
     render = [source, "--output", target, "--skip-existing", "--no-progress", *spec.render_args]
+    render += _input_args(spec.inputs, lambda param: f"{{{{Param.{param}}}}}")
     if spec.report:
         stem, ext = os.path.splitext(spec.report)
         render.append(f"--report={stem}.{chunk_ref}{ext or '.json'}")  # one report per chunk, never shared
@@ -523,6 +556,7 @@ def parameter_values(spec: JobSpec) -> dict[str, str | int]:
     values["ChunkSize"] = spec.chunk
     if spec.task_chunking:
         values["ChunkTargetRuntimeSeconds"] = spec.chunk_target_seconds
+    values.update(spec.inputs)
     values["GsRenderCommand"] = spec.executable
     return values
 

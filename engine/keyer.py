@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .backends.base import Backend
+from .compositor_inputs import FrameInputs, apply_mattes, screen_of
 from .encoding import encode_for_network
-from .frame_prep import ScreenEstimate, estimate_screen
+from .frame_prep import ScreenEstimate
 from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_tiles, round_up
 from .unmix import despill, premultiplied_foreground
 from .unpremultiply import straight_for_output
@@ -31,7 +32,10 @@ class PreparedFrame:
     plate_lin: np.ndarray  # HxWx3 working-space linear
     plate_padded: np.ndarray  # 3xPHxPW network encoding, edge-padded to the stride
     screen_padded: np.ndarray  # 3xPHxPW encoded smooth screen estimate, edge-padded alike
-    screen: ScreenEstimate
+    screen: ScreenEstimate  # a CleanPlateScreen when a clean plate is the keyer's guide
+    garbage: np.ndarray | None = None  # HxW garbage matte (1 = certainly screen), applied to the key
+    core: np.ndarray | None = None  # HxW core matte (1 = certainly subject)
+    clean_plate: np.ndarray | None = None  # HxWx3 linear clean plate: the unmix's screen colour
 
     @property
     def plate_enc(self) -> np.ndarray:
@@ -77,18 +81,28 @@ class KeyedFrame:
 
 
 def prepare_frame(
-    plate_lin: np.ndarray, screen_colour: np.ndarray | None = None, stride: int = 1
+    plate_lin: np.ndarray,
+    screen_colour: np.ndarray | None = None,
+    stride: int = 1,
+    inputs: FrameInputs | None = None,
+    clean_guide: bool = False,
 ) -> PreparedFrame:
     """Compute the per-frame guides once, before any tiling.
 
     ``stride``: the model's (backend.info.stride); the encoded inputs are then made at the
-    padded size the network runs at, so inference needs no padding copy.
+    padded size the network runs at, so inference needs no padding copy. ``inputs``: the
+    frame's garbage/core mattes and clean plate (engine/compositor_inputs.py), if any;
+    ``clean_guide``: the clean plate is also the keyer's guide (backend.info.clean_plate_guide).
     """
     plate_lin = np.ascontiguousarray(plate_lin, dtype=np.float32)
-    est = estimate_screen(plate_lin, screen_colour)
+    inputs = inputs or FrameInputs()
+    est = screen_of(plate_lin, inputs.clean_plate if clean_guide else None, screen_colour)
     h, w = plate_lin.shape[:2]
     size = (round_up(h, stride), round_up(w, stride))
-    return PreparedFrame(plate_lin, encode_for_network(plate_lin, size), est.smooth_enc_padded(*size), est)
+    plate_padded, screen_padded = encode_for_network(plate_lin, size), est.smooth_enc_padded(*size)
+    return PreparedFrame(
+        plate_lin, plate_padded, screen_padded, est, inputs.garbage, inputs.core, inputs.clean_plate
+    )
 
 
 def resolve_tile(tile: int, height: int, width: int) -> int:
@@ -139,7 +153,14 @@ def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[
 def finish_frame(
     frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray, despill_strength: float = 1.0
 ) -> KeyedFrame:
-    """Unmix the foreground in linear light and despill it."""
+    """Apply the mattes to the key, then unmix the foreground in linear light and despill it.
+
+    With a clean plate, the unmix takes the screen behind each pixel from it, not from the network.
+    """
+    if frame.garbage is not None or frame.core is not None:
+        alpha = apply_mattes(alpha, frame.garbage, frame.core)
+    if frame.clean_plate is not None:
+        bg_enc = encode_for_network(frame.clean_plate)
     premult = premultiplied_foreground(frame.plate_lin, alpha, bg_enc)
     premult = despill(premult, frame.screen.colour, despill_strength)
     return KeyedFrame(alpha=alpha, premult=premult, screen=frame.screen)
@@ -152,8 +173,10 @@ def key_frame(
     tile: int = 0,
     despill_strength: float = 1.0,
     screen_colour: np.ndarray | None = None,
+    inputs: FrameInputs | None = None,
 ) -> KeyedFrame:
     """All stages for one frame in one call (tests, the OFX worker)."""
-    frame = prepare_frame(plate_lin, screen_colour, backend.info.stride)
+    info = backend.info
+    frame = prepare_frame(plate_lin, screen_colour, info.stride, inputs, info.clean_plate_guide)
     alpha, bg = infer_frame(frame, backend, tile)
     return finish_frame(frame, alpha, bg, despill_strength)

@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from . import colour
 from .backends.base import Backend
+from .compositor_inputs import CompositorInputs, InputReader
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
 from .io import PlateSelection, read_frame, write_frame
 from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
@@ -53,6 +54,7 @@ class RenderSettings:
     plate: PlateSelection = field(default_factory=PlateSelection)  # --layer, --part, --input-alpha
     output: OutputSettings = field(default_factory=OutputSettings)
     max_pixels: int = DEFAULT_MAX_PIXELS  # frames declaring more are refused before decoding
+    inputs: CompositorInputs = field(default_factory=CompositorInputs)  # mattes, clean plate
 
 
 @dataclass
@@ -177,6 +179,7 @@ def _render_frames(
     screen_colour = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
 
     workers = io_workers_for(backend, settings.io_workers)
+    extra_inputs = InputReader(settings.inputs, settings.colorspace) if settings.inputs.used else None
     pending = iter(jobs)
     pending_lock = threading.Lock()
     order: dict[Path, int] = {}  # job index of each input taken, to return reports in job order
@@ -211,7 +214,10 @@ def _render_frames(
                         else colour.default_colorspace(frame.info)
                     )
                     plate = colour.convert(frame.rgb, in_space, colour.WORKING_SPACE)
-                    prepared = prepare_frame(plate, screen_colour, backend.info.stride)
+                    extra = extra_inputs.read(ref.frame, plate) if extra_inputs else None
+                    prepared = prepare_frame(
+                        plate, screen_colour, backend.info.stride, extra, backend.info.clean_plate_guide
+                    )
                     check_screen(ref, prepared)
                 except GsRenderError as exc:
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))

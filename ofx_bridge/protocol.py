@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2  # 2: optional garbage matte, core matte and clean plate (issue 14)
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
 MAX_DEPTH = 8  # requests nest three deep; deeper JSON is refused before it is parsed
@@ -29,6 +29,10 @@ MAX_COLOUR = 65504.0  # colours beyond the largest half float are typos (and ove
 FLOAT_BYTES = 4
 IN_CHANNELS = 3  # the plugin sends straight RGB, float32, rows top-down
 OUT_CHANNELS = 4  # the worker answers RGBA, float32, rows top-down, render window only
+
+# Optional inputs of a render request (the plugin's optional clips): name -> float32 channels
+# per pixel in the shared memory, W x H, rows top-down like the source.
+EXTRA_INPUTS = {"garbage": 1, "core": 1, "clean_plate": 3}
 
 OUTPUT_MODES = ("premultiplied", "straight", "matte", "composite")
 SOURCE_DEPTHS = ("float", "half", "short", "byte")
@@ -135,6 +139,7 @@ class Settings:
     screen_colour: tuple[float, float, float] | None = None  # None = estimated per frame
     colorspace: str = ""  # "" = auto from source_depth (float: linear Rec.709, integer: sRGB)
     source_depth: str = "float"
+    invert_garbage: bool = False  # the garbage matte is 0 on the screen (--invert-garbage)
 
     @classmethod
     def from_json(cls, data: dict) -> Settings:
@@ -164,6 +169,7 @@ class Settings:
             screen_colour=screen_rgb,
             colorspace=str(data.get("colorspace") or ""),
             source_depth=depth,
+            invert_garbage=_flag(data.get("invert_garbage", False), "invert_garbage"),
         )
 
     def to_json(self) -> dict:
@@ -177,7 +183,26 @@ class Settings:
             "screen_colour": None if self.screen_colour is None else list(self.screen_colour),
             "colorspace": self.colorspace,
             "source_depth": self.source_depth,
+            "invert_garbage": self.invert_garbage,
         }
+
+
+def extra_offsets(value: object) -> dict[str, int]:
+    """A render request's `inputs`: {name: offset} of the optional inputs sent (EXTRA_INPUTS)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("inputs must be an object")
+    unknown = set(value) - set(EXTRA_INPUTS)
+    if unknown:
+        raise ValueError(f"unknown inputs {sorted(unknown)} ({', '.join(EXTRA_INPUTS)})")
+    return {name: whole(offset, f"inputs.{name}") for name, offset in value.items()}
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} wants true or false, got {value!r}"[:200])
+    return value
 
 
 def _number(value: object, name: str) -> float:

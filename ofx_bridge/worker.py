@@ -38,10 +38,12 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import allocator, colour
+from ..engine.compositor_inputs import FrameInputs, frame_inputs
 from ..engine.errors import BackendError, GsRenderError, InputError
 from ..engine.keyer import KeyedFrame, finish_frame, infer_frame, prepare_frame
 from ..engine.output import OutputSettings, compose_output
 from .protocol import (
+    EXTRA_INPUTS,
     FLOAT_BYTES,
     IN_CHANNELS,
     MAX_SIDE,
@@ -50,6 +52,7 @@ from .protocol import (
     ProtocolError,
     Settings,
     default_socket_path,
+    extra_offsets,
     recv_message,
     request,
     send_message,
@@ -247,12 +250,21 @@ class Engine:
             self.counts[name] += 1
 
     def keyed(
-        self, digest: str, shape: tuple[int, int], load: Callable[[], np.ndarray], settings: Settings
+        self,
+        digest: str,
+        shape: tuple[int, int],
+        load: Callable[[], np.ndarray],
+        settings: Settings,
+        extras: dict[str, np.ndarray] | None = None,
     ) -> tuple[KeyedFrame, str, bool]:
-        """The keyed frame for these pixels and settings: (frame, input space, was cached)."""
+        """The keyed frame for these pixels and settings: (frame, input space, was cached).
+
+        ``extras``: the optional inputs (protocol EXTRA_INPUTS); the digest must cover them.
+        """
         in_space = input_space(settings)
         bkey = self.backend_key(settings)
         key = (digest, shape, bkey, settings.despill, settings.screen_colour, in_space)
+        key += (settings.invert_garbage,)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -270,7 +282,7 @@ class Engine:
             self.count("cache_hits")
             return pending.result, in_space, True  # type: ignore[return-value]
         try:
-            result = self._compute(load(), in_space, bkey, settings)
+            result = self._compute(load(), in_space, bkey, settings, extras or {})
             pending.result = result
             with self._lock:
                 self._cache[key] = result
@@ -286,19 +298,16 @@ class Engine:
                 self._pending.pop(key, None)
             pending.event.set()
 
-    def _compute(self, rgb: np.ndarray, in_space: str, bkey: BackendKey, settings: Settings) -> KeyedFrame:
+    def _compute(
+        self, rgb: np.ndarray, in_space: str, bkey: BackendKey, settings: Settings, extras: dict
+    ) -> KeyedFrame:
         """The CLI's stages in the CLI's order (engine/render.py), on one frame."""
-        finite = np.isfinite(rgb).all(axis=2)
-        if not finite.all():
-            y, x = (int(v) for v in np.argwhere(~finite)[0])
-            raise InputError(
-                None,
-                f"{int(np.count_nonzero(~finite))} source pixels are NaN or Inf (first at x={x}, row {y})",
-            )
+        _check_finite(rgb, "source")
         plate = colour.convert(rgb, in_space, colour.WORKING_SPACE)
         screen = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
         backend, lock = self.backend(bkey)
-        frame = prepare_frame(plate, screen, backend.info.stride)
+        inputs = _frame_inputs(plate, extras, in_space, settings) if extras else None
+        frame = prepare_frame(plate, screen, backend.info.stride, inputs, backend.info.clean_plate_guide)
         try:
             with lock:
                 alpha, bg = infer_frame(frame, backend, 0)  # type: ignore[arg-type]
@@ -324,6 +333,29 @@ class Engine:
                 with contextlib.suppress(Exception):
                     backend.close()  # type: ignore[attr-defined]
             self._backends.clear()
+
+
+def _check_finite(pixels: np.ndarray, what: str) -> None:
+    finite = np.isfinite(pixels) if pixels.ndim == 2 else np.isfinite(pixels).all(axis=2)
+    if not finite.all():
+        y, x = (int(v) for v in np.argwhere(~finite)[0])
+        raise InputError(
+            None, f"{int(np.count_nonzero(~finite))} {what} pixels are NaN or Inf (first at x={x}, row {y})"
+        )
+
+
+def _frame_inputs(plate: np.ndarray, extras: dict, in_space: str, settings: Settings) -> FrameInputs:
+    """The plugin's optional clips as the CLI's FrameInputs: mattes clipped to [0, 1], the clean
+    plate converted from the input colour space like the source, both checked as the CLI checks them."""
+    names = {"garbage": "GarbageMatte", "core": "CoreMatte", "clean_plate": "CleanPlate"}
+    for name, pixels in extras.items():
+        _check_finite(pixels, names[name])
+    garbage, core, clean = (extras.get(n) for n in ("garbage", "core", "clean_plate"))
+    garbage = None if garbage is None else np.clip(garbage, 0.0, 1.0)
+    core = None if core is None else np.clip(core, 0.0, 1.0)
+    if clean is not None:
+        clean = colour.convert(clean, in_space, colour.WORKING_SPACE)
+    return frame_inputs(plate, garbage, core, clean, settings.invert_garbage, "CleanPlate")
 
 
 # ---------------------------------------------------------------- server
@@ -516,6 +548,7 @@ class Worker:
             raise ValueError(f"window {[x0, y0, x1, y1]} outside the {width}x{height} frame")
         in_off = whole(msg.get("in_offset", 0), "in_offset")
         out_off = whole(msg["out_offset"], "out_offset")
+        offsets = extra_offsets(msg.get("inputs"))
         n_in = width * height * IN_CHANNELS * FLOAT_BYTES
         n_out = (x1 - x0) * (y1 - y0) * OUT_CHANNELS * FLOAT_BYTES
         self.engine.count("renders")
@@ -528,8 +561,21 @@ class Worker:
             # Copied first (one memcpy's worth): hashing and keying then never touch the file.
             rgb = np.empty((height, width, IN_CHANNELS), np.float32)
             read_shared(fd, in_off, rgb)
-            digest = hashlib.blake2b(memoryview(rgb).cast("B"), digest_size=16).hexdigest()
-            keyed, in_space, cached = self.engine.keyed(digest, (height, width), lambda: rgb, settings)
+            digest = hashlib.blake2b(memoryview(rgb).cast("B"), digest_size=16)
+            extras = {}
+            for name, off in sorted(offsets.items()):
+                n_extra = width * height * EXTRA_INPUTS[name] * FLOAT_BYTES
+                if off < 0 or off + n_extra > size:
+                    raise ValueError(f"input {name} does not fit the shared memory")
+                if not (out_off >= off + n_extra or out_off + n_out <= off):
+                    raise ValueError(f"input {name} and the output region overlap")
+                shape = (height, width) if EXTRA_INPUTS[name] == 1 else (height, width, EXTRA_INPUTS[name])
+                extras[name] = np.empty(shape, np.float32)
+                read_shared(fd, off, extras[name])
+                digest.update(name.encode() + memoryview(extras[name]).cast("B"))
+            keyed, in_space, cached = self.engine.keyed(
+                digest.hexdigest(), (height, width), lambda: rgb, settings, extras
+            )
             pixels = compose_window(keyed, (x0, y0, x1, y1), in_space, settings)
             write_shared(fd, out_off, pixels)
         seconds = time.perf_counter() - t0

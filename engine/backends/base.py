@@ -21,6 +21,11 @@ class ModelInfo:
     name: str
     stride: int
     halo: int
+    # The keyer takes a clean plate as its screen guide input. The classic keyer does; a network
+    # only when trained with clean plates as guides (ONNX metadata gsrender.clean_plate_guide=1):
+    # the shipped model keys worse with one, so it keeps its own estimate as the guide and the
+    # clean plate serves the unmix only (engine/compositor_inputs.py).
+    clean_plate_guide: bool = False
 
 
 class Backend(ABC):

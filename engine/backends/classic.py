@@ -17,7 +17,7 @@ class ClassicBackend(Backend):
     name = "classic"
 
     def __init__(self) -> None:
-        self.info = ModelInfo(name="classic", stride=1, halo=0)
+        self.info = ModelInfo(name="classic", stride=1, halo=0, clean_plate_guide=True)
 
     def infer(
         self, plate: np.ndarray, screen: np.ndarray, screen_colour: np.ndarray

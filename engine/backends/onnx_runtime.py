@@ -18,6 +18,7 @@ def read_model_info(meta: dict[str, str], path: Path) -> ModelInfo:
             name=meta.get("gsrender.model", path.stem),
             stride=int(meta["gsrender.stride"]),
             halo=int(meta["gsrender.halo"]),
+            clean_plate_guide=meta.get("gsrender.clean_plate_guide", "0").strip() == "1",
         )
     except (KeyError, ValueError):
         raise BackendError(

@@ -408,7 +408,17 @@ static int build_render_json(const GsShm *shm, const GsRenderRequest *req, char 
     buf_str(&b, s->colorspace);
     buf_add(&b, ",\"source_depth\":");
     buf_str(&b, s->source_depth);
-    buf_add(&b, "}}");
+    buf_add(&b, ",\"invert_garbage\":%s}", s->invert_garbage ? "true" : "false");
+    static const char *const names[GS_N_INPUTS] = {"garbage", "core", "clean_plate"};
+    int first = 1;
+    for (int i = 0; i < GS_N_INPUTS; ++i) {
+        if (req->extra_offset[i] < 0)
+            continue;
+        buf_add(&b, "%s", first ? ",\"inputs\":{" : ",");
+        buf_add(&b, "\"%s\":%lld", names[i], req->extra_offset[i]);
+        first = 0;
+    }
+    buf_add(&b, "%s", first ? "}" : "}}");
     return b.overflow ? -1 : 0;
 }
 

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define GS_PROTOCOL_VERSION 1
+#define GS_PROTOCOL_VERSION 2
 #define GS_ERR_LEN 1024
 
 /* Every setting that changes pixels; strings are borrowed for the call. */
@@ -24,6 +24,7 @@ typedef struct GsSettings {
     double screen[3];      /* linear working-space RGB, like the CLI's --screen-colour */
     const char *colorspace;   /* "" = auto from source_depth */
     const char *source_depth; /* float, half, short, byte */
+    int invert_garbage;       /* the garbage matte is 0 on the screen */
 } GsSettings;
 
 /* A shared-memory file in /dev/shm: the frame in, the render window out. */
@@ -35,11 +36,17 @@ typedef struct GsShm {
     size_t out_offset;
 } GsShm;
 
-/* A render request: full frame size, window in top-down frame coordinates (half open). */
+/* Optional inputs (the GarbageMatte, CoreMatte and CleanPlate clips), in protocol order. */
+enum { GS_IN_GARBAGE = 0, GS_IN_CORE = 1, GS_IN_CLEAN = 2, GS_N_INPUTS = 3 };
+
+/* A render request: full frame size, window in top-down frame coordinates (half open);
+ * extra_offset[i]: where optional input i starts in the shared memory (W x H float32, 1 channel
+ * for mattes, RGB for the clean plate, rows top-down), or -1 when its clip is not connected. */
 typedef struct GsRenderRequest {
     int width, height;
     int x0, y0, x1, y1;
     const GsSettings *settings;
+    long long extra_offset[GS_N_INPUTS];
 } GsRenderRequest;
 
 /* Polled while waiting for the worker; non-zero aborts the wait. */

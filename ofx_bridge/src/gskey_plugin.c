@@ -83,11 +83,16 @@ static const Choice kColourspaces[] = {
 #define P_SCREEN "screenColour"
 #define P_COLOURSPACE "colourspace"
 #define P_COLOURSPACE_NAME "colourspaceName"
+#define P_INVERT_GARBAGE "invertGarbage"
+
+/* Optional clips of the General context, in the protocol's order (GS_IN_*). */
+static const char *const kExtraClips[GS_N_INPUTS] = {"GarbageMatte", "CoreMatte", "CleanPlate"};
 
 typedef struct Instance {
     OfxImageClipHandle src, dst;
+    OfxImageClipHandle extra[GS_N_INPUTS]; /* NULL in the Filter context */
     OfxParamHandle keyer, model, backend, despill, output, composite, screen_override, screen, colourspace,
-        colourspace_name;
+        colourspace_name, invert_garbage;
 } Instance;
 
 /* ------------------------------------------------------------------ small helpers */
@@ -235,9 +240,33 @@ static void define_rgb(OfxParamSetHandle ps, const char *name, const char *label
     g_prop->propSetDouble(p, kOfxParamPropDefault, 2, b);
 }
 
-static OfxStatus action_describe_in_context(OfxImageEffectHandle effect)
+/* GarbageMatte, CoreMatte (alpha, or R of an RGB image: the CLI's rule) and CleanPlate (RGB):
+ * optional, so a host leaves them unconnected and the keyer estimates as without them. */
+static OfxStatus define_extra_clips(OfxImageEffectHandle effect)
+{
+    for (int i = 0; i < GS_N_INPUTS; ++i) {
+        OfxPropertySetHandle clip = NULL;
+        if (g_effect->clipDefine(effect, kExtraClips[i], &clip) != kOfxStatOK)
+            return kOfxStatFailed;
+        int k = 0;
+        if (i != GS_IN_CLEAN)
+            g_prop->propSetString(clip, kOfxImageEffectPropSupportedComponents, k++, kOfxImageComponentAlpha);
+        g_prop->propSetString(clip, kOfxImageEffectPropSupportedComponents, k++, kOfxImageComponentRGBA);
+        g_prop->propSetString(clip, kOfxImageEffectPropSupportedComponents, k++, kOfxImageComponentRGB);
+        g_prop->propSetInt(clip, kOfxImageEffectPropSupportsTiles, 0, 0);
+        g_prop->propSetInt(clip, kOfxImageEffectPropTemporalClipAccess, 0, 0);
+        g_prop->propSetInt(clip, kOfxImageClipPropOptional, 0, 1);
+        g_prop->propSetInt(clip, kOfxImageClipPropIsMask, 0, i != GS_IN_CLEAN);
+    }
+    return kOfxStatOK;
+}
+
+static OfxStatus action_describe_in_context(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs)
 {
     OfxPropertySetHandle clip = NULL, p = NULL, fx = NULL;
+    char *context = NULL;
+    int general = inArgs && g_prop->propGetString(inArgs, kOfxImageEffectPropContext, 0, &context) == kOfxStatOK &&
+                  context && strcmp(context, kOfxImageEffectContextGeneral) == 0;
     if (g_effect->clipDefine(effect, kOfxImageEffectSimpleSourceClipName, &clip) != kOfxStatOK)
         return kOfxStatFailed;
     g_prop->propSetString(clip, kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA);
@@ -246,6 +275,9 @@ static OfxStatus action_describe_in_context(OfxImageEffectHandle effect)
     g_prop->propSetInt(clip, kOfxImageEffectPropSupportsTiles, 0, 0);
     g_prop->propSetInt(clip, kOfxImageEffectPropTemporalClipAccess, 0, 0);
     g_prop->propSetInt(clip, kOfxImageClipPropOptional, 0, 0);
+
+    if (general && define_extra_clips(effect) != kOfxStatOK)
+        return kOfxStatFailed;
 
     if (g_effect->clipDefine(effect, kOfxImageEffectOutputClipName, &clip) != kOfxStatOK)
         return kOfxStatFailed;
@@ -317,6 +349,14 @@ static OfxStatus action_describe_in_context(OfxImageEffectHandle effect)
         g_prop->propSetString(p, kOfxParamPropDefault, 0, "");
         g_prop->propSetInt(p, kOfxParamPropAnimates, 0, 0);
     }
+    if (general) {
+        p = define_param(ps, kOfxParamTypeBoolean, P_INVERT_GARBAGE, "Invert Garbage Matte",
+                         "The GarbageMatte clip is 0 on the screen and 1 elsewhere (gsrender --invert-garbage).");
+        if (p) {
+            g_prop->propSetInt(p, kOfxParamPropDefault, 0, 0);
+            g_prop->propSetInt(p, kOfxParamPropAnimates, 0, 0);
+        }
+    }
     return kOfxStatOK;
 }
 
@@ -371,6 +411,9 @@ static OfxStatus action_create_instance(OfxImageEffectHandle effect)
         return kOfxStatErrMemory;
     g_effect->clipGetHandle(effect, kOfxImageEffectSimpleSourceClipName, &in->src, NULL);
     g_effect->clipGetHandle(effect, kOfxImageEffectOutputClipName, &in->dst, NULL);
+    for (int i = 0; i < GS_N_INPUTS; ++i)
+        if (g_effect->clipGetHandle(effect, kExtraClips[i], &in->extra[i], NULL) != kOfxStatOK)
+            in->extra[i] = NULL; /* Filter context: no such clip */
     struct {
         const char *name;
         OfxParamHandle *slot;
@@ -385,6 +428,7 @@ static OfxStatus action_create_instance(OfxImageEffectHandle effect)
         {P_SCREEN, &in->screen},
         {P_COLOURSPACE, &in->colourspace},
         {P_COLOURSPACE_NAME, &in->colourspace_name},
+        {P_INVERT_GARBAGE, &in->invert_garbage},
     };
     for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); ++i)
         g_param->paramGetHandle(ps, params[i].name, params[i].slot, NULL);
@@ -697,6 +741,25 @@ static void run_copy(CopyJob *job)
     copy_slice(0, 1, job);
 }
 
+/* An optional clip's pixels over the Source frame (top-down, `channels` floats per pixel), zero
+ * outside its bounds. Mattes take alpha (or R of an RGB image), as the CLI reads a matte file. */
+static void pack_extra(const ImageView *v, const OfxRectI *frame, int channels, float *out)
+{
+    int w = frame->x2 - frame->x1, h = frame->y2 - frame->y1;
+    int first = channels == 3 ? 0 : (v->comps == 3 ? 0 : v->comps - 1);
+    for (int r = 0; r < h; ++r) {
+        int y = frame->y2 - 1 - r;
+        float *o = out + (size_t)r * (size_t)w * (size_t)channels;
+        for (int x = 0; x < w; ++x) {
+            int fx = frame->x1 + x;
+            int inside = y >= v->bounds.y1 && y < v->bounds.y2 && fx >= v->bounds.x1 && fx < v->bounds.x2;
+            const char *px = inside ? pixel_at(v, fx, y) : NULL;
+            for (int c = 0; c < channels; ++c)
+                o[(size_t)x * (size_t)channels + (size_t)c] = px ? load_comp(px, v->depth, first + c) : 0.0f;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ render */
 
 static int abort_requested(void *effect)
@@ -725,8 +788,8 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
         return kOfxStatFailed;
     }
 
-    OfxPropertySetHandle dst_img = NULL, src_img = NULL;
-    ImageView dst, src;
+    OfxPropertySetHandle dst_img = NULL, src_img = NULL, extra_img[GS_N_INPUTS] = {NULL, NULL, NULL};
+    ImageView dst, src, extra[GS_N_INPUTS];
     OfxStatus status = kOfxStatFailed;
     GsShm shm;
     memset(&shm, 0, sizeof(shm));
@@ -816,19 +879,51 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     }
     s.colorspace = cs;
     s.source_depth = src.depth_name;
+    s.invert_garbage = get_bool(in->invert_garbage, time);
 
-    /* frame in (RGB float, top-down), window out (RGBA float, top-down) */
+    /* optional clips (General context), fetched over the same region as the Source */
+    size_t in_bytes = ((size_t)fw * (size_t)fh * 3u * sizeof(float) + 63u) / 64u * 64u;
+    long long extra_offset[GS_N_INPUTS] = {-1, -1, -1};
+    for (int i = 0; i < GS_N_INPUTS; ++i) {
+        OfxPropertySetHandle cprops = NULL;
+        int connected = 0;
+        if (!in->extra[i] || g_effect->clipGetPropertySet(in->extra[i], &cprops) != kOfxStatOK ||
+            g_prop->propGetInt(cprops, kOfxImageClipPropConnected, 0, &connected) != kOfxStatOK || !connected)
+            continue; /* unconnected: not used */
+        if (g_effect->clipGetImage(in->extra[i], time, have_rod ? &rod : NULL, &extra_img[i]) != kOfxStatOK ||
+            !extra_img[i]) {
+            snprintf(err, sizeof(err), "%s is connected but gave no image at frame %g", kExtraClips[i], time);
+            goto fail;
+        }
+        if (parse_image(extra_img[i], &extra[i], err, sizeof(err), kExtraClips[i]) != 0)
+            goto fail;
+        if (i == GS_IN_CLEAN && extra[i].comps < 3) {
+            snprintf(err, sizeof(err), "CleanPlate must be RGB or RGBA, not alpha only");
+            goto fail;
+        }
+        extra_offset[i] = (long long)in_bytes;
+        in_bytes += ((size_t)fw * (size_t)fh * (i == GS_IN_CLEAN ? 3u : 1u) * sizeof(float) + 63u) / 64u * 64u;
+    }
+
+    /* frame in (RGB float, top-down), optional inputs after it, window out (RGBA float, top-down) */
     size_t vw = (size_t)(valid.x2 - valid.x1), vh = (size_t)(valid.y2 - valid.y1);
-    if (gs_shm_create(&shm, (size_t)fw * (size_t)fh * 3u * sizeof(float), vw * vh * 4u * sizeof(float), err,
-                      sizeof(err)) != 0)
+    if (gs_shm_create(&shm, in_bytes, vw * vh * 4u * sizeof(float), err, sizeof(err)) != 0)
         goto fail;
     CopyJob pack = {&src, &dst, (float *)((char *)shm.base + shm.in_offset), NULL, win, valid, fh, 1};
     run_copy(&pack);
+    for (int i = 0; i < GS_N_INPUTS; ++i) {
+        if (extra_offset[i] < 0)
+            continue;
+        pack_extra(&extra[i], &src.bounds, i == GS_IN_CLEAN ? 3 : 1, (float *)((char *)shm.base + extra_offset[i]));
+        g_effect->clipReleaseImage(extra_img[i]);
+        extra_img[i] = NULL;
+    }
     g_effect->clipReleaseImage(src_img); /* the frame is in shared memory now */
     src_img = NULL;
 
     GsRenderRequest req = {fw, fh, valid.x1 - src.bounds.x1, src.bounds.y2 - valid.y2, valid.x2 - src.bounds.x1,
-                           src.bounds.y2 - valid.y1, &s};
+                           src.bounds.y2 - valid.y1, &s, {-1, -1, -1}};
+    memcpy(req.extra_offset, extra_offset, sizeof(extra_offset));
     int rc = gs_render(&shm, &req, abort_requested, effect, err, sizeof(err));
     if (rc == GS_ABORTED) {
         status = kOfxStatOK; /* the host no longer wants this frame */
@@ -853,6 +948,9 @@ fail:
     status = kOfxStatFailed;
 done:
     gs_shm_destroy(&shm);
+    for (int i = 0; i < GS_N_INPUTS; ++i)
+        if (extra_img[i])
+            g_effect->clipReleaseImage(extra_img[i]);
     if (src_img)
         g_effect->clipReleaseImage(src_img);
     if (dst_img)
@@ -893,7 +991,7 @@ static OfxStatus main_entry(const char *action, const void *handle, OfxPropertyS
     if (strcmp(action, kOfxActionDescribe) == 0)
         return action_describe(effect);
     if (strcmp(action, kOfxImageEffectActionDescribeInContext) == 0)
-        return action_describe_in_context(effect);
+        return action_describe_in_context(effect, inArgs);
     if (strcmp(action, kOfxActionCreateInstance) == 0)
         return action_create_instance(effect);
     if (strcmp(action, kOfxActionDestroyInstance) == 0)

@@ -184,10 +184,10 @@ def test_unexpected_reader_exception_is_one_line_summary_and_report(plate_seq, t
     raises what a library bug would; the real reader handles every other frame."""
     real = render_module.read_frame
 
-    def flaky(path):
+    def flaky(path, *args):
         if "1002" in str(path):
             raise TypeError("incompatible function arguments")
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(render_module, "read_frame", flaky)
     src = plate_seq()
@@ -207,7 +207,7 @@ def test_unexpected_exception_in_a_tool_verb_is_one_line(tmp_path, capsys, monke
     """Fault injection again: the verb's own code raises what a bug would."""
     from gsrender.engine import info
 
-    def broken(path):
+    def broken(path, *args):
         raise KeyError("subimages")
 
     monkeypatch.setattr(info, "describe", broken)

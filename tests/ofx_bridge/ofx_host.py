@@ -259,7 +259,7 @@ class Image:
         buf = np.zeros(row * h + 64, np.uint8)
         base = buf.ctypes.data
         depth = {1: "OfxBitDepthByte", 2: "OfxBitDepthShort", 4: "OfxBitDepthFloat"}[item]
-        comps = {3: "OfxImageComponentRGB", 4: "OfxImageComponentRGBA"}[channels]
+        comps = {1: "OfxImageComponentAlpha", 3: "OfxImageComponentRGB", 4: "OfxImageComponentRGBA"}[channels]
         if negative_rows:  # top-down storage: y1 is the last row in memory
             return cls(buf, base + row * (h - 1), bounds, -row, depth, comps)
         return cls(buf, base, bounds, row, depth, comps)
@@ -271,7 +271,7 @@ class Image:
 
     @property
     def channels(self) -> int:
-        return 4 if self.components.endswith("RGBA") else 3
+        return {"OfxImageComponentAlpha": 1, "OfxImageComponentRGB": 3}.get(self.components, 4)
 
     def pixels_bottom_up(self) -> np.ndarray:
         """(h, w, c) view with row 0 = y1, honouring the row stride and its sign."""
@@ -781,7 +781,8 @@ class OfxTestHost:
         inst = Effect(props)
         for name, clip in ctx.clips.items():
             cprops = PropertySet(dict(clip.props.values))
-            cprops.set("OfxImageClipPropConnected", 0, 1)
+            optional = clip.props.values.get("OfxImageClipPropOptional", [0])[0]
+            cprops.set("OfxImageClipPropConnected", 0, 0 if optional else 1)  # optional inputs start empty
             inst.clips[name] = Clip(name, cprops)
         for name in ctx.param_order:
             d = ctx.params[name]

@@ -172,7 +172,10 @@ def test_load_describe_and_describe_in_context(host: OfxTestHost):
     for context in (FILTER, GENERAL):
         status, ctx = host.describe_in_context(context)
         assert status == 0
-        assert set(ctx.clips) == {"Source", "Output"}
+        extra = {"GarbageMatte", "CoreMatte", "CleanPlate"} if context == GENERAL else set()
+        assert set(ctx.clips) == {"Source", "Output"} | extra
+        for name in extra:
+            assert ctx.clips[name].props.values["OfxImageClipPropOptional"] == [1]
         src = ctx.clips["Source"].props.values
         assert src["OfxImageEffectPropSupportedComponents"] == [
             "OfxImageComponentRGBA",
@@ -182,7 +185,8 @@ def test_load_describe_and_describe_in_context(host: OfxTestHost):
         assert ctx.clips["Output"].props.values["OfxImageEffectPropSupportedComponents"] == [
             "OfxImageComponentRGBA"
         ]
-        assert {n: p.kind for n, p in ctx.params.items()} == PARAMS
+        general_only = {"invertGarbage": "OfxParamTypeBoolean"} if context == GENERAL else {}
+        assert {n: p.kind for n, p in ctx.params.items()} == PARAMS | general_only
         options = ctx.params["output"].props.values["OfxParamPropChoiceOption"]
         assert len(options) == 4 and options[0] == "Premultiplied"
         assert ctx.params["despill"].props.values["OfxParamPropDefault"] == [1.0]
