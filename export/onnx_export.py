@@ -95,6 +95,9 @@ def export_onnx(ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17)
         "gsrender.outputs": ",".join(OUTPUTS),
         "gsrender.precision": "fp32",
         "gsrender.graph": "deploy",
+        # trained with the exact clean screen as the guide of some items: the engine may then
+        # hand it a compositor's clean plate as its guide (engine.compositor_inputs)
+        "gsrender.clean_plate_guide": "1" if float(ckpt["config"]["data"].get("clean_guide", 0)) > 0 else "0",
         "gsrender.config_sha256": str(ckpt.get("config_sha256", "")),
         "gsrender.step": str(ckpt.get("step", "")),
     }

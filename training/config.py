@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
         "crop": 192,
         "gen_size": 256,
         "base_seed": 0,
+        "clean_guide": 0.0,  # synthetic: share of items guided by the exact clean screen (a clean plate)
         "folder": "",  # paired: folder in the seed's layout (Data.01.RGB.0063.png + ALPHA)
         "samples_per_epoch": 2000,  # paired: random crops per epoch
         "seed": 0,  # paired: crop sampling seed
@@ -202,6 +203,8 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ValueError("data.kind = 'paired' needs data.folder (or --data FOLDER)")
     if d["val_kind"] == "paired" and not d["folder"]:
         raise ValueError("data.val_kind = 'paired' needs data.folder (or --data FOLDER)")
+    if not 0.0 <= d["clean_guide"] <= 1.0:
+        raise ValueError(f"data.clean_guide must be in [0, 1], got {d['clean_guide']}")
     if d["crop"] % 8 or d["val_size"] % 8:
         raise ValueError("data.crop and data.val_size must be multiples of 8 (the network stride)")
     if len(o["betas"]) != 2:

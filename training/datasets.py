@@ -103,6 +103,7 @@ class SyntheticKeyingDataset(Dataset):
         gen_size: int = 256,
         base_seed: int = 0,
         kinds: Sequence[str] | None = None,
+        clean_guide: float = 0.0,
     ) -> None:
         if not 0 < crop <= gen_size:
             raise ValueError(f"crop ({crop}) must be in 1..gen_size ({gen_size})")
@@ -118,6 +119,7 @@ class SyntheticKeyingDataset(Dataset):
         self.gen_size = gen_size
         self.base_seed = base_seed
         self.kinds = tuple(kinds) if kinds is not None else None
+        self.clean_guide = clean_guide
 
     def __len__(self) -> int:
         return self.length
@@ -133,7 +135,12 @@ class SyntheticKeyingDataset(Dataset):
             raise IndexError(index)
         seed = self.base_seed + index
         p = self.plate(index)
-        guide = screen_guide(estimate_screen(p.plate))
+        # a share of items is guided by the exact clean screen, as a compositor's clean plate
+        # guides the engine (--clean-plate), so the network works with either guide
+        if self.clean_guide and np.random.default_rng([seed, 2]).random() < self.clean_guide:
+            guide = srgb_oetf(p.screen).transpose(2, 0, 1)
+        else:
+            guide = screen_guide(estimate_screen(p.plate))
         rng = np.random.default_rng([seed, 1])
         y0 = _crop_origin(rng, self.gen_size, self.crop)
         x0 = _crop_origin(rng, self.gen_size, self.crop)

@@ -134,8 +134,9 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
 
     if d["kind"] == "synthetic":
         return datasets.SyntheticKeyingDataset(
-            d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"]
-        )
+            d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"],
+            clean_guide=d["clean_guide"],
+        )  # fmt: skip
     return datasets.PairedSequenceDataset(
         d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]
     )

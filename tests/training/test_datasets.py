@@ -151,3 +151,20 @@ def test_sample_shot_is_byte_identical(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "gt" / "alpha.1002.png").read_bytes() == (
         tmp_path / "b" / "gt" / "alpha.1002.png"
     ).read_bytes()
+
+
+def test_a_share_of_items_is_guided_by_the_exact_clean_screen() -> None:
+    """data.clean_guide: those items see the true clean screen (a clean plate), the rest the estimate."""
+    plain = SyntheticKeyingDataset(6, crop=64, gen_size=96, base_seed=5)
+    always = SyntheticKeyingDataset(6, crop=64, gen_size=96, base_seed=5, clean_guide=1.0)
+    half = SyntheticKeyingDataset(6, crop=64, gen_size=96, base_seed=5, clean_guide=0.5)
+    clean_items = 0
+    for i in range(6):
+        a, b, c = plain[i], always[i], half[i]
+        assert torch.equal(a["plate"], b["plate"]) and torch.equal(a["alpha"], b["alpha"])  # same crops
+        exact = srgb_oetf(b["bg"].numpy().transpose(1, 2, 0)).transpose(2, 0, 1)
+        np.testing.assert_allclose(b["screen"].numpy(), exact, atol=1e-6)
+        assert not torch.equal(a["screen"], b["screen"])
+        clean_items += int(torch.equal(c["screen"], b["screen"]))
+        assert torch.equal(c["screen"], b["screen"]) or torch.equal(c["screen"], a["screen"])
+    assert 0 < clean_items < 6

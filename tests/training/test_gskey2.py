@@ -110,3 +110,34 @@ def test_tiles_assemble_to_the_untiled_key(exported) -> None:
         tiled = key_frame(plate, backend, tile=tile)
         assert np.abs(tiled.alpha - whole.alpha).max() <= 1e-4
         assert np.abs(tiled.premult - whole.premult).max() <= 1e-4
+
+
+def test_phase_two_is_exported_as_taking_a_clean_plate_guide(tmp_path, exported) -> None:
+    """Trained with clean-screen guides (data.clean_guide > 0): the engine may guide it by a clean plate."""
+    _, phase1 = exported
+    assert E.read_metadata(phase1)["gsrender.clean_plate_guide"] == "0"
+    cfg = C.load_config("gskey2_phase2")
+    assert cfg["model"]["kwargs"]["hold_subject"] and cfg["data"]["clean_guide"] > 0
+    model = build_model("gskey2", **cfg["model"]["kwargs"])
+    torch.save({"model": model.state_dict(), "config": cfg}, tmp_path / "p2.pt")
+    path = E.export_onnx(tmp_path / "p2.pt", tmp_path / "p2.onnx")
+    assert E.read_metadata(path)["gsrender.clean_plate_guide"] == "1"
+
+
+def test_hold_subject_keeps_plain_subject_opaque() -> None:
+    """A network that asks for alpha 0 everywhere still cannot punch holes in skin or denim."""
+    torch.manual_seed(2)
+    model = build_model("gskey2", hold_subject=True).eval()
+    with torch.no_grad():
+        model.h_out.weight.zero_()
+        model.h_out.bias[0] = -10.0  # "make everything transparent"
+    screen_lin = np.array([0.08, 0.45, 0.1], np.float32)
+    plate = np.broadcast_to(screen_lin, (32, 64, 3)).copy()
+    plate[:, 16:32] = [0.5, 0.3, 0.2]  # skin
+    plate[:, 40:56] = [0.1, 0.15, 0.3]  # denim
+    fr = prepare_frame(plate, screen_colour=screen_lin, stride=8)
+    with torch.no_grad():
+        alpha = model(torch.from_numpy(fr.plate_padded)[None], torch.from_numpy(fr.screen_padded)[None])[0]
+    a = alpha[0, 0].numpy()
+    assert a[:, 18:30].min() == 1.0 and a[:, 42:54].min() == 1.0
+    assert a[:, :8].max() == 0.0  # the screen is still free to go to 0
