@@ -1,10 +1,13 @@
 """The README picture: plate, alpha and a checkerboard composite, gsrender beside the classic keyer.
 
-    python -m gsrender.training.make_figure docs/keyer_comparison.png [--model models/gskey.onnx]
+    python -m gsrender.training.make_figure docs/keyer_comparison.png --indep runs/indep_val \
+        [--model models/gskey.onnx]
 
-Rows are held-out synthetic plates (validation seed range) of a hair shot, a motion-blur
-shot and a semi-transparent shot. Columns: plate | ground-truth alpha | gsrender alpha |
-gsrender over a checkerboard | classic alpha | classic over a checkerboard.
+Rows are plates of the independent validation set (path-traced with Mitsuba, never seen in
+training; render it with `python -m gsrender.training.indep_val --out runs/indep_val --count 24
+--seed 7000`): blue-screen hair, a green-screen lattice with the screen showing through, and a
+blue-screen lace veil. Columns: plate | ground-truth alpha | gsrender alpha | gsrender over a
+checkerboard | classic alpha | classic over a checkerboard. Half resolution.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from gsrender.engine.backends import create_backend
 from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.io import write_frame
 from gsrender.engine.keyer import KeyedFrame, key_frame
-from gsrender.training.synth.generator import generate_plate
+from gsrender.training.indep_val.dataset import load_indep_val
 
-ROWS = (("hair", 1_500_001), ("motion_blur", 1_500_002), ("semi_transparent", 1_500_003))
+ROWS = ("iv000_hair_blue", "iv003_lattice_green", "iv004_veil_blue")
 
 
 def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
@@ -38,28 +41,36 @@ def grey(a: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(a, 0, 1)[..., None], 3, axis=2)
 
 
+def _half(img: np.ndarray) -> np.ndarray:
+    """2x2 box average (odd edges dropped): a readable README width for six 480-pixel columns."""
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    x = img[:h, :w]
+    return 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out")
+    p.add_argument("--indep", required=True, help="the rendered independent validation set")
     p.add_argument("--model", default=None)
-    p.add_argument("--size", type=int, default=256)
     args = p.parse_args(argv)
     neural, _ = create_backend("onnxruntime", model=args.model)
     classic, _ = create_backend(keyer="classic")
+    plates = {name: (plate, alpha) for name, plate, alpha, _ in load_indep_val(args.indep)}
     rows = []
-    for kind, seed in ROWS:
-        plate = generate_plate(seed, args.size, args.size, kinds=[kind])
-        ours = key_frame(plate.plate, neural)
-        theirs = key_frame(plate.plate, classic)
+    for name in ROWS:
+        plate, alpha = plates[name]
+        ours = key_frame(plate, neural)
+        theirs = key_frame(plate, classic)
         tiles = [
-            srgb_oetf(plate.plate),
-            grey(plate.alpha),
+            srgb_oetf(plate),
+            grey(alpha),
             grey(ours.alpha),
             srgb_oetf(over_checker(ours)),
             grey(theirs.alpha),
             srgb_oetf(over_checker(theirs)),
         ]
-        rows.append(np.concatenate(tiles, axis=1))
+        rows.append(_half(np.concatenate(tiles, axis=1)))
     img = np.ascontiguousarray(np.concatenate(rows, axis=0), dtype=np.float32)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

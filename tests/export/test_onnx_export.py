@@ -89,8 +89,8 @@ def test_fp16_graph_has_fp32_io_fp16_weights(exported) -> None:
     st = E.fp16_structure(fp16)
     assert set(st["io"].values()) == {"FLOAT"}
     assert st["initializers"] == {"FLOAT16": st["initializers"]["FLOAT16"]}  # every weight is fp16
-    cast_to = dict(st["casts"])
-    assert cast_to["plate"] == "FLOAT16" and cast_to["screen"] == "FLOAT16"
+    # the input arithmetic before the first convolution stays FP32 and is cast into the FP16 trunk
+    assert "FLOAT16" in {to for _, to in st["casts"]}
     m = onnx.load(str(fp16))
     onnx.checker.check_model(m, full_check=True)
     convs = [n for n in m.graph.node if n.op_type == "Conv"]
