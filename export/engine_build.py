@@ -782,11 +782,13 @@ def prepare_request(
 
 
 def head_layer_indices(layers: Sequence[tuple[bool, Sequence[str], Sequence[str]]]) -> set[int]:
-    """Layers after the last convolution: downstream of a convolution and upstream of none.
+    """Layers kept in FP32: after the last convolution and before the first one.
 
     `layers` is (is_convolution, input tensor names, output tensor names) in network order.
-    These are the few element-wise layers of the output head (slice, clamp, tanh, add to
-    the screen guide) that the FP16 ONNX also keeps in FP32.
+    After: downstream of a convolution and upstream of none (the output head: slice, clamp,
+    tanh, add to the screen guide). Before: downstream of no convolution (the input
+    arithmetic: GsKeyNet2's colour-difference key and screen gate). The FP16 ONNX keeps the
+    same layers in FP32 (onnx_export._head_nodes).
     """
     producer = {t: i for i, (_, _, outs) in enumerate(layers) for t in outs}
     consumers: dict[str, list[int]] = {}
@@ -810,7 +812,8 @@ def head_layer_indices(layers: Sequence[tuple[bool, Sequence[str], Sequence[str]
                 up.add(j)
                 stack.append(j)
     convs = {i for i, (conv, _, _) in enumerate(layers) if conv}
-    return down - up - convs
+    front = set(range(len(layers))) - down
+    return ((down - up) | front) - convs
 
 
 _TRT_LOGGER: Any = None

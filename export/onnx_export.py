@@ -23,6 +23,7 @@ import math
 import sys
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,40 @@ def halo_for(radius: int, stride: int) -> int:
     return -(-radius // stride) * stride
 
 
-def export_onnx(ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17) -> Path:
+# What resumes training, never part of a shipped weights-only checkpoint.
+TRAINING_STATE = ("optimizer", "scheduler", "scaler", "rng")
+
+
+def checkpoint_with_overrides(ckpt_path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A checkpoint whose config has ``--set key=value`` items applied (validated like training's).
+
+    For switches that change the network's function without changing its weights (GsKeyNet2's
+    model.kwargs.hold_subject): the shipped model is a trained run's weights under such a switch.
+    """
+    from gsrender.training import config as C
+
+    ckpt = load_checkpoint(ckpt_path)
+    if overrides:
+        cfg = C.apply_overrides(C.from_dict(ckpt["config"]), overrides)
+        C.validate(cfg)
+        ckpt = {
+            **ckpt,
+            "config": cfg,
+            "config_json": C.config_json(cfg),
+            "config_sha256": C.config_sha256(cfg),
+            "export_overrides": list(overrides),
+        }
+    return ckpt
+
+
+def export_onnx(
+    ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17, overrides: Sequence[str] = ()
+) -> Path:
     """Export the gskey network of a checkpoint with dynamic N/H/W and gsrender metadata."""
     from gsrender.training.models import deploy_module, is_keyer
     from gsrender.training.models.gskey import receptive_radius
 
-    ckpt = load_checkpoint(ckpt_path)
+    ckpt = checkpoint_with_overrides(ckpt_path, overrides)
     name = checkpoint_model_name(ckpt)
     if not is_keyer(name):
         raise ValueError(f"{ckpt_path}: only gskey models are rendered; this checkpoint is '{name}'")
@@ -100,6 +129,7 @@ def export_onnx(ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17)
         "gsrender.clean_plate_guide": "1" if float(ckpt["config"]["data"].get("clean_guide", 0)) > 0 else "0",
         "gsrender.config_sha256": str(ckpt.get("config_sha256", "")),
         "gsrender.step": str(ckpt.get("step", "")),
+        "gsrender.export_overrides": " ".join(overrides),
     }
     if ckpt.get("train_command"):
         meta["gsrender.train_command"] = str(ckpt["train_command"])
@@ -421,6 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--output", required=True, help="FP32 ONNX file to write, e.g. models/gskey.onnx")
     ap.add_argument("--fp16", metavar="PATH", help="also write the FP16 model (FP32 I/O) here")
     ap.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a key of the checkpoint's config before export (repeatable), e.g. "
+        "model.kwargs.hold_subject=true",
+    )  # fmt: skip
+    ap.add_argument(
+        "--checkpoint-out", metavar="PATH",
+        help="also write the weights-only checkpoint (with the --set config) the ONNX model was made from",
+    )  # fmt: skip
     ap.add_argument("--plates", type=int, default=2, help="synthetic plates used in the check (default 2)")
     ap.add_argument(
         "--no-validate", action="store_true", help="skip the ONNX Runtime check (not recommended)"
@@ -435,14 +474,22 @@ def main(argv: list[str] | None = None) -> int:
         print("gsrender export: --opset must be 17 or higher", file=sys.stderr)
         return 2
     try:
-        out = export_onnx(args.checkpoint, args.output, opset=args.opset)
+        ckpt = checkpoint_with_overrides(args.checkpoint, args.set)
+        out = export_onnx(args.checkpoint, args.output, opset=args.opset, overrides=args.set)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"gsrender export: {exc}", file=sys.stderr)
         return 2
+    if args.checkpoint_out:
+        dest = Path(args.checkpoint_out)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        torch.save({k: v for k, v in ckpt.items() if k not in TRAINING_STATE}, tmp)
+        tmp.replace(dest)
+        print(f"wrote {dest} (weights-only checkpoint)")
     meta = read_metadata(out)
     print(f"wrote {out} (stride {meta['gsrender.stride']}, halo {meta['gsrender.halo']}, opset {args.opset})")
     status = 0
-    model = model_from_checkpoint(load_checkpoint(args.checkpoint))
+    model = model_from_checkpoint(ckpt)
     if not args.no_validate:
         res = validate_onnx(model, out, plates=args.plates)
         _print_validation("onnxruntime vs torch", res)

@@ -222,3 +222,17 @@ def test_a_plate_without_a_screen_is_keyed_with_one_warning(tmp_path, caplog):
     warnings = [r.getMessage() for r in caplog.records if "no green or blue screen" in r.getMessage()]
     assert len(warnings) == 1 and "grey.0001.exr" in warnings[0]
 
+
+
+def test_a_blue_screen_plate_is_keyed_by_the_default_keyer(tmp_path):
+    """The bundled model keys a blue screen (it used to return alpha 1 everywhere)."""
+    plate = make_plate()[..., [0, 2, 1]]  # the green test plate as a blue-screen plate
+    write_plate(tmp_path / "blue.exr", plate)
+    assert run(tmp_path / "blue.exr", "-o", tmp_path / "key.exr", "--exr-dtype", "float") == 0
+    alpha = read_all(tmp_path / "key.exr")[0][..., 3]
+    green = make_plate()
+    write_plate(tmp_path / "green.exr", green)
+    assert run(tmp_path / "green.exr", "-o", tmp_path / "gkey.exr", "--exr-dtype", "float") == 0
+    green_alpha = read_all(tmp_path / "gkey.exr")[0][..., 3]
+    assert alpha[:, :8].max() < 0.05  # the screen on the left is clear
+    np.testing.assert_allclose(alpha, green_alpha, atol=1e-4)

@@ -72,7 +72,7 @@ def test_with_no_correction_it_is_the_colour_difference_key() -> None:
     plate_lin, plate, screen = _inputs(4)
     with torch.no_grad():
         alpha = model(plate, screen)[0][0, 0].numpy()
-        blue = screen[:, 2:3] > screen[:, 1:2]  # the generator draws blue screens too
+        blue = (screen[:, 2:3] > screen[:, 1:2]).float()  # the generator draws blue screens too
         p_lin, s_lin = (srgb_to_linear(screen_aligned(x, blue)) for x in (plate, screen))
         key = colour_difference(p_lin, s_lin)[0, 0].numpy()
     np.testing.assert_array_equal(alpha, key)
