@@ -150,7 +150,9 @@ def test_cli_layer_option_and_info_say_what_is_keyed(tmp_path, plate, capsys, ca
     caplog.set_level(logging.INFO, logger="gsrender")
     assert main([str(src), "-o", str(tmp_path / "k.exr"), "--layer", "albedo"]) == 0
     assert "keying part 0 'albedo'" in caplog.text
-    assert _alpha(tmp_path / "k.exr").max() < 0.5  # the flat AOV has no key, as asked
+    assert main([str(src), "-o", str(tmp_path / "b.exr")]) == 0  # the beauty, chosen by default
+    keyed_aov, keyed_beauty = _alpha(tmp_path / "k.exr"), _alpha(tmp_path / "b.exr")
+    assert np.abs(keyed_aov - keyed_beauty).max() > 0.5  # the flat AOV was keyed, as asked
 
 
 def test_the_keyed_part_s_own_header_decides_its_colour_space(tmp_path, plate, caplog):

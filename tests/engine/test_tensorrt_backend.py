@@ -340,21 +340,12 @@ def test_fake_gpu_trt10_fp16_build_and_infer(fake_gpu, stressed_model: Path, ses
         assert rec["network_flags"] == 0
         assert {"FP16", "OBEY_PRECISION_CONSTRAINTS", "TF32"} <= set(rec["flags"])
         assert "PREFER_PRECISION_CONSTRAINTS" not in rec["flags"]  # PREFER may run the head in FP16
-        # the head after the last convolution, as TensorRT's parser makes it: two slices, the
-        # +0.5 and the screen add/mul (element-wise), the clamps and tanh (activations); the
-        # constants they read are CONSTANT layers and are not touched
-        assert sorted(rec["pinned"]) == sorted(
-            [
-                "SLICE",
-                "ELEMENTWISE",
-                "ACTIVATION",
-                "SLICE",
-                "ACTIVATION",
-                "ELEMENTWISE",
-                "ELEMENTWISE",
-                "ACTIVATION",
-            ]
-        )
+        # the input arithmetic before the first convolution and the head after the last, as
+        # TensorRT's parser makes them (slices, element-wise, activations, reductions); the
+        # constants they read are CONSTANT layers and are not touched, nor is any convolution
+        pinned = set(rec["pinned"])
+        assert {"SLICE", "ELEMENTWISE", "ACTIVATION"} <= pinned
+        assert not pinned & {"CONVOLUTION", "CONSTANT", "RESIZE"}
         assert rec["pinned_outputs"]
         assert rec["profiles"] == [((1, 3, 8, 8), (1, 3, 1712, 1712), (1, 3, 2560, 2560))] * 2
         assert rec["profile_inputs"] == [["plate", "screen"]] * 2

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from gsrender.training.models.gskey import GsKeyNet, GsKeyNetDeploy
-
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "gskey.pt"
-
-
-def _shipped() -> GsKeyNet:
-    ckpt = torch.load(SHIPPED, map_location="cpu", weights_only=True)
-    net = GsKeyNet(**ckpt["config"]["model"].get("kwargs", {}))
-    net.load_state_dict(ckpt["model"])
-    return net.eval()
 
 
 def _random(seed: int) -> GsKeyNet:
@@ -24,7 +13,8 @@ def _random(seed: int) -> GsKeyNet:
     return GsKeyNet().eval()
 
 
-@pytest.mark.parametrize("make", [_shipped, lambda: _random(1)], ids=["shipped", "random"])
+# The shipped model is GsKeyNet2, which trains in its inference arrangement already.
+@pytest.mark.parametrize("make", [lambda: _random(1), lambda: _random(2)], ids=["random1", "random2"])
 @pytest.mark.parametrize("shape", [(1, 64, 64), (2, 40, 56), (1, 136, 248)])
 def test_deploy_matches_training_form(make, shape):
     net = make()
