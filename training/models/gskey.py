@@ -131,19 +131,27 @@ class GsKeyNetDeploy(nn.Module):
         self.h_dw, self.h_mix, self.h_out = net.h_dw, net.h_mix, net.h_out
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([plate, screen], dim=1)
-        r = torch.relu
-        e1 = r(self.e1b(r(self.e1a(x))))
-        e2 = r(self.e2b(r(self.e2a(e1))))
-        e3 = r(self.e3c(r(self.e3b(r(self.e3a(e2))))))
-        d2 = r(self.d2b(r(self.d2a_skip(e2) + _up(self.d2a_low(e3)))))
-        d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
-        h = r(self.h_in_x(x) + _up(self.h_in_low(d1)))
-        h = r(self.h_mix(r(self.h_dw(h))))
-        o = self.h_out(h)
+        o = deploy_trunk(self, torch.cat([plate, screen], dim=1))
         alpha = torch.clamp(o[:, :1] + 0.5, 0.0, 1.0)
         bg = torch.clamp(screen + self.bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
         return alpha, bg
+
+
+def deploy_trunk(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The U-Net in its inference arrangement, input features -> the last convolution's output.
+
+    Shared by GsKeyNetDeploy and GsKeyNet2 (which trains in this arrangement): both name their
+    layers alike (e1a..e3c, d2a_low/_skip, d2b, d1a_low/_skip, d1b, h_in_low/_x, h_dw, h_mix, h_out).
+    """
+    r = torch.relu
+    e1 = r(net.e1b(r(net.e1a(x))))
+    e2 = r(net.e2b(r(net.e2a(e1))))
+    e3 = r(net.e3c(r(net.e3b(r(net.e3a(e2))))))
+    d2 = r(net.d2b(r(net.d2a_skip(e2) + _up(net.d2a_low(e3)))))
+    d1 = r(net.d1b(r(net.d1a_skip(e1) + _up(net.d1a_low(d2)))))
+    h = r(net.h_in_x(x) + _up(net.h_in_low(d1)))
+    h = r(net.h_mix(r(net.h_dw(h))))
+    return net.h_out(h)
 
 
 def _fold_input_triplet(conv: nn.Conv2d) -> nn.Conv2d:

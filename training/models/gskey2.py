@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gskey import STRIDE, _conv, _up
+from .gskey import STRIDE, _conv, deploy_trunk
 from .gskey import receptive_radius as _gskey_radius
 
 STRENGTH_FLOOR = 0.01  # linear: the local screen's colour difference never divides below this
@@ -144,16 +144,7 @@ class GsKeyNet2(nn.Module):
         raw = raw_colour_difference(p_lin, s_lin)
         key = torch.clamp(raw, 0.0, 1.0)
         gate = screen_gate(p_lin, s_lin)
-        x = torch.cat([p, s, key, gate], dim=1)
-        r = torch.relu
-        e1 = r(self.e1b(r(self.e1a(x))))
-        e2 = r(self.e2b(r(self.e2a(e1))))
-        e3 = r(self.e3c(r(self.e3b(r(self.e3a(e2))))))
-        d2 = r(self.d2b(r(self.d2a_skip(e2) + _up(self.d2a_low(e3)))))
-        d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
-        h = r(self.h_in_x(x) + _up(self.h_in_low(d1)))
-        h = r(self.h_mix(r(self.h_dw(h))))
-        o = self.h_out(h)
+        o = deploy_trunk(self, torch.cat([p, s, key, gate], dim=1))
         delta = o[:, :1]
         lower = F.relu(-delta)
         if self.hold_subject:
