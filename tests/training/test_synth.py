@@ -167,3 +167,23 @@ def test_some_screens_are_blue() -> None:
     blue = sum(int(np.argmax(c)) == 2 for c in colours)
     green = sum(int(np.argmax(c)) == 1 for c in colours)
     assert 25 < blue < 80 and blue + green == 200
+
+
+def test_shadow_mix_sets_how_often_and_how_dark_subject_shadows_are() -> None:
+    from gsrender.training.synth.generator import DEFAULT_SHADOWS, ShadowMix
+
+    # the default draws exactly what plates drew before the knob existed
+    assert DEFAULT_SHADOWS == ShadowMix(0.15, (0.15, 0.5))
+    assert np.array_equal(generate_plate(5, S, S).plate, generate_plate(5, S, S, shadows=ShadowMix()).plate)
+    many = ShadowMix(0.9, (0.7, 0.8))
+    with_shadow = sum("shadow" in generate_plate(s, 64, 64, shadows=many).kinds for s in range(20))
+    assert with_shadow >= 12  # 90% of the plates with a subject
+    import dataclasses
+
+    from gsrender.training.synth.generator import render_clean, sample_scene
+
+    scene = sample_scene(np.random.default_rng(7), S, S, ("solid",), ShadowMix(1.0, (0.8, 0.8)))
+    assert scene.shadow is not None and scene.shadow.strength == np.float64(0.8)
+    lit = render_clean(dataclasses.replace(scene, shadow=None)).screen
+    darkest = (render_clean(scene).screen / np.maximum(lit, 1e-6)).min()
+    assert darkest < 0.5  # the shadow takes away most of the light somewhere

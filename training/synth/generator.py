@@ -68,6 +68,21 @@ class Shadow:
     strength: float
 
 
+@dataclass(frozen=True)
+class ShadowMix:
+    """How often the subject casts a shadow on the screen and how dark it gets (a training knob).
+
+    Soft shadows beside the subject are where real keys leave 0.1-0.2 alpha: the smooth screen
+    estimate there is filled from brighter screen around it. Phase 3 of GsKeyNet2 shows them more.
+    """
+
+    share: float = 0.15
+    strength: tuple[float, float] = (0.15, 0.5)
+
+
+DEFAULT_SHADOWS = ShadowMix()
+
+
 @dataclass
 class Scene:
     """Everything random about a shot; rendering it at time t is deterministic."""
@@ -108,7 +123,11 @@ def _pick_kinds(
 
 
 def sample_scene(
-    rng: np.random.Generator, height: int, width: int, kinds: Sequence[str] | None = None
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    kinds: Sequence[str] | None = None,
+    shadows: ShadowMix = DEFAULT_SHADOWS,
 ) -> Scene:
     """Draw every random choice of a shot (see generate_plate for `kinds`)."""
     listed = tuple(kinds or ())
@@ -128,12 +147,12 @@ def sample_scene(
         tint=(screen.colour * rng.uniform(0.8, 1.2, 3)).astype(np.float32),
     )
     shadow = None
-    if groups and ("shadow" in listed or rng.random() < 0.15):
+    if groups and ("shadow" in listed or rng.random() < shadows.share):
         shadow = Shadow(
             float(rng.uniform(-0.1, 0.1) * width),
             float(rng.uniform(0.0, 0.1) * height),
             float(rng.uniform(3.0, 20.0) * scale),
-            float(rng.uniform(0.15, 0.5)),
+            float(rng.uniform(*shadows.strength)),
         )
     mode = next((k for k in MODES if k in listed), None)
     camera = sample_camera(rng, mode)
@@ -218,7 +237,13 @@ def generate_clean(seed: int, height: int, width: int, kinds: Sequence[str] | No
     return render_clean(sample_scene(rng, height, width, kinds))
 
 
-def generate_plate(seed: int, height: int, width: int, kinds: Sequence[str] | None = None) -> Plate:
+def generate_plate(
+    seed: int,
+    height: int,
+    width: int,
+    kinds: Sequence[str] | None = None,
+    shadows: ShadowMix = DEFAULT_SHADOWS,
+) -> Plate:
     """Generate one plate with exact ground truth; the same seed gives identical arrays.
 
     kinds: None for a random mix. Otherwise the element kinds listed ("solid", "hair",
@@ -230,5 +255,5 @@ def generate_plate(seed: int, height: int, width: int, kinds: Sequence[str] | No
     Plate.kinds lists what was actually drawn.
     """
     rng = np.random.default_rng(seed)
-    scene = sample_scene(rng, height, width, kinds)
+    scene = sample_scene(rng, height, width, kinds, shadows)
     return render_plate(scene, 0.0, rng)
