@@ -788,7 +788,7 @@ def head_layer_indices(layers: Sequence[tuple[bool, Sequence[str], Sequence[str]
     After: downstream of a convolution and upstream of none (the output head: slice, clamp,
     tanh, add to the screen guide). Before: downstream of no convolution (the input
     arithmetic: GsKeyNet2's colour-difference key and screen gate). The FP16 ONNX keeps the
-    same layers in FP32 (onnx_export._head_nodes).
+    same layers in FP32 (onnx_export._head_nodes calls this).
     """
     producer = {t: i for i, (_, _, outs) in enumerate(layers) for t in outs}
     consumers: dict[str, list[int]] = {}

@@ -166,34 +166,14 @@ def _initializer_map(graph: onnx.GraphProto) -> dict[str, TensorProto]:
 def _head_nodes(graph: onnx.GraphProto) -> set[int]:
     """Nodes before the first and after the last convolution, which stay FP32 in the FP16 model.
 
-    After: downstream of some Conv and upstream of none (the output head). Before: downstream
-    of no Conv (the input arithmetic). GsKeyNet2 computes its colour evidence there (a ratio
-    of colour differences and a green/blue decision on the screen guide), which FP16 rounding
-    would flip on near-ties; it is a few elementwise operations per pixel.
+    The same rule TensorRT's FP16 build pins (engine_build.head_layer_indices, one home for it):
+    the output head, and the input arithmetic where GsKeyNet2 computes its colour evidence (a
+    ratio of colour differences and a green/blue decision that FP16 rounding would flip on
+    near-ties; a few element-wise operations per pixel).
     """
-    producers = {o: i for i, n in enumerate(graph.node) for o in n.output}
-    consumers: dict[str, list[int]] = defaultdict(list)
-    for i, n in enumerate(graph.node):
-        for x in n.input:
-            consumers[x].append(i)
+    from gsrender.export.engine_build import head_layer_indices
 
-    def closure(start: list[int], step: Any) -> set[int]:
-        seen: set[int] = set()
-        todo = list(start)
-        while todo:
-            i = todo.pop()
-            for j in step(i):
-                if j not in seen:
-                    seen.add(j)
-                    todo.append(j)
-        return seen
-
-    convs = [i for i, n in enumerate(graph.node) if n.op_type == "Conv"]
-    down = closure(convs, lambda i: [j for o in graph.node[i].output for j in consumers[o]])
-    up = closure(convs, lambda i: [producers[x] for x in graph.node[i].input if x in producers])
-    head = {i for i in down if i not in up}
-    front = {i for i in range(len(graph.node)) if i not in down}
-    return {i for i in head | front if graph.node[i].op_type != "Conv"}
+    return head_layer_indices([(n.op_type == "Conv", list(n.input), list(n.output)) for n in graph.node])
 
 
 def convert_fp16(proto: onnx.ModelProto, keep_fp32_head: bool = True) -> onnx.ModelProto:

@@ -34,6 +34,20 @@ def _up(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
+def add_encoder(net: nn.Module, cin: int, c1: int, c2: int, c3: int) -> None:
+    """The three stride-2 levels (e1a..e3c) both keyers share; the last two dilated for context.
+
+    Created in this order so a seeded initialisation draws the same weights as before.
+    """
+    net.e1a = _conv(cin, c1, stride=2)
+    net.e1b = _conv(c1, c1)
+    net.e2a = _conv(c1, c2, stride=2)
+    net.e2b = _conv(c2, c2)
+    net.e3a = _conv(c2, c3, stride=2)
+    net.e3b = _conv(c3, c3, dilation=2)
+    net.e3c = _conv(c3, c3, dilation=4)
+
+
 class GsKeyNet(nn.Module):
     """Alpha + local screen colour from plate + screen guide."""
 
@@ -44,13 +58,7 @@ class GsKeyNet(nn.Module):
     ) -> None:
         super().__init__()
         self.bg_range = bg_range
-        self.e1a = _conv(9, c1, stride=2)
-        self.e1b = _conv(c1, c1)
-        self.e2a = _conv(c1, c2, stride=2)
-        self.e2b = _conv(c2, c2)
-        self.e3a = _conv(c2, c3, stride=2)
-        self.e3b = _conv(c3, c3, dilation=2)
-        self.e3c = _conv(c3, c3, dilation=4)
+        add_encoder(self, 9, c1, c2, c3)
         self.d2a = _conv(c3 + c2, c2, k=1)
         self.d2b = _conv(c2, c2)
         self.d1a = _conv(c2 + c1, c1, k=1)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gskey import STRIDE, _conv, deploy_trunk
+from .gskey import STRIDE, _conv, add_encoder, deploy_trunk
 from .gskey import receptive_radius as _gskey_radius
 
 STRENGTH_FLOOR = 0.01  # linear: the local screen's colour difference never divides below this
@@ -114,13 +114,7 @@ class GsKeyNet2(nn.Module):
         self.bg_range = bg_range
         self.hold_subject = hold_subject
         cin = 8  # plate (3), screen (3), colour-difference key, gate
-        self.e1a = _conv(cin, c1, stride=2)
-        self.e1b = _conv(c1, c1)
-        self.e2a = _conv(c1, c2, stride=2)
-        self.e2b = _conv(c2, c2)
-        self.e3a = _conv(c2, c3, stride=2)
-        self.e3b = _conv(c3, c3, dilation=2)
-        self.e3c = _conv(c3, c3, dilation=4)
+        add_encoder(self, cin, c1, c2, c3)
         self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
         self.d2a_skip = _conv(c2, c2, k=1)
         self.d2b = _conv(c2, c2)
