@@ -32,7 +32,10 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from gsrender.training.evaluate import checkpoint_model_name, load_checkpoint, model_from_checkpoint
+from gsrender.models import metadata as M
+from gsrender.models.checkpoint import checkpoint_model_name, load_checkpoint, model_from_checkpoint
+from gsrender.models.networks import deploy_module, is_keyer
+from gsrender.models.networks.gskey import receptive_radius
 
 INPUTS = ("plate", "screen")
 OUTPUTS = ("alpha", "bg")
@@ -43,11 +46,6 @@ ENCODING = "srgb_clip"
 
 # Op inputs that the ONNX spec types as float32 whatever the data type (Resize roi/scales).
 _FP32_ONLY_INPUTS = {("Resize", 1), ("Resize", 2)}
-
-
-def halo_for(radius: int, stride: int) -> int:
-    """The receptive radius rounded up to a whole number of strides (tiles start on the stride grid)."""
-    return -(-radius // stride) * stride
 
 
 # What resumes training, never part of a shipped weights-only checkpoint.
@@ -80,9 +78,6 @@ def export_onnx(
     ckpt_path: str | Path, out_path: str | Path, *, opset: int = 17, overrides: Sequence[str] = ()
 ) -> Path:
     """Export the gskey network of a checkpoint with dynamic N/H/W and gsrender metadata."""
-    from gsrender.training.models import deploy_module, is_keyer
-    from gsrender.training.models.gskey import receptive_radius
-
     ckpt = checkpoint_with_overrides(ckpt_path, overrides)
     name = checkpoint_model_name(ckpt)
     if not is_keyer(name):
@@ -114,26 +109,29 @@ def export_onnx(
         )
     proto = onnx.load(str(tmp))
     tmp.unlink()
-    meta = {
-        "gsrender.model": name,
-        "gsrender.stride": str(stride),
-        "gsrender.halo": str(halo_for(receptive_radius(model), stride)),
-        "gsrender.receptive_radius": str(receptive_radius(model)),
-        "gsrender.encoding": ENCODING,
-        "gsrender.inputs": ",".join(INPUTS),
-        "gsrender.outputs": ",".join(OUTPUTS),
-        "gsrender.precision": "fp32",
-        "gsrender.graph": "deploy",
+    radius = receptive_radius(model)
+    engine_facts = M.ModelMetadata(
+        name=name,
+        stride=stride,
+        halo=M.halo_for(radius, stride),
         # trained with the exact clean screen as the guide of some items: the engine may then
         # hand it a compositor's clean plate as its guide (engine.compositor_inputs)
-        "gsrender.clean_plate_guide": "1" if float(ckpt["config"]["data"].get("clean_guide", 0)) > 0 else "0",
-        "gsrender.config_sha256": str(ckpt.get("config_sha256", "")),
-        "gsrender.step": str(ckpt.get("step", "")),
-        "gsrender.export_overrides": " ".join(overrides),
+        clean_plate_guide=float(ckpt["config"]["data"].get("clean_guide", 0)) > 0,
+        precision=M.FP32,
+    )
+    recorded = {
+        M.RECEPTIVE_RADIUS: str(radius),
+        M.ENCODING: ENCODING,
+        M.INPUTS: ",".join(INPUTS),
+        M.OUTPUTS: ",".join(OUTPUTS),
+        M.GRAPH: "deploy",
+        M.CONFIG_SHA256: str(ckpt.get("config_sha256", "")),
+        M.STEP: str(ckpt.get("step", "")),
+        M.EXPORT_OVERRIDES: " ".join(overrides),
     }
     if ckpt.get("train_command"):
-        meta["gsrender.train_command"] = str(ckpt["train_command"])
-    set_metadata(proto, meta)
+        recorded[M.TRAIN_COMMAND] = str(ckpt["train_command"])
+    set_metadata(proto, M.export_entries(engine_facts, recorded))
     proto.producer_name = "gsrender"
     proto.doc_string = (
         "gsrender GsKeyNet: alpha and local screen colour from an encoded plate and screen guide"
@@ -311,9 +309,9 @@ def export_fp16(onnx_in: str | Path, onnx_out: str | Path, *, keep_fp32_head: bo
     set_metadata(
         model,
         {
-            "gsrender.precision": "fp16",
-            "gsrender.fp16_fp32_head": str(keep_fp32_head).lower(),
-            "gsrender.source_sha256": hashlib.sha256(Path(onnx_in).read_bytes()).hexdigest(),
+            M.PRECISION: M.FP16,
+            M.FP16_FP32_HEAD: str(keep_fp32_head).lower(),
+            M.SOURCE_SHA256: hashlib.sha256(Path(onnx_in).read_bytes()).hexdigest(),
         },
     )
     out = Path(onnx_out)
@@ -466,8 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.save({k: v for k, v in ckpt.items() if k not in TRAINING_STATE}, tmp)
         tmp.replace(dest)
         print(f"wrote {dest} (weights-only checkpoint)")
-    meta = read_metadata(out)
-    print(f"wrote {out} (stride {meta['gsrender.stride']}, halo {meta['gsrender.halo']}, opset {args.opset})")
+    written = M.parse_metadata(read_metadata(out), default_name=out.stem)  # as the engine will read it
+    print(f"wrote {out} (stride {written.stride}, halo {written.halo}, opset {args.opset})")
     status = 0
     model = model_from_checkpoint(ckpt)
     if not args.no_validate:

@@ -33,40 +33,16 @@ import torch
 
 from gsrender.engine.keyer import PreparedFrame, finish_frame, prepare_frame
 from gsrender.engine.unmix import straight_foreground
+from gsrender.models.checkpoint import checkpoint_model_name, load_checkpoint, model_from_checkpoint
+from gsrender.models.networks import KEYERS
 
 from .metrics import foreground_error, matting_report, temporal_flicker
-from .models import KEYERS
 
 STRIDE = 8
 METRIC_KEYS = ("sad", "mse", "grad", "conn", "sad_unknown", "mse_unknown", "grad_unknown", "conn_unknown")
 REPORT_KEYS = (*METRIC_KEYS, "fg")
 SEQUENCE_SEED = 2_000_000  # held out from training (< 1e6) and from the validation plates
 ENGINE_DESPILL = 1.0  # the render CLI's default --despill
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a training checkpoint safely: tensors and plain containers only, never pickled code."""
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise ValueError(f"{path}: not a gsrender checkpoint (needs 'model' and 'config')")
-    return ckpt
-
-
-def checkpoint_model_name(ckpt: dict[str, Any]) -> str:
-    return str(ckpt["config"]["model"]["name"])
-
-
-def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """Rebuild the network a checkpoint was trained with and load its weights (eval mode)."""
-    from .models import build_model
-
-    mcfg = ckpt["config"]["model"]
-    model = build_model(mcfg["name"], **dict(mcfg.get("kwargs", {})))
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
 
 
 # --------------------------------------------------------------------------- samples

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .models import KEYERS
+from gsrender.models.networks import KEYERS
 
 LEVELS = 256
 LAP_LEVELS = 5

@@ -41,13 +41,15 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from gsrender.models.checkpoint import load_checkpoint
+from gsrender.models.networks import build_model
+
 from . import config as C
 from .evaluate import (
     REPORT_KEYS,
     EvalSample,
     TorchPredictor,
     evaluate_predictor,
-    load_checkpoint,
     paired_samples,
     synthetic_samples,
 )
@@ -472,8 +474,6 @@ def _train(
     device: torch.device,
     resume: dict[str, Any] | None,
 ) -> int:
-    from .models import build_model
-
     t_cfg = cfg["train"]
     if t_cfg["threads"] > 0:
         torch.set_num_threads(t_cfg["threads"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from gsrender.models import shipped_model_path
+
 from ..errors import BackendError, UsageError
 from .base import Backend, ModelInfo
 from .cuda_context import first_line
@@ -18,9 +20,7 @@ BACKENDS = ("auto", "onnxruntime", "cuda", "torch", "tensorrt")
 
 def default_model_path() -> Path:
     """The model bundled with the package (models/gskey.onnx in the repository)."""
-    from importlib.resources import files
-
-    return Path(str(files("gsrender.models") / "gskey.onnx"))
+    return shipped_model_path()
 
 
 def _tensorrt_available() -> bool:

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from gsrender.models.metadata import MetadataError, parse_metadata
 
 from ..errors import BackendError
 from .base import Backend, ModelInfo
 
 
-def read_model_info(meta: dict[str, str], path: Path) -> ModelInfo:
-    """Tiling facts from the ONNX metadata written by `gsrender export`."""
+def read_model_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
+    """Tiling facts from the ONNX metadata written by `gsrender export` (gsrender.models.metadata)."""
     try:
-        return ModelInfo(
-            name=meta.get("gsrender.model", path.stem),
-            stride=int(meta["gsrender.stride"]),
-            halo=int(meta["gsrender.halo"]),
-            clean_plate_guide=meta.get("gsrender.clean_plate_guide", "0").strip() == "1",
-        )
-    except (KeyError, ValueError):
+        md = parse_metadata(meta, default_name=path.stem)
+    except MetadataError:
         raise BackendError(
             path, "not a gsrender model (ONNX metadata gsrender.stride/halo missing)"
         ) from None
+    return ModelInfo(name=md.name, stride=md.stride, halo=md.halo, clean_plate_guide=md.clean_plate_guide)
 
 
 class OnnxRuntimeBackend(Backend):

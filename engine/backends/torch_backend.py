@@ -88,8 +88,14 @@ class TorchBackend(Backend):
         try:
             import torch
 
-            from gsrender.training.models import build_model, deploy_module, is_keyer
-            from gsrender.training.models.gskey import receptive_radius
+            from gsrender.models.checkpoint import (
+                checkpoint_model_config,
+                model_from_checkpoint,
+                read_checkpoint,
+            )
+            from gsrender.models.metadata import halo_for
+            from gsrender.models.networks import deploy_module, is_keyer
+            from gsrender.models.networks.gskey import receptive_radius
         except ImportError as exc:
             raise BackendError(None, f"torch backend needs the [train] extra ({exc})") from None
         path = Path(checkpoint)
@@ -98,16 +104,14 @@ class TorchBackend(Backend):
         if path.suffix != ".pt":
             raise BackendError(path, "the torch backend loads a training checkpoint (.pt)")
         try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = read_checkpoint(path)
         except Exception as exc:
             raise BackendError(path, f"cannot load checkpoint: {str(exc).splitlines()[0]}") from None
-        config = ckpt.get("config", {})
-        model_cfg = config.get("model", {}) if isinstance(config, dict) else {}
-        name = model_cfg.get("name", "gskey")
+        # weights-only checkpoints without a model config have always meant GsKeyNet
+        name, _ = checkpoint_model_config(ckpt, default_name="gskey")
         if not is_keyer(name):
             raise BackendError(path, f"the render engine runs gskey models, this checkpoint is '{name}'")
-        model = build_model(name, **model_cfg.get("kwargs", {}))
-        model.load_state_dict(ckpt["model"])
+        model = model_from_checkpoint(ckpt, default_name="gskey")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.torch = torch
@@ -121,7 +125,7 @@ class TorchBackend(Backend):
             use_ieee_fp32(torch)
             self.model = deploy
         stride = model.stride
-        self.info = ModelInfo(name=name, stride=stride, halo=-(-receptive_radius() // stride) * stride)
+        self.info = ModelInfo(name=name, stride=stride, halo=halo_for(receptive_radius(), stride))
         self.name = f"torch-{self.device.type}" + ("-fp16" if self.half else "")
         self.cpu_bound = self.device.type == "cpu"
         self._pinned = _Pinned(torch) if self.device.type == "cuda" else None

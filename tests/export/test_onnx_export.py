@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from gsrender.export import onnx_export as E
+from gsrender.models.networks import build_model
+from gsrender.models.networks.gskey import receptive_radius
 from gsrender.training import config as C
-from gsrender.training.models import build_model
-from gsrender.training.models.gskey import receptive_radius
 
 
 def _checkpoint(path: Path, name: str = "gskey") -> torch.nn.Module:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gsrender.export.onnx_export import export_onnx
+from gsrender.models.networks import build_model
 from gsrender.training import config as C
 from gsrender.training import evaluate as EV
-from gsrender.training.models import build_model
 
 COLUMNS = ["sad", "mse", "grad", "conn", "sad_unknown", "mse_unknown", "grad_unknown", "conn_unknown", "fg"]
 

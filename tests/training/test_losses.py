@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gsrender.engine import encoding
+from gsrender.models.networks import build_model
 from gsrender.training import losses as L
-from gsrender.training.models import build_model
 
 
 def test_srgb_eotf_matches_engine() -> None:

@@ -17,10 +17,10 @@ from scipy import ndimage
 
 from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.io import write_frame
+from gsrender.models.networks import build_model
 from gsrender.training import config as C
 from gsrender.training import evaluate as EV
 from gsrender.training import real_eval as R
-from gsrender.training.models import build_model
 
 GREEN = np.array([0.06, 0.45, 0.08], np.float32)
 BLUE = np.array([0.04, 0.09, 0.55], np.float32)

@@ -1,4 +1,8 @@
-"""The keying networks: the two seed baselines, GsKeyNet and its successor GsKeyNet2."""
+"""The keying networks: the two seed baselines, GsKeyNet and its successor GsKeyNet2.
+
+The registry by config name (MODELS, build_model) that training, checkpoints and the torch
+backend share, and which of the networks the engine renders with (KEYERS).
+"""
 
 from __future__ import annotations
 

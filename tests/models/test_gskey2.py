@@ -12,9 +12,9 @@ from gsrender.engine.backends.onnx_runtime import OnnxRuntimeBackend
 from gsrender.engine.classic_keyer import classic_key
 from gsrender.engine.keyer import key_frame, prepare_frame
 from gsrender.export import onnx_export as E
+from gsrender.models.networks import build_model
+from gsrender.models.networks.gskey2 import colour_difference, screen_aligned, srgb_to_linear
 from gsrender.training import config as C
-from gsrender.training.models import build_model
-from gsrender.training.models.gskey2 import colour_difference, screen_aligned, srgb_to_linear
 from gsrender.training.synth.generator import generate_plate
 
 SWAP = [0, 2, 1]

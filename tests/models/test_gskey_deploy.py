@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gsrender.training.models.gskey import GsKeyNet, GsKeyNetDeploy
+from gsrender.models.networks.gskey import GsKeyNet, GsKeyNetDeploy
 
 
 def _random(seed: int) -> GsKeyNet:
