@@ -48,6 +48,19 @@ def add_encoder(net: nn.Module, cin: int, c1: int, c2: int, c3: int) -> None:
     net.e3c = _conv(c3, c3, dilation=4)
 
 
+def keyer_head(o: torch.Tensor, screen: torch.Tensor, bg_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GsKeyNet's output head: the last convolution's 4 channels -> (alpha, bg).
+
+    Alpha is channel 0 around 0.5, clamped to [0, 1]; bg is the screen guide plus a bounded
+    (tanh, +-bg_range) correction, clamped. One definition for the training form and the deploy
+    form, so the two cannot drift apart; everything here comes after the last convolution, which
+    is what the FP16 builds keep in FP32.
+    """
+    alpha = torch.clamp(o[:, :1] + 0.5, 0.0, 1.0)
+    bg = torch.clamp(screen + bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
+    return alpha, bg
+
+
 class GsKeyNet(nn.Module):
     """Alpha + local screen colour from plate + screen guide."""
 
@@ -78,10 +91,7 @@ class GsKeyNet(nn.Module):
         d1 = r(self.d1b(r(self.d1a(torch.cat([_up(d2), e1], dim=1)))))
         h = r(self.h_in(torch.cat([_up(d1), x], dim=1)))
         h = r(self.h_mix(r(self.h_dw(h))))
-        o = self.h_out(h)
-        alpha = torch.clamp(o[:, :1] + 0.5, 0.0, 1.0)
-        bg = torch.clamp(screen + self.bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
-        return alpha, bg
+        return keyer_head(self.h_out(h), screen, self.bg_range)
 
     def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
         return self.forward(plate, screen)[0]
@@ -139,10 +149,7 @@ class GsKeyNetDeploy(nn.Module):
         self.h_dw, self.h_mix, self.h_out = net.h_dw, net.h_mix, net.h_out
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        o = deploy_trunk(self, torch.cat([plate, screen], dim=1))
-        alpha = torch.clamp(o[:, :1] + 0.5, 0.0, 1.0)
-        bg = torch.clamp(screen + self.bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
-        return alpha, bg
+        return keyer_head(deploy_trunk(self, torch.cat([plate, screen], dim=1)), screen, self.bg_range)
 
 
 def deploy_trunk(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
