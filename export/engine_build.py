@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from gsrender.engine.errors import BackendError, GsRenderError, UsageError
+from gsrender.engine.tile_profile import AUTO_TILE, WHOLE_FRAME_SIDE
 from gsrender.engine.tiling import round_up
 
 log = logging.getLogger("gsrender")
@@ -57,14 +58,10 @@ log = logging.getLogger("gsrender")
 CACHE_ENV = "GSRENDER_ENGINE_CACHE"
 SCHEMA = 1  # bump when the engine file layout or key fields change: old entries then miss the cache
 PRECISIONS = ("fp16", "fp32")
-DEFAULT_MAX_TILE = 1536  # gsrender.engine.keyer.AUTO_TILE: 4K frames are keyed in 1536-pixel tiles
+DEFAULT_MAX_TILE = AUTO_TILE  # 4K frames are keyed in AUTO_TILE-pixel tiles
 # Tiles per engine call. One 1712x1712 tile (2.9 MP) already fills a GPU, and TensorRT sizes
 # activation memory for max batch x max H x max W, so batching only pays for small --tile values.
 DEFAULT_MAX_BATCH = 1
-# Frames up to AUTO_TILE_PIXELS (2560x1440) run untiled: a square max covers them in either
-# orientation (2K full aperture 2048x1556, portrait HD). Anything larger is sub-tiled exactly
-# by the TensorRT backend.
-WHOLE_FRAME_SIDE = 2560
 PROFILE_COPIES = 2  # one identical profile per execution context (two streams overlap copies/compute)
 LOCK_TIMEOUT_S = 3600.0
 SHAPE = tuple[int, int, int, int]

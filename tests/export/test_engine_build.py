@@ -18,7 +18,8 @@ import pytest
 
 from gsrender.engine.backends.tensorrt_backend import make_job
 from gsrender.engine.errors import BackendError, UsageError
-from gsrender.engine.keyer import AUTO_TILE, batch_tiles, resolve_tile
+from gsrender.engine.keyer import batch_tiles
+from gsrender.engine.tile_profile import AUTO_TILE, resolve_tile
 from gsrender.engine.tiling import plan_tiles
 from gsrender.export import engine_build as eb
 
