@@ -74,7 +74,7 @@ def backend_factories(args: argparse.Namespace) -> list[tuple[str, Callable[[], 
 
             def make_trt(precision: str = precision) -> Backend:
                 from gsrender.engine.backends import default_model_path
-                from gsrender.engine.backends.tensorrt_backend import TensorRTBackend
+                from gsrender.engine.backends.tensorrt.runner import TensorRTBackend
 
                 return TensorRTBackend(
                     model or default_model_path(), precision=precision, cache_dir=args.cache

@@ -49,7 +49,11 @@ log = logging.getLogger("gsrender")
 TOOL_VERBS: dict[str, tuple[str, str, str | None]] = {
     "info": ("gsrender.engine.info", "print what the engine sees in an image file", None),
     "doctor": ("gsrender.engine.doctor", "what this node can run (GPU, TensorRT, providers, engines)", None),
-    "build-engine": ("gsrender.export.engine_build", "build the TensorRT engine for this GPU", "tensorrt"),
+    "build-engine": (
+        "gsrender.engine.backends.tensorrt.build_cli",
+        "build the TensorRT engine for this GPU",
+        "tensorrt",
+    ),
     "job": ("gsrender.engine.farm_job", "write an Open Job Description template for a farm", None),
     "serve": ("gsrender.ofx_bridge.worker", "run the local worker the OpenFX plugin talks to", None),
     "train": ("gsrender.training.train", "train a model from a config", "train"),

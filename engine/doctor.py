@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gsrender.export import engine_build as eb
-
 from .backends import default_model_path, resolve_auto
+from .backends.tensorrt.cache import default_cache_dir, list_engines
+from .backends.tensorrt.node import NodeIdentity, nvidia_smi, trt_major
 
 
 def _version(dist: str) -> str | None:
@@ -37,7 +37,7 @@ def _first_line(exc: BaseException) -> str:
 
 def probe_gpu() -> dict[str, Any]:
     """GPUs and driver from nvidia-smi, else from pycuda or torch (whichever is importable)."""
-    smi = eb.nvidia_smi()
+    smi = nvidia_smi()
     if smi.get("gpus"):
         return {"source": "nvidia-smi", "gpus": smi["gpus"], "cuda_driver": smi.get("cuda")}
     notes = [smi.get("error", "nvidia-smi lists no GPU")]
@@ -96,7 +96,7 @@ def probe_tensorrt() -> dict[str, Any]:
         import tensorrt as trt
     except Exception as exc:
         return {"installed": True, "version": _version("tensorrt"), "error": _first_line(exc)}
-    major = eb.trt_major(trt.__version__)
+    major = trt_major(trt.__version__)
     typing = "strongly typed only (FP16 from the FP16 ONNX)" if major >= 11 else "FP16 builder flag"
     return {"installed": True, "version": trt.__version__, "fp16": typing}
 
@@ -171,9 +171,9 @@ def collect(model: Path, cache: Path) -> dict[str, Any]:
     if gpu.get("gpus") and trt.get("version"):
         g = gpu["gpus"][0]
         if g.get("compute_capability"):
-            node = eb.NodeIdentity(trt["version"], g["name"], g["compute_capability"])
+            node = NodeIdentity(trt["version"], g["name"], g["compute_capability"])
     try:
-        engines = eb.list_engines(cache, node)
+        engines = list_engines(cache, node)
     except OSError as exc:
         engines = []
         report["engine_cache_error"] = _first_line(exc)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--require", choices=sorted(REQUIRE), help="exit 1 unless the node can do this")
     args = p.parse_args(argv)
     model = Path(args.model) if args.model else default_model_path()
-    cache = Path(args.cache).expanduser() if args.cache else eb.default_cache_dir()
+    cache = Path(args.cache).expanduser() if args.cache else default_cache_dir()
     report = collect(model, cache)
     print(json.dumps(report, indent=2, default=str) if args.json else render_text(report))
     if args.require and not REQUIRE[args.require](report):

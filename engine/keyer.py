@@ -14,15 +14,10 @@ from .backends.base import Backend
 from .compositor_inputs import FrameInputs, apply_mattes, screen_of
 from .encoding import encode_for_network
 from .frame_prep import ScreenEstimate
+from .tile_profile import resolve_tile
 from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_tiles, round_up
 from .unmix import despill, premultiplied_foreground
 from .unpremultiply import straight_for_output
-
-AUTO_TILE_PIXELS = 2560 * 1440  # frames up to this size run untiled when --tile is 0 (auto)
-# Larger frames run in tiles of this size: the biggest tile input, (1536 + 2 * 88)^2 = 2.9 MP,
-# stays below the largest untiled frame, and the halo costs 1.13x the pixels instead of the
-# 1.32x of 1024-pixel tiles (4K network time 1.0 -> 0.83 s on 2 CPU cores).
-AUTO_TILE = 1536
 
 
 @dataclass
@@ -103,13 +98,6 @@ def prepare_frame(
     return PreparedFrame(
         plate_lin, plate_padded, screen_padded, est, inputs.garbage, inputs.core, inputs.clean_plate
     )
-
-
-def resolve_tile(tile: int, height: int, width: int) -> int:
-    """0 means auto: untiled up to AUTO_TILE_PIXELS, else AUTO_TILE."""
-    if tile > 0:
-        return tile
-    return 0 if height * width <= AUTO_TILE_PIXELS else AUTO_TILE
 
 
 def batch_tiles(items: list, max_batch: int) -> list[list]:

@@ -164,12 +164,12 @@ def _initializer_map(graph: onnx.GraphProto) -> dict[str, TensorProto]:
 def _head_nodes(graph: onnx.GraphProto) -> set[int]:
     """Nodes before the first and after the last convolution, which stay FP32 in the FP16 model.
 
-    The same rule TensorRT's FP16 build pins (engine_build.head_layer_indices, one home for it):
+    The same rule TensorRT's FP16 build pins (tensorrt.builder.head_layer_indices, one home for it):
     the output head, and the input arithmetic where GsKeyNet2 computes its colour evidence (a
     ratio of colour differences and a green/blue decision that FP16 rounding would flip on
     near-ties; a few element-wise operations per pixel).
     """
-    from gsrender.export.engine_build import head_layer_indices
+    from gsrender.engine.backends.tensorrt.builder import head_layer_indices
 
     return head_layer_indices([(n.op_type == "Conv", list(n.input), list(n.output)) for n in graph.node])
 

@@ -9,18 +9,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from gsrender.models import shipped_model_path
-
 from ..errors import BackendError, UsageError
-from .base import Backend, ModelInfo
+from .base import Backend, ModelInfo, default_model_path
 from .cuda_context import first_line
 
 BACKENDS = ("auto", "onnxruntime", "cuda", "torch", "tensorrt")
-
-
-def default_model_path() -> Path:
-    """The model bundled with the package (models/gskey.onnx in the repository)."""
-    return shipped_model_path()
 
 
 def _tensorrt_available() -> bool:
@@ -67,7 +60,7 @@ def create_backend(
         name, note = resolve_auto(model_path)
     if name == "tensorrt":
         try:
-            from .tensorrt_backend import TensorRTBackend
+            from .tensorrt.runner import TensorRTBackend
 
             trt = TensorRTBackend(model_path, precision=precision)
             _validated(trt, model_path, run_probe=False)  # its shape profile may not take a probe tile

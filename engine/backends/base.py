@@ -10,8 +10,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from gsrender.models import shipped_model_path
+
+
+def default_model_path() -> Path:
+    """The model bundled with the package (models/gskey.onnx in the repository).
+
+    Here rather than in the package __init__ so the TensorRT build command can name it
+    without importing the backend selection, which imports the TensorRT backend.
+    """
+    return shipped_model_path()
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from gsrender.engine import backends, doctor
+from gsrender.engine.backends.tensorrt.cache import BuildRequest, file_sha256
+from gsrender.engine.backends.tensorrt.loader import ensure_engine
+from gsrender.engine.backends.tensorrt.node import NodeIdentity
+from gsrender.engine.backends.tensorrt.profile import select_profile
 from gsrender.engine.cli import main as cli_main
-from gsrender.export import engine_build as eb
 
 
 def _has_gpu() -> bool:
@@ -83,11 +86,9 @@ def test_cached_engines_are_listed_with_their_node(
 ) -> None:
     model = tmp_path / "m.onnx"
     model.write_bytes(b"x")
-    node = eb.NodeIdentity("10.7.0.23", "NVIDIA L40S", "8.9")
-    req = eb.BuildRequest(
-        model, eb.file_sha256(model), "fp16", False, eb.select_profile(1024, 88, 8, 1), node
-    )
-    eb.ensure_engine(req, tmp_path / "c", lambda r: b"plan")
+    node = NodeIdentity("10.7.0.23", "NVIDIA L40S", "8.9")
+    req = BuildRequest(model, file_sha256(model), "fp16", False, select_profile(1024, 88, 8, 1), node)
+    ensure_engine(req, tmp_path / "c", lambda r: b"plan")
     fake_gpu = {
         "source": "nvidia-smi",
         "gpus": [

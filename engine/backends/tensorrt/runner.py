@@ -1,4 +1,4 @@
-"""TensorRT backend: the keyer on an NVIDIA GPU, fed through page-locked buffers by pycuda.
+"""The TensorRT Backend: the keyer on an NVIDIA GPU, fed through page-locked buffers by pycuda.
 
 How a batch of tiles runs: each tile is clipped into a page-locked (pinned) host buffer
 (the network encoding is [0,1] already; the clip is free in the same pass and keeps
@@ -10,12 +10,13 @@ of the next. `infer()` returns when its batch is done (the Backend contract);
 `infer_batches()` keeps two batches in flight across calls.
 
 Shapes: the engine's optimization profile covers the tiles the keyer makes by default
-(1536-pixel tiles + halo, untiled frames up to 2560x1440). A larger input is split
-here into aligned sub-tiles with the same halo and the same assembly as the CPU path
-(gsrender.engine.tiling), which the network's bounded receptive field makes exact.
+(engine/tile_profile.py); a larger input is sub-tiled exactly (jobs.py).
 
-TensorRT and pycuda are imported only when this backend is constructed, so the module
-(and its shape logic) imports and is tested on machines without a GPU.
+This module executes; it does not decide when an engine is built. The constructor asks
+the loader (engine/backends/tensorrt/loader.py) for the engine, passing `allow_build`
+through: the loader builds it once when the cache has none and building is allowed.
+TensorRT and pycuda are imported only when a backend is constructed, so the module
+imports on machines without a GPU.
 """
 
 from __future__ import annotations
@@ -25,173 +26,37 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import BackendError
-from ..keyer import batch_tiles
-from ..tiling import Tile, place_core, plan_tiles, round_up
-from .base import Backend, ModelInfo
-from .cuda_context import first_line, gpu_errors, primary_context
-from .onnx_runtime import read_model_info
+from ...errors import BackendError
+from ..base import Backend, ModelInfo
+from ..cuda_context import first_line, gpu_errors, primary_context
+from ..onnx_runtime import read_model_info
+from .cache import PRECISIONS, BuildRequest
+from .jobs import Chunk, Job, make_job, run_jobs
+from .loader import load_engine
+from .node import detect_node, import_tensorrt
+from .profile import DEFAULT_MAX_BATCH, DEFAULT_MAX_TILE
+from .request import prepare_request, read_onnx_metadata
 
 log = logging.getLogger("gsrender")
 
 INPUTS = ("plate", "screen")
 OUTPUTS = ("alpha", "bg")
 OUT_CHANNELS = {"alpha": 1, "bg": 3}
-CHUNK_PIXELS = 2_000_000  # tiles per engine call: enough pixels to fill the GPU, few enough to overlap
-# FP16 against the FP32 ONNX Runtime reference on the reference frames (tests/engine/test_tensorrt_backend.py)
+# FP16 against the FP32 ONNX Runtime reference on the reference frames
+# (tests/engine/backends/tensorrt/test_runner.py)
 FP16_ALPHA_MAX_ABS = 2.0 / 255.0
 FP16_ALPHA_MEAN_ABS = 1e-3
 FP32_ALPHA_MAX_ABS = 1e-3  # TF32 is disabled for fp32 engines; kernels still differ from ONNX Runtime's
 
-Item = tuple[np.ndarray, np.ndarray]  # one tile: plate (3,h,w), screen (3,h,w); may be strided views
-Chunk = list[Item]  # tiles of one shape, one engine call
-
-
-# --------------------------------------------------------------------------- shape logic (no GPU)
-
-
-def chunk_size(n: int, h: int, w: int, max_batch: int) -> int:
-    """Tiles per engine call: up to CHUNK_PIXELS, at most max_batch, at least one."""
-    return max(1, min(max_batch, n, CHUNK_PIXELS // max(1, h * w)))
-
-
-def subtile_core(max_hw: tuple[int, int], halo: int, stride: int) -> int:
-    """The largest aligned tile core whose input (core + 2 halo) fits the profile's max H and W."""
-    core = (min(max_hw) - 2 * round_up(halo, stride)) // stride * stride
-    if core < stride:
-        raise BackendError(
-            None,
-            f"engine profile max {max_hw} cannot hold a tile with halo {halo}: rebuild the "
-            "engine with a larger --max-tile",
-        )
-    return core
-
-
-@dataclass
-class Job:
-    """One `infer` batch as engine calls: chunks of in-profile tiles and where their results go."""
-
-    chunks: list[Chunk]
-    alpha: np.ndarray | None = None  # (N,1,h,w) assembled result, None when passed through
-    bg: np.ndarray | None = None
-    places: list[Callable[[np.ndarray, np.ndarray], None]] = field(default_factory=list)
-
-    @property
-    def passthrough(self) -> bool:
-        """One chunk covering the batch as is: its result is the answer (no copy)."""
-        return self.alpha is None
-
-
-def make_job(
-    plate: np.ndarray,
-    screen: np.ndarray,
-    *,
-    max_batch: int,
-    min_hw: tuple[int, int],
-    max_hw: tuple[int, int],
-    halo: int,
-    stride: int,
-) -> Job:
-    """Split a batch into engine calls the profile accepts.
-
-    In-profile batches are cut into chunks of `chunk_size` tiles. A tile larger than the
-    profile is cut into aligned sub-tiles with a halo (plan_tiles on the tile, which is
-    stride aligned); their cores are assembled with place_core exactly as the keyer
-    assembles a frame, so the result equals one big call.
-    """
-    if plate.ndim != 4 or plate.shape[1] != 3 or plate.shape != screen.shape:
-        raise BackendError(
-            None, f"plate/screen must be (N,3,h,w) of one shape, got {plate.shape}/{screen.shape}"
-        )
-    n, _, h, w = plate.shape
-    if h < min_hw[0] or w < min_hw[1] or h % stride or w % stride:
-        raise BackendError(
-            None,
-            f"tile {w}x{h} is not a multiple of the model stride {stride} (at least {min_hw[1]}x{min_hw[0]})",
-        )
-    items = [(plate[i], screen[i]) for i in range(n)]
-    if h <= max_hw[0] and w <= max_hw[1]:
-        k = chunk_size(n, h, w, max_batch)
-        chunks = [items[i : i + k] for i in range(0, n, k)]
-        if len(chunks) == 1:
-            return Job(chunks)
-        alpha = np.empty((n, 1, h, w), np.float32)
-        bg = np.empty((n, 3, h, w), np.float32)
-
-        def put(sl: slice) -> Callable[[np.ndarray, np.ndarray], None]:
-            def place(a: np.ndarray, b: np.ndarray) -> None:
-                alpha[sl], bg[sl] = a, b
-
-            return place
-
-        return Job(chunks, alpha, bg, [put(slice(i, i + k)) for i in range(0, n, k)])
-
-    plan = plan_tiles(h, w, tile=subtile_core(max_hw, halo, stride), halo=halo, stride=stride)
-    alpha = np.empty((n, 1, h, w), np.float32)
-    bg = np.empty((n, 3, h, w), np.float32)
-    tagged: list[tuple[Tile, tuple[int, Item]]] = []
-    for i, (p, s) in enumerate(items):
-        for t in plan.tiles:  # input windows as views: the copy into pinned memory is the only copy
-            win = (slice(None), slice(t.in_y0, t.in_y1), slice(t.in_x0, t.in_x1))
-            tagged.append((t, (i, (p[win], s[win]))))
-    job = Job([], alpha, bg)
-    for group in batch_tiles(tagged, max_batch):
-        shape = group[0][0].in_shape
-        k = chunk_size(len(group), shape[0], shape[1], max_batch)
-        for j in range(0, len(group), k):
-            part = group[j : j + k]
-            job.chunks.append([item for _, (_, item) in part])
-
-            def place(a: np.ndarray, b: np.ndarray, part: list = part) -> None:
-                for r, (t, (i, _)) in enumerate(part):
-                    place_core(alpha[i], t, a[r])
-                    place_core(bg[i], t, b[r])
-
-            job.places.append(place)
-    return job
-
-
-def run_jobs(
-    jobs: Iterable[Job], execute: Callable[[Iterable[Chunk]], Iterator[tuple[np.ndarray, np.ndarray]]]
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Feed every job's chunks through `execute` (which may read ahead) and yield per-job results.
-
-    `execute` yields one (alpha, bg) per chunk, in order. A passthrough job yields that
-    result as is (valid until the next item is requested); others are assembled first.
-    """
-    order: deque[tuple[Job, int]] = deque()
-
-    def stream() -> Iterator[Chunk]:
-        for job in jobs:
-            for ci, chunk in enumerate(job.chunks):
-                order.append((job, ci))
-                yield chunk
-
-    for a, b in execute(stream()):
-        job, ci = order.popleft()
-        if job.passthrough:
-            yield a, b
-            continue
-        job.places[ci](a, b)
-        if ci == len(job.chunks) - 1:
-            assert job.alpha is not None and job.bg is not None
-            yield job.alpha, job.bg
-
-
-# --------------------------------------------------------------------------- the backend
-
 
 def model_info(path: Path) -> ModelInfo:
     """Stride/halo from the ONNX metadata (read without building an inference session when onnx is there)."""
-    from gsrender.export.engine_build import read_onnx_metadata
-
     try:
         meta = read_onnx_metadata(path)
     except Exception as exc:
@@ -199,15 +64,6 @@ def model_info(path: Path) -> ModelInfo:
             path, f"cannot read ONNX model: {str(exc).splitlines()[0] if str(exc) else exc!r}"
         ) from None
     return read_model_info(meta, path)
-
-
-def _deserialize(runtime: Any, data: bytes) -> Any:
-    """The engine, or None when TensorRT refuses the plan (it logs why; some versions raise)."""
-    try:
-        return runtime.deserialize_cuda_engine(data)
-    except Exception as exc:
-        log.warning("gsrender: TensorRT refused the engine: %s", first_line(exc))
-        return None
 
 
 class _Slot:
@@ -305,13 +161,12 @@ class TensorRTBackend(Backend):
         streams: int = 2,
         check_finite: bool = True,
     ) -> None:
-        from gsrender.export import engine_build as eb
-
+        """Load (`allow_build`: or build once, through the loader) the engine and set up the slots."""
         path = Path(model_path)
         if not path.is_file():
             raise BackendError(path, "model file not found")
-        if precision not in eb.PRECISIONS:
-            raise BackendError(None, f"unknown TensorRT precision '{precision}' ({', '.join(eb.PRECISIONS)})")
+        if precision not in PRECISIONS:
+            raise BackendError(None, f"unknown TensorRT precision '{precision}' ({', '.join(PRECISIONS)})")
         self.info = model_info(path)
         self.model_path = path
         self.precision = precision
@@ -320,18 +175,18 @@ class TensorRTBackend(Backend):
         self._engine = self._runtime = None
         self._lock = threading.Lock()
         self._owner: int | None = None
-        trt = eb.import_tensorrt()
+        trt = import_tensorrt()
         self._gpu = primary_context()
         self._cuda = self._gpu.cuda
         with gpu_errors("reading the CUDA device"):
-            node = eb.detect_node(self._gpu.device)
-        request = eb.prepare_request(
+            node = detect_node(self._gpu.device)
+        request = prepare_request(
             path,
             precision=precision,
             node=node,
             cache_dir=cache_dir,
-            max_tile=max_tile or eb.DEFAULT_MAX_TILE,
-            max_batch=max_batch or eb.DEFAULT_MAX_BATCH,
+            max_tile=max_tile or DEFAULT_MAX_TILE,
+            max_batch=max_batch or DEFAULT_MAX_BATCH,
             halo=self.info.halo,
             stride=self.info.stride,
             copies=max(1, streams),
@@ -339,7 +194,7 @@ class TensorRTBackend(Backend):
         )
         with self._gpu.current():
             try:
-                self._setup(eb, trt, request, cache_dir, engine_path, allow_build, streams)
+                self._setup(trt, request, cache_dir, engine_path, allow_build, streams)
             except BaseException:
                 self._release()  # nothing half-made outlives a failed construction
                 raise
@@ -351,37 +206,18 @@ class TensorRTBackend(Backend):
 
     def _setup(
         self,
-        eb: Any,
         trt: Any,
-        request: Any,
+        request: BuildRequest,
         cache_dir: str | Path | None,
         engine_path: str | Path | None,
         allow_build: bool,
         streams: int,
     ) -> None:
         """Engine, execution contexts, streams and first buffers (the CUDA context is current)."""
-        if engine_path is not None:
-            entry = eb.load_engine_file(engine_path, request)
-        else:  # the cached engine (also one built with other tile settings), else build it once
-            entry = eb.find_engine(request, cache_dir) or eb.ensure_engine(
-                request, cache_dir, allow_build=allow_build
-            )
-        with gpu_errors("creating the TensorRT runtime", entry.path):
-            runtime = trt.Runtime(eb.trt_logger(trt))
-        self._runtime = runtime
-        engine = _deserialize(runtime, entry.data)
-        if engine is None and engine_path is None and not entry.built:
-            log.warning(
-                "gsrender: TensorRT could not load the cached engine %s; rebuilding it", entry.path.name
-            )
-            entry = eb.ensure_engine(request, cache_dir, force=True)
-            engine = _deserialize(runtime, entry.data)
-        if engine is None:
-            raise BackendError(
-                entry.path,
-                f"TensorRT {trt.__version__} cannot load this engine "
-                "(see the TensorRT log above); rebuild it with 'gsrender build-engine --force'",
-            )
+        # the explicit engine, else the cached one, else one the loader builds now (allow_build)
+        loaded = load_engine(trt, request, cache_dir, engine_path=engine_path, allow_build=allow_build)
+        entry, engine = loaded.entry, loaded.engine
+        self._runtime = loaded.runtime
         self._trt, self._engine = trt, engine
         self.engine_path = entry.path
         with gpu_errors("reading the engine's tensors", entry.path):
