@@ -1,14 +1,12 @@
-"""The `gsrender` command: render a frame sequence, or run one of the tool verbs.
+"""The render command: key a frame sequence (`gsrender plate.####.exr -o keyed/k.####.exr -F 1001-1100`).
 
-gsrender plate.####.exr -o keyed/plate.####.exr -F 1001-1100
-gsrender info plate.1001.exr
-gsrender train|evaluate|export ...   (need the [train] extra)
+The `gsrender` script is gsrender.cli, which runs the other verbs (info, job, train...) and hands
+everything else to `main` here; `python -m gsrender.engine.cli` renders too.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import math
 import os
@@ -16,12 +14,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NoReturn
 
 from . import allocator, compositor_inputs
+from .atomic_files import atomic_write_text, remove_stale_temps
 from .backends.base import Backend
+from .command import quiet_stdout, run_command
 from .errors import (
     EXIT_FRAMES_FAILED,
     EXIT_INTERNAL,
@@ -34,32 +33,17 @@ from .errors import (
     UsageError,
     describe_exception,
 )
-from .io import WINDOW_MODES, remove_stale_temps, validate_output_options
-from .layers import INPUT_ALPHA_MODES, PlateSelection
+from .io import validate_output_options
+from .layers import PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .output_check import check_report_path, problem_of
-from .preflight import DEFAULT_MAX_PIXELS, utf8_path
+from .preflight import utf8_path
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
+from .render_options import OneLineParser, add_render_arguments, default_output, negative_frame_ranges
 from .sequence import FramePlan, FrameRef, expand_sequence, parse_frame_range, plan_sequence
 
 log = logging.getLogger("gsrender")
-
-# verb -> (module with main(argv) -> int, one-line help, extra it needs or None)
-TOOL_VERBS: dict[str, tuple[str, str, str | None]] = {
-    "info": ("gsrender.engine.info", "print what the engine sees in an image file", None),
-    "doctor": ("gsrender.engine.doctor", "what this node can run (GPU, TensorRT, providers, engines)", None),
-    "build-engine": (
-        "gsrender.engine.backends.tensorrt.build_cli",
-        "build the TensorRT engine for this GPU",
-        "tensorrt",
-    ),
-    "job": ("gsrender.engine.farm_job", "write an Open Job Description template for a farm", None),
-    "serve": ("gsrender.ofx_bridge.worker", "run the local worker the OpenFX plugin talks to", None),
-    "train": ("gsrender.training.train", "train a model from a config", "train"),
-    "evaluate": ("gsrender.training.evaluate", "matting metrics of models on a validation set", "train"),
-    "export": ("gsrender.export.onnx_export", "export a checkpoint to ONNX (+FP16)", "train"),
-}
 
 EXIT_CODES = """exit codes:
   0    every frame rendered (or skipped as existing)
@@ -76,206 +60,21 @@ EXIT_CODES = """exit codes:
   141  stdout was closed (a pipe reader went away), as for other Unix tools"""
 
 
-MAX_THREADS = 1024  # inference threads; more is a typo, and ONNX Runtime fails obscurely on it
-MAX_IO_THREADS = 64  # frames read and written at once, each
 MAX_SCREEN = 65504.0  # the largest half float: no plate holds a brighter screen
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad option is one `gsrender: error:` line (no usage block), exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"gsrender: error: {message} (see '{self.prog} --help')\n")
-
-
-def _count(text: str, most: int = 1 << 20) -> int:
-    """argparse type for sizes and thread counts: a whole number, 0 meaning auto."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"want a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (auto) or more, got {value}")
-    if value > most:
-        raise argparse.ArgumentTypeError(f"must be at most {most}, got {value}")
-    return value
-
-
-def _threads(text: str) -> int:
-    return _count(text, MAX_THREADS)
-
-
-def _io_threads(text: str) -> int:
-    return _count(text, MAX_IO_THREADS)
-
-
-def _positive(text: str) -> int:
-    """argparse type for limits: a whole number of 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"want a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
-def _unit(text: str) -> float:
-    """argparse type for strengths: a finite number from 0 to 1 (NaN would reach every pixel)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"want a number from 0 to 1, got '{text}'") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got '{text}'")
-    return value
-
-
-def _render_parser() -> argparse.ArgumentParser:
+def _render_parser(verbs: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The render command's parser; `verbs` (verb -> one-line help) are the other verbs of the
+    command that runs it, listed in --help."""
+    others = "; ".join(f"'gsrender {k}': {v}" for k, v in (verbs or {}).items())
     p = OneLineParser(
         prog="gsrender",
-        description="Key green-screen frames with the gsrender neural keyer. "
-        "Other verbs: " + "; ".join(f"'gsrender {k}': {v[1]}" for k, v in TOOL_VERBS.items()) + ".",
+        description="Key green-screen frames with the gsrender neural keyer."
+        + (f" Other verbs: {others}." if others else ""),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "input",
-        help="input image or sequence: plate.####.exr (one digit per #), plate.%%04d.png, "
-        "plate.@@@@.exr, or a single file",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        help="output file or pattern; format from the extension (.exr, .png, "
-        ".tif). Default: a 'keyed' folder beside the input, EXR",
-    )
-    p.add_argument(
-        "-F",
-        "--frames",
-        help="frame range: 1-100, 1-100x2, 1-10,20-30, -3-2 (default: every frame on disk)",
-    )
-    i = p.add_argument_group("input")
-    i.add_argument(
-        "--layer",
-        help="RGB layer to key in a layered or multi-part EXR (beauty, rgba, or a part's name); "
-        "default: the rgba/beauty plate, refusing to guess between equals",
-    )
-    i.add_argument("--part", help="EXR part (subimage) to key, by index or name (default: any)")
-    i.add_argument(
-        "--input-alpha",
-        choices=INPUT_ALPHA_MODES,
-        default="ignore",
-        help="the plate's own alpha: ignore (default: the key alone decides), straight or "
-        "premultiplied (the output alpha is the key times it; premultiplied RGB is divided first)",
-    )
-    g = p.add_argument_group("keying")
-    g.add_argument(
-        "--keyer",
-        choices=("neural", "classic"),
-        default="neural",
-        help="neural network (default) or the classic colour-difference keyer",
-    )
-    g.add_argument("--backend", default="auto", help="auto (default), onnxruntime, cuda, torch, tensorrt")
-    g.add_argument(
-        "--model", help="ONNX model (default: the bundled models/gskey.onnx); a .pt for --backend torch"
-    )
-    g.add_argument(
-        "--tile",
-        type=_count,
-        default=0,
-        help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1536); "
-        "results do not depend on it",
-    )
-    g.add_argument(
-        "--threads", type=_threads, default=0, help=f"inference threads (0 = auto, at most {MAX_THREADS})"
-    )
-    g.add_argument(
-        "--io-threads",
-        type=_io_threads,
-        default=0,
-        help="frames read and written at once, each (0 = auto: 1 when inference runs on the CPU, "
-        f"up to 4 beside a GPU; at most {MAX_IO_THREADS})",
-    )
-    g.add_argument(
-        "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT precision (fp32 = reference)"
-    )
-    g.add_argument("--despill", type=_unit, default=1.0, help="despill strength 0..1 (0 = off; default 1)")
-    g.add_argument(
-        "--screen-colour",
-        "--screen-color",
-        dest="screen_colour",
-        help="screen colour override as linear Rec.709 R,G,B (default: estimated per frame)",
-    )
-    c = p.add_argument_group("colour")
-    c.add_argument(
-        "--colorspace",
-        "--colourspace",
-        dest="colorspace",
-        help="input colour space (OCIO name in the built-in config, e.g. ACEScg, ACES2065-1, "
-        "'Linear Rec.709 (sRGB)', 'sRGB - Texture', or Cineon); default: the file's colour tag, "
-        "log DPX transfer (Cineon) or EXR chromaticities, else EXR/DPX scene-linear Rec.709, "
-        "PNG/JPEG/TIFF sRGB",
-    )
-    c.add_argument(
-        "--out-colorspace",
-        "--out-colourspace",
-        dest="out_colorspace",
-        help="output colour space (default: the input's for EXR from linear input, sRGB for PNG)",
-    )
-    o = p.add_argument_group("output")
-    o.add_argument(
-        "--layers", default="", help="extra EXR layers, comma separated: fg (straight foreground), matte"
-    )
-    o.add_argument(
-        "--alpha-mode",
-        choices=("auto", "premultiplied", "straight"),
-        default="auto",
-        help="auto: EXR premultiplied, PNG/TIFF straight",
-    )
-    o.add_argument("--exr-dtype", choices=("half", "float"), default="half")
-    o.add_argument(
-        "--compression",
-        default="zip",
-        help="EXR compression: zip (default), piz, dwaa, none, ...; under the lossy dwaa, dwab, "
-        "b44 and b44a, alpha and matte.A stay lossless (b44: stored as 32-bit float)",
-    )
-    o.add_argument("--png-bits", type=int, choices=(8, 16), default=8)
-    o.add_argument(
-        "--output-window",
-        choices=WINDOW_MODES,
-        default="auto",
-        help="auto (default): PNG/TIFF at the input's display window (padded with alpha 0, "
-        "overscan cropped), EXR keeps the data window; display: always the display window; "
-        "data: always the data window",
-    )
-    compositor_inputs.add_arguments(p)
-    f = p.add_argument_group("farm")
-    f.add_argument("--skip-existing", action="store_true", help="skip frames whose output exists (resume)")
-    f.add_argument(
-        "--on-error",
-        choices=("fail", "skip"),
-        default="fail",
-        help="bad input frame: fail = stop taking new frames, finish those in flight, exit 1; "
-        "skip = log it, render the rest, exit 1 at the end",
-    )
-    f.add_argument("--dry-run", action="store_true", help="list what would be rendered and exit")
-    f.add_argument("--report", help="write a JSON report of this run (per frame status, seconds, errors)")
-    f.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
-    f.add_argument(
-        "--max-pixels",
-        type=_positive,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse input frames declaring more pixels than this, before decoding them "
-        f"(default {DEFAULT_MAX_PIXELS}: 16384x16384); frames that would not fit in free memory are "
-        "refused too",
-    )
-    f.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
-    f.add_argument(
-        "--debug",
-        action="store_true",
-        help="log the traceback of an unexpected error (also GSRENDER_DEBUG=1)",
-    )
+    add_render_arguments(p)
     return p
 
 
@@ -297,17 +96,12 @@ def _parse_colour(text: str | None) -> tuple[float, float, float] | None:
     return vals  # type: ignore[return-value]
 
 
-def _default_output(pattern: str) -> str:
-    src = Path(pattern)
-    return str(src.parent / "keyed" / (src.stem + ".exr"))
-
-
 def _plan_jobs(args: argparse.Namespace) -> FramePlan | list[tuple[FrameRef, Path]]:
     """(input, output) per frame. Patterns are parsed once and folders resolved once, and a
     sequence's pairs are made as the render takes them (-F 1-200000 plans in well under a second)."""
     utf8_path(args.input)
     frames = parse_frame_range(args.frames) if args.frames else None
-    out_pattern = args.output or _default_output(args.input)
+    out_pattern = args.output or default_output(args.input)
     utf8_path(out_pattern, output=True)
     plan = plan_sequence(args.input, out_pattern, frames)
     if plan is None:
@@ -388,10 +182,6 @@ class _Signals:
             raise KeyboardInterrupt
 
 
-def _debug_enabled(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("GSRENDER_DEBUG", "") not in ("", "0")
-
-
 def _check_model_option(args: argparse.Namespace) -> None:
     """Backend name and model file, checked before anything is planned on them (also by --dry-run)."""
     from .backends import BACKENDS
@@ -404,17 +194,6 @@ def _check_model_option(args: argparse.Namespace) -> None:
         utf8_path(args.model, output=True)
         if not Path(args.model).is_file():
             raise BackendError(args.model, "model file not found")
-
-
-def _negative_frame_ranges(argv: list[str]) -> list[str]:
-    """'-F -3-2' as '-F=-3-2': argparse takes a value starting with '-' for an option."""
-    out: list[str] = []
-    for i, arg in enumerate(argv):
-        if i and argv[i - 1] in ("-F", "--frames") and arg.startswith("-") and arg[1:2].isdigit():
-            out[-1] = f"{argv[i - 1]}={arg}"
-        else:
-            out.append(arg)
-    return out
 
 
 def _log_input_colour(args: argparse.Namespace, jobs: FramePlan | list, plate: PlateSelection) -> None:
@@ -440,11 +219,12 @@ def _log_input_colour(args: argparse.Namespace, jobs: FramePlan | list, plate: P
     )
 
 
-def render_main(argv: list[str]) -> int:
+def render_main(argv: list[str], verbs: Mapping[str, str] | None = None) -> int:
+    """Render as the command line says (errors propagate; `main` turns them into exit codes)."""
     signals = _Signals()
     signals.install()
     try:
-        return _render(argv, signals)
+        return _render(argv, signals, verbs)
     finally:
         signals.restore()
 
@@ -485,10 +265,10 @@ def _dry_run(jobs: FramePlan | list, settings: RenderSettings) -> int:
     return EXIT_OK
 
 
-def _render(argv: list[str], signals: _Signals) -> int:
+def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None = None) -> int:
     """Check everything that can be checked, then load the model and render. From the model
     load on, every way out prints the summary line and writes the --report file."""
-    args = _render_parser().parse_args(_negative_frame_ranges(argv))
+    args = _render_parser(verbs).parse_args(negative_frame_ranges(argv))
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
@@ -550,7 +330,7 @@ def _render(argv: list[str], signals: _Signals) -> int:
     try:
         _summarise(reports, time.perf_counter() - start, backend_name, jobs)
     except BrokenPipeError:
-        _quiet_stdout()  # nobody reads stdout any more; the exit code and report still count
+        quiet_stdout()  # nobody reads stdout any more; the exit code and report still count
     finally:
         if report_path is not None:
             code = _write_report(report_path, reports, jobs, backend_name, times, code, fatal)
@@ -664,76 +444,24 @@ def _write_report(
             for r in reports
         ],
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         print(f"gsrender: error: {path}: cannot write the report: {problem_of(exc)}", file=sys.stderr)
         return code if code != EXIT_OK else EXIT_OUTPUT
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Every way out is a documented exit code with at most one error line, never a traceback."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv and argv[0] in TOOL_VERBS:
-            return _run_verb(argv[0], argv[1:])
+def main(argv: list[str] | None = None, verbs: Mapping[str, str] | None = None) -> int:
+    """`gsrender [options] INPUT`: every way out is a documented exit code with at most one error
+    line, never a traceback. `verbs`: the other verbs of the calling command, for --help."""
+
+    def body(args: list[str]) -> int:
         allocator.tune_for_frames()
-        return render_main(argv)
-    except GsRenderError as exc:
-        print(f"gsrender: error: {exc.message}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        verb = argv[0] if argv and argv[0] in TOOL_VERBS else None
-        during = f"'gsrender {verb}'" if verb else "start-up; nothing was rendered"
-        print(f"gsrender: interrupted during {during}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        _quiet_stdout()
-        return EXIT_BROKEN_PIPE
-    except MemoryError:
-        print("gsrender: error: out of memory", file=sys.stderr)
-        return EXIT_INTERNAL
-    except Exception as exc:
-        if _debug_enabled(argv):
-            logging.getLogger("gsrender").exception("unexpected exception")
-        where = f"'gsrender {argv[0]}'" if argv and argv[0] in TOOL_VERBS else "gsrender"
-        print(
-            f"gsrender: error: internal error in {where}: {describe_exception(exc)} "
-            "(re-run with --debug or GSRENDER_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return render_main(args, verbs)
 
-
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool killed by SIGPIPE
-
-
-def _quiet_stdout() -> None:
-    """stdout's reader went away: point stdout at /dev/null so the interpreter's final flush is silent."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
-def _run_verb(verb: str, argv: list[str]) -> int:
-    import importlib
-
-    module_name, _, extra = TOOL_VERBS[verb]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        hint = f": pip install 'gsrender[{extra}]'" if extra else ""
-        raise UsageError(None, f"'gsrender {verb}' is unavailable here ({exc}){hint}") from None
-    return int(module.main(argv) or 0)
+    return run_command(body, argv, None)
 
 
 if __name__ == "__main__":

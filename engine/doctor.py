@@ -21,6 +21,7 @@ from typing import Any
 from .backends import default_model_path, resolve_auto
 from .backends.tensorrt.cache import default_cache_dir, list_engines
 from .backends.tensorrt.node import NodeIdentity, nvidia_smi, trt_major
+from .command import run_command
 
 
 def _version(dist: str) -> str | None:
@@ -266,6 +267,10 @@ REQUIRE = {
 
 def main(argv: list[str] | None = None) -> int:
     """Print the report; 0, or 1 when --require is not met."""
+    return run_command(_doctor, argv, "doctor")
+
+
+def _doctor(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="gsrender doctor", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="model to check (default: the bundled one)")
     p.add_argument(

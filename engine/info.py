@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
 from . import colour
+from .command import run_command
 from .errors import GsRenderError
 from .io import probe, read_frame
 from .layers import PlateSelection, choose_plate
@@ -95,7 +97,12 @@ def describe(path: str, selection: PlateSelection | None = None) -> list[str]:
     return lines
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`gsrender info FILE...`: print what the engine sees in each file."""
+    return run_command(_info, argv, "info")
+
+
+def _info(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="gsrender info", description="Print what the engine sees in an image.")
     p.add_argument("files", nargs="+")
     p.add_argument("--layer", help="the layer a render would be told to key (as gsrender --layer)")
@@ -107,3 +114,7 @@ def main(argv: list[str]) -> int:
             print()
         print("\n".join(describe(path, selection)))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,17 +9,15 @@ half-written frame that a compositor (or a resumed render) would take for a good
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import secrets
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
+from .atomic_files import replacing
 from .errors import GsRenderError, InputError, OutputError, UsageError
 from .layers import PlateLayer, PlateSelection, choose_plate
 
@@ -467,14 +465,6 @@ def _os_problem(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _fsync(path: str | Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_frame(
     path: str | Path,
     pixels: np.ndarray,
@@ -527,60 +517,26 @@ def write_frame(
     if path.is_dir():
         raise OutputError(path, "a folder already has this name")
 
-    tmp = folder / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
     try:
-        spec = _build_spec(
-            pixels, channel_names, like, fmt, dtype, compression, unassociated_alpha, extra_attributes
-        )
-        px = _prepare_pixels(pixels, dtype)
-        out = oiio.ImageOutput.create(fmt)
-        if out is None:
-            raise OutputError(path, _one_line(oiio.geterror(), f"no OpenImageIO writer for {fmt}"))
-        ok = out.open(str(tmp), spec) and out.write_image(px)
-        ok = out.close() and ok
-        if not ok or out.has_error:
-            problem = _one_line(out.geterror(), "the image could not be written").replace(str(tmp), str(path))
-            if not os.access(folder, os.W_OK):
-                problem = "permission denied"
-            raise OutputError(path, problem)
-        _fsync(tmp)
-        os.replace(tmp, path)
-        with contextlib.suppress(OSError):
-            _fsync(folder, directory=True)  # make the rename itself durable
+        with replacing(path) as tmp:  # temp file, fsync, rename; the temp never stays
+            spec = _build_spec(
+                pixels, channel_names, like, fmt, dtype, compression, unassociated_alpha, extra_attributes
+            )
+            px = _prepare_pixels(pixels, dtype)
+            out = oiio.ImageOutput.create(fmt)
+            if out is None:
+                raise OutputError(path, _one_line(oiio.geterror(), f"no OpenImageIO writer for {fmt}"))
+            ok = out.open(str(tmp), spec) and out.write_image(px)
+            ok = out.close() and ok
+            if not ok or out.has_error:
+                problem = _one_line(out.geterror(), "the image could not be written")
+                problem = problem.replace(str(tmp), str(path))
+                if not os.access(folder, os.W_OK):
+                    problem = "permission denied"
+                raise OutputError(path, problem)
     except GsRenderError:
         raise
     except OSError as exc:
         raise OutputError(path, _os_problem(exc)) from None
     except Exception as exc:  # OIIO binding errors (bad array, bad attribute value...)
         raise OutputError(path, _one_line(str(exc), type(exc).__name__)) from None
-    finally:
-        # Either the rename happened (tmp is gone) or the write failed: never leave the temp.
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-# A temp file younger than this may belong to a writer still running on another farm host.
-STALE_TEMP_SECONDS = 3600.0
-
-
-def remove_stale_temps(folder: Path, names: set[str], older_than: float = STALE_TEMP_SECONDS) -> int:
-    """Delete temp files that killed writers (SIGKILL, power loss) left for these frame names.
-
-    They never carry a final name, so they are harmless, but they pile up on a farm. Only old
-    ones go (see STALE_TEMP_SECONDS). Never raises: cleaning up is a courtesy, not the render.
-    """
-    now = time.time()
-    removed = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    for entry in entries:
-        cut = entry.name.rfind(".tmp-")
-        if not entry.name.startswith(".") or cut < 1 or entry.name[1:cut] not in names:
-            continue
-        with contextlib.suppress(OSError):
-            if now - entry.stat(follow_symlinks=False).st_mtime > older_than:
-                os.unlink(entry.path)
-                removed += 1
-    return removed

@@ -446,6 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`gsrender export`; errors end as every verb's do: one line and an exit code."""
+    from gsrender.engine.command import run_command
+
+    return run_command(_main, argv, "export")
+
+
+def _main(argv: list[str] | None = None) -> int:
     """`gsrender export`: 0 on success, 1 when the exported model does not match torch, 2 on bad input."""
     args = build_parser().parse_args(argv)
     if args.opset < 17:

@@ -618,6 +618,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`gsrender serve`: run the worker until idle or signalled; errors end as every verb's do."""
+    from gsrender.engine.command import run_command
+
+    return run_command(_main, argv, "serve")
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not math.isfinite(args.idle_timeout) or args.idle_timeout < 0:

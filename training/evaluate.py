@@ -379,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`gsrender evaluate`: 0, or 2 on bad options or models (errors as every verb reports them)."""
+    from gsrender.engine.command import run_command
+
+    return run_command(_main, argv, "evaluate")
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.count < 1 or args.size < 8:
         print("gsrender evaluate: --count must be >= 1 and --size >= 8", file=sys.stderr)

@@ -579,22 +579,17 @@ def evaluate_real_folder(
 
 
 def main_real(args) -> int:
-    """`gsrender evaluate --real DIR ...` (called by evaluate.main with its parsed arguments)."""
-    import sys
-
-    from gsrender.engine.errors import GsRenderError, OutputError
+    """`gsrender evaluate --real DIR ...` (called by evaluate.main with its parsed arguments; a
+    GsRenderError ends the verb there, as one error line and its exit code)."""
+    from gsrender.engine.errors import OutputError
 
     sheet = Path(args.sheet) if args.sheet else None
-    try:
-        table = evaluate_real_folder(args.model, Path(args.real), sheet, args.threads)
-        if args.csv:
-            try:
-                table.write_csv(args.csv)
-            except OSError as exc:
-                raise OutputError(args.csv, exc.strerror or str(exc)) from None
-    except GsRenderError as exc:
-        print(f"gsrender: error: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+    table = evaluate_real_folder(args.model, Path(args.real), sheet, args.threads)
+    if args.csv:
+        try:
+            table.write_csv(args.csv)
+        except OSError as exc:
+            raise OutputError(args.csv, exc.strerror or str(exc)) from None
     print(
         f"# real plates in {args.real}, no ground truth: leak = alpha on confident screen, holes = 1 - alpha "
         "on confident subject, detail = agreement with the colour evidence in the transition band, "

@@ -434,7 +434,14 @@ def _pick_device(cfg: dict[str, Any], rank: Dist) -> torch.device:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of gsrender-train and `gsrender train`; returns the exit status."""
+    """Entry point of gsrender-train and `gsrender train`: errors are one line and an exit code."""
+    from gsrender.engine.command import run_command
+
+    return run_command(_main, argv, "train")
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """The training run the command line asks for; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     out = Path(args.out)

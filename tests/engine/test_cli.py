@@ -9,7 +9,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from gsrender.engine import colour
+from gsrender.engine import colour, info
 from gsrender.engine.cli import main
 from gsrender.engine.encoding import srgb_eotf
 from gsrender.engine.io import read_frame, write_frame
@@ -189,7 +189,7 @@ def test_help_documents_exit_codes(capsys):
 
 def test_info_prints_what_the_engine_sees(tmp_path, capsys):
     src = write_plate(tmp_path / "i.exr", make_plate())
-    assert main(["info", str(src)]) == 0
+    assert info.main([str(src)]) == 0
     text = capsys.readouterr().out
     for expected in ("104x72", "R,G,B", "Linear Rec.709", "no colour tag", "readable:     yes"):
         assert expected in text

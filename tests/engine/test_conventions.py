@@ -9,7 +9,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from gsrender.engine import colour
+from gsrender.engine import colour, info
 from gsrender.engine.cli import main
 from gsrender.engine.io import probe, read_frame
 from tests.conftest import make_plate
@@ -222,7 +222,7 @@ def test_negative_frame_range_after_a_space(tmp_path, capsys):
 def test_info_prints_timecode_and_fps_as_people_read_them(tmp_path, capsys):
     attrs = {"smpte:TimeCode": ("timecode", (0x01020304, 0)), "FramesPerSecond": ("rational", (24000, 1001))}
     src = write(tmp_path / "tc.exr", make_plate(24, 32), "half", attrs=attrs)
-    assert run("info", src) == 0
+    assert info.main([str(src)]) == 0
     text = capsys.readouterr().out
     assert "smpte:TimeCode = 01:02:03:04" in text
     assert "FramesPerSecond = 23.976 (24000/1001)" in text

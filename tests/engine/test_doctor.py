@@ -13,7 +13,6 @@ from gsrender.engine.backends.tensorrt.cache import BuildRequest, file_sha256
 from gsrender.engine.backends.tensorrt.loader import ensure_engine
 from gsrender.engine.backends.tensorrt.node import NodeIdentity
 from gsrender.engine.backends.tensorrt.profile import select_profile
-from gsrender.engine.cli import main as cli_main
 
 
 def _has_gpu() -> bool:
@@ -52,11 +51,6 @@ def test_doctor_json_and_auto_choice(tmp_path: Path, capsys: pytest.CaptureFixtu
     if not _has_gpu() and importlib.util.find_spec("tensorrt") is None:
         assert report["auto"]["backend"] in ("onnxruntime", "cuda")
         assert report["gpu"]["gpus"] == [] and report["gpu"]["notes"]
-
-
-def test_doctor_via_the_cli_verb(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert cli_main(["doctor", "--cache", str(tmp_path)]) == 0
-    assert "auto picks" in capsys.readouterr().out
 
 
 def test_require_gpu_fails_without_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -20,7 +20,7 @@ import OpenImageIO as oiio
 import pytest
 import yaml
 
-from gsrender.engine import farm_job
+from gsrender.engine import farm_host, farm_job, farm_template
 from gsrender.engine.cli import main as gsrender_main
 from tests.conftest import make_plate, write_plate
 
@@ -196,9 +196,9 @@ def test_range_expr_round_trips_through_openjd():
     cases = [[1, 2, 3, 5, 7, 9, 10], [5], [1, 3], [-3, -2, -1, 0], list(range(1001, 1101, 2))]
     cases += [sorted(rng.sample(range(-20, 200), rng.randint(1, 60))) for _ in range(30)]
     for frames in cases:
-        expr = farm_job.range_expr(frames)
+        expr = farm_template.range_expr(frames)
         assert list(openjd_model.IntRangeExpr.from_str(expr)) == frames, expr
-    assert farm_job.range_expr([1, 2, 3, 5, 7, 9, 10]) == "1-3,5-9:2,10"
+    assert farm_template.range_expr([1, 2, 3, 5, 7, 9, 10]) == "1-3,5-9:2,10"
 
 
 # ---------------------------------------------------------------- the engine-build guard
@@ -210,8 +210,8 @@ def test_engine_build_guard(monkeypatch, capsys):
     assert "skipped" in capsys.readouterr().out
     assert farm_job.main([farm_job.BUILD_GUARD, "--required"]) == 5  # --backend tensorrt needs it
     # a host that could build, but the build fails: a warning unless the engine is required
-    monkeypatch.setattr(farm_job, "_engine_build_problem", lambda: None)
-    monkeypatch.setattr("gsrender.engine.cli.main", lambda argv: 5)
+    monkeypatch.setattr(farm_host, "_engine_build_problem", lambda: None)
+    monkeypatch.setattr(farm_host, "_build_engine", lambda argv: 5)
     assert farm_job.main([farm_job.BUILD_GUARD, "--precision=fp16"]) == 0
     assert "warning" in capsys.readouterr().out
     assert farm_job.main([farm_job.BUILD_GUARD, "--required"]) == 5

@@ -9,6 +9,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from gsrender.engine import info
 from gsrender.engine.cli import main
 from gsrender.engine.errors import InputError
 from gsrender.engine.io import read_frame
@@ -141,11 +142,11 @@ def test_cli_layer_option_and_info_say_what_is_keyed(tmp_path, plate, capsys, ca
     src = write_parts(
         tmp_path / "mp.exr", [("albedo", albedo, ["R", "G", "B"]), ("beauty", plate, ["R", "G", "B"])]
     )
-    assert main(["info", str(src)]) == 0
+    assert info.main([str(src)]) == 0
     text = capsys.readouterr().out
     assert "keys:         part 1 'beauty', layer 'rgba', channels R,G,B" in text
     assert "part 0:       'albedo' channels R,G,B" in text
-    assert main(["info", "--layer", "albedo", str(src)]) == 0
+    assert info.main(["--layer", "albedo", str(src)]) == 0
     assert "keys:         part 0 'albedo'" in capsys.readouterr().out
     caplog.set_level(logging.INFO, logger="gsrender")
     assert main([str(src), "-o", str(tmp_path / "k.exr"), "--layer", "albedo"]) == 0

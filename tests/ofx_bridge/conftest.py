@@ -22,7 +22,7 @@ from tests.ofx_bridge.ofx_host import OfxTestHost
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = "Linux-x86-64"
 # The worker as the plugin starts it in production (`gsrender serve`), through this venv.
-WORKER_CMD = f"{shlex.quote(sys.executable)} -m gsrender.engine.cli serve --idle-timeout 120"
+WORKER_CMD = f"{shlex.quote(sys.executable)} -m gsrender.cli serve --idle-timeout 120"
 
 _sockets: list[Path] = []
 

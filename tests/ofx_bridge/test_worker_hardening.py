@@ -63,7 +63,7 @@ def test_shm_truncated_while_the_worker_reads_it_never_kills_it(sock_path):
         [
             sys.executable,
             "-m",
-            "gsrender.engine.cli",
+            "gsrender.cli",
             "serve",
             "--socket",
             str(sock_path),

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gsrender.engine.atomic_files import atomic_write_text
+
 MANIFEST = "manifest.json"
 FILES = {"plate": "half", "alpha": "float", "fg": "float", "screen": "half"}
 
@@ -57,9 +59,8 @@ def write_plate(out_dir: Path, name: str, images: dict[str, np.ndarray]) -> dict
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
-    tmp = out_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    tmp.replace(out_dir / MANIFEST)
+    """Atomic: a set whose manifest is readable is complete."""
+    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:

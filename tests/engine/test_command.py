@@ -1,0 +1,81 @@
+"""run_command: how every verb ends -- one line and a documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from gsrender.engine import command
+from gsrender.engine.command import EXIT_BROKEN_PIPE, run_command
+from gsrender.engine.errors import BackendError, UsageError
+
+
+def raising(exc: BaseException):
+    def body(argv: list[str]) -> int:
+        raise exc
+
+    return body
+
+
+def test_the_body_s_code_is_the_exit_code():
+    assert run_command(lambda argv: 3, [], "info") == 3
+    assert run_command(lambda argv: None, [], "info") == 0  # a main that returns nothing succeeded
+
+
+def test_argv_none_is_the_process_arguments(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["gsrender", "a", "b"])
+    seen = []
+    run_command(lambda argv: seen.append(argv) or 0, None, None)
+    assert seen == [["a", "b"]]
+
+
+def test_a_gsrender_error_is_its_message_and_code(capsys):
+    assert run_command(raising(BackendError("m.onnx", "model file not found")), [], "job") == 5
+    assert capsys.readouterr().err == "gsrender: error: m.onnx: model file not found\n"
+    body = raising(UsageError(None, "bad"))
+    assert run_command(body, [], "build-engine", label="gsrender build-engine") == 2
+    assert capsys.readouterr().err == "gsrender build-engine: error: bad\n"
+
+
+def test_interrupt_names_the_verb_or_the_render(capsys):
+    assert run_command(raising(KeyboardInterrupt()), [], "train") == 130
+    assert capsys.readouterr().err == "gsrender: interrupted during 'gsrender train'\n"
+    assert run_command(raising(KeyboardInterrupt()), [], None) == 130
+    assert capsys.readouterr().err == "gsrender: interrupted during start-up; nothing was rendered\n"
+
+
+def test_closed_stdout_is_141_and_silenced(monkeypatch, capsys):
+    silenced = []
+    monkeypatch.setattr(command, "quiet_stdout", lambda: silenced.append(True))
+    assert run_command(raising(BrokenPipeError()), [], "info") == EXIT_BROKEN_PIPE == 141
+    assert silenced == [True] and capsys.readouterr().err == ""
+
+
+def test_out_of_memory_is_70(capsys):
+    assert run_command(raising(MemoryError()), [], None) == 70
+    assert capsys.readouterr().err == "gsrender: error: out of memory\n"
+
+
+@pytest.mark.parametrize("verb, where", [("info", "'gsrender info'"), (None, "gsrender")])
+def test_a_bug_is_one_line_and_the_traceback_only_with_debug(verb, where, capsys, caplog, monkeypatch):
+    monkeypatch.delenv("GSRENDER_DEBUG", raising=False)
+    caplog.set_level(logging.ERROR, logger="gsrender")
+    assert run_command(raising(KeyError("subimages")), ["x.exr"], verb) == 70
+    err = capsys.readouterr().err
+    assert err.startswith(f"gsrender: error: internal error in {where}: KeyError")
+    assert err.endswith("(re-run with --debug or GSRENDER_DEBUG=1 for the traceback)\n")
+    assert err.count("\n") == 1 and not caplog.records
+    assert run_command(raising(KeyError("subimages")), ["x.exr", "--debug"], verb) == 70
+    assert caplog.records and caplog.records[-1].exc_info is not None
+    caplog.clear()
+    monkeypatch.setenv("GSRENDER_DEBUG", "1")
+    assert run_command(raising(KeyError("subimages")), ["x.exr"], verb) == 70
+    assert caplog.records and caplog.records[-1].exc_info is not None
+
+
+def test_system_exit_passes_through():
+    """argparse's exit 2 (and --help's 0) are already an exit code: not an internal error."""
+    with pytest.raises(SystemExit):
+        run_command(raising(SystemExit(2)), [], "info")
