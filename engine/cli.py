@@ -34,7 +34,7 @@ from .errors import (
     UsageError,
     describe_exception,
 )
-from .io import WINDOW_MODES, remove_stale_temps, validate_output_options
+from .image_io import WINDOW_MODES, remove_stale_temps, validate_output_options
 from .layers import INPUT_ALPHA_MODES, PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .output_check import check_report_path, problem_of
@@ -416,7 +416,7 @@ def _negative_frame_ranges(argv: list[str]) -> list[str]:
 def _log_input_colour(args: argparse.Namespace, jobs: FramePlan | list, plate: PlateSelection) -> None:
     """One line saying which layer and colour space the first frame is keyed as, and why."""
     from . import colour
-    from .io import probe
+    from .image_io import probe
     from .layers import choose_plate
 
     try:

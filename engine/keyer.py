@@ -13,7 +13,7 @@ import numpy as np
 from .backends.base import Backend
 from .compositor_inputs import FrameInputs, apply_mattes, screen_of
 from .encoding import encode_for_network
-from .frame_prep import ScreenEstimate
+from .screen_estimate import ScreenEstimate
 from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_tiles, round_up
 from .unmix import despill, premultiplied_foreground
 from .unpremultiply import straight_for_output

@@ -29,7 +29,7 @@ from . import colour
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs, InputReader
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
-from .io import PlateSelection, read_frame, write_frame
+from .image_io import PlateSelection, read_frame, write_frame
 from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
 from .output import OutputSettings, compose_output, output_colorspace, writer_dtype
 from .output_check import classify_output_failure
