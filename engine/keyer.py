@@ -1,6 +1,6 @@
 """Key one frame: per-frame guides, tiles through a backend, assembled full-frame result.
 
-This is the part every caller shares (the CLI render loop, the OFX worker, the
+This is the part every caller shares (the CLI's frame pipeline, the OFX worker, the
 regression tests), so all of them produce the same pixels.
 """
 

@@ -305,7 +305,7 @@ class WarmKeyer:
     def _compute(
         self, rgb: np.ndarray, in_space: str, bkey: BackendKey, settings: Settings, extras: dict
     ) -> KeyedFrame:
-        """The CLI's stages in the CLI's order (engine/render.py), on one frame."""
+        """The CLI's stages in the CLI's order (engine/frame_pipeline.py), on one frame."""
         _check_finite(rgb, "source")
         plate = colour.convert(rgb, in_space, colour.WORKING_SPACE)
         screen = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
