@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render_speed import synthetic_plate  # noqa: E402  (same plates as the CPU benchmark)
 
 from gsrender.engine.backends.base import Backend  # noqa: E402
-from gsrender.engine.io import read_frame, write_frame  # noqa: E402
+from gsrender.engine.image_io import read_frame, write_frame  # noqa: E402
 from gsrender.engine.keyer import batch_tiles, infer_frame, prepare_frame, resolve_tile  # noqa: E402
 from gsrender.engine.render import RenderSettings, io_workers_beside_gpu, render_frames  # noqa: E402
 from gsrender.engine.sequence import expand_sequence, frame_path  # noqa: E402

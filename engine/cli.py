@@ -33,7 +33,7 @@ from .errors import (
     UsageError,
     describe_exception,
 )
-from .io import validate_output_options
+from .image_io import validate_output_options
 from .layers import PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .output_check import check_report_path, problem_of
@@ -199,7 +199,7 @@ def _check_model_option(args: argparse.Namespace) -> None:
 def _log_input_colour(args: argparse.Namespace, jobs: FramePlan | list, plate: PlateSelection) -> None:
     """One line saying which layer and colour space the first frame is keyed as, and why."""
     from . import colour
-    from .io import probe
+    from .image_io import probe
     from .layers import choose_plate
 
     try:

@@ -20,7 +20,7 @@ import PyOpenColorIO as ocio
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from .io import ImageInfo
+    from .image_io import ImageInfo
 
 CONFIG_URI = "ocio://default"
 _config = copy.deepcopy(ocio.Config.CreateFromFile(CONFIG_URI))

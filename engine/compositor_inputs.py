@@ -14,7 +14,7 @@ without the subject (clean plate). This module reads them per frame and applies 
 - A clean plate is the unmix's local screen colour B (the true screen behind each pixel,
   instead of the network's guess), and the keyer's screen guide where the keyer takes one
   (ModelInfo.clean_plate_guide): the classic keyer does (CleanPlateScreen: full resolution
-  instead of the coarse grid of frame_prep.estimate_screen); the shipped network was trained
+  instead of the coarse grid of screen_estimate.estimate_screen); the shipped network was trained
   with the estimate only and keys worse with a clean plate as its guide (SAD 1.98 -> 2.69 on
   16 synthetic green-screen plates), so it keeps its estimate until a model trained with
   clean plates says otherwise in its metadata. The clean plate is converted to the working
@@ -33,8 +33,8 @@ import numpy as np
 from . import colour
 from .encoding import encode_for_network
 from .errors import InputError, UsageError
-from .frame_prep import ScreenEstimate, estimate_screen
 from .preflight import utf8_path
+from .screen_estimate import ScreenEstimate, estimate_screen
 from .sequence import frame_path, has_frame_token
 
 # A clean plate whose screen is more than this factor brighter or darker than the plate's
@@ -186,7 +186,7 @@ def _read_pixels(path: Path, what: str) -> tuple[np.ndarray, list[str], object]:
     """HxWxC float32 pixels of the first part, with channel names and the header, or one InputError line."""
     import OpenImageIO as oiio
 
-    from .io import _info_from_spec, _one_line, _open
+    from .image_io import _info_from_spec, _one_line, _open
 
     try:
         path, inp = _open(path)

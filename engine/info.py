@@ -10,7 +10,7 @@ import numpy as np
 from . import colour
 from .command import run_command
 from .errors import GsRenderError
-from .io import probe, read_frame
+from .image_io import probe, read_frame
 from .layers import PlateSelection, choose_plate
 from .preflight import check_frame, utf8_path
 

@@ -1,6 +1,6 @@
 """Key one frame: per-frame guides, tiles through a backend, assembled full-frame result.
 
-This is the part every caller shares (the CLI render loop, the OFX worker, the
+This is the part every caller shares (the CLI's frame pipeline, the OFX worker, the
 regression tests), so all of them produce the same pixels.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 from .backends.base import Backend
 from .compositor_inputs import FrameInputs, apply_mattes, screen_of
 from .encoding import encode_for_network
-from .frame_prep import ScreenEstimate
+from .screen_estimate import ScreenEstimate
 from .tile_profile import resolve_tile
 from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_tiles, round_up
 from .unmix import despill, premultiplied_foreground

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .errors import InputError
 
 if TYPE_CHECKING:
-    from .io import ImageInfo
+    from .image_io import ImageInfo
 
 INPUT_ALPHA_MODES = ("ignore", "straight", "premultiplied")
 # Layer (or part) names that mean "the plate itself", best first.

@@ -1,9 +1,10 @@
-"""Render a list of frames: read -> prepare -> infer tiles -> assemble -> write.
+"""Render a list of frames: schedule the per-frame stages, apply the failure policy, report.
 
-Three stages run concurrently (reader thread, inference on the calling thread, writer
-thread) with small queues between them, so a frame costs about the slowest stage
-rather than the sum. Numpy, OpenImageIO, OpenColorIO and ONNX Runtime release the GIL
-in their heavy loops, which is what makes threads enough.
+What happens to one frame (read -> prepare -> infer tiles -> assemble -> write) is in
+engine/frame_pipeline.py. Its three stages run concurrently here (reader threads,
+inference on the calling thread, writer threads) with small queues between them, so a
+frame costs about the slowest stage rather than the sum. Numpy, OpenImageIO, OpenColorIO
+and ONNX Runtime release the GIL in their heavy loops, which is what makes threads enough.
 
 Failure policy: a bad input frame is reported with one line; with on_error="fail" the
 reader stops taking new frames, frames already read are still written, and the run
@@ -22,18 +23,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import colour
 from .backends.base import Backend
-from .compositor_inputs import CompositorInputs, InputReader
+from .compositor_inputs import CompositorInputs
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
-from .io import PlateSelection, read_frame, write_frame
-from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
-from .output import OutputSettings, compose_output, output_colorspace, writer_dtype
+from .frame_pipeline import FramePipeline, LoadedPlate, RawKey
+from .image_io import PlateSelection
+from .keyer import PreparedFrame
+from .output import OutputSettings
 from .output_check import classify_output_failure
-from .preflight import DEFAULT_MAX_PIXELS, check_frame
+from .preflight import DEFAULT_MAX_PIXELS
 from .sequence import FrameRef
 
 log = logging.getLogger("gsrender")
@@ -69,15 +69,14 @@ class FrameReport:
 
 @dataclass
 class _Work:
+    """One frame between the stages: a reader fills in plate, inference swaps it for key
+    (which holds the plate minus its network inputs, so those are freed at once)."""
+
     ref: FrameRef
     target: Path
     started: float
-    prepared: PreparedFrame | None = None
-    info: object = None
-    in_space: str = ""
-    alpha: np.ndarray | None = None
-    bg: np.ndarray | None = None
-    input_alpha: np.ndarray | None = None
+    plate: LoadedPlate | None = None
+    key: RawKey | None = None
 
 
 @dataclass
@@ -170,16 +169,21 @@ def _render_frames(
     def unexpected(exc: BaseException) -> None:
         log.debug("unexpected exception", exc_info=exc)  # the traceback, with --debug
 
-    def frame_bytes(work: _Work) -> int:
-        """Uncompressed size of the frame being written (RGBA half): what it needs on disk at most."""
-        return 0 if work.alpha is None else int(work.alpha.size) * 4 * 2
-
     to_infer: queue.Queue = queue.Queue(QUEUE_DEPTH)
     to_write: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    screen_colour = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
+    pipeline = FramePipeline(
+        backend,
+        plate_selection=settings.plate,
+        colorspace=settings.colorspace,
+        screen_colour=settings.screen_colour,
+        max_pixels=settings.max_pixels,
+        inputs=settings.inputs,
+        tile=settings.tile,
+        despill=settings.despill,
+        output=settings.output,
+    )
 
     workers = io_workers_for(backend, settings.io_workers)
-    extra_inputs = InputReader(settings.inputs, settings.colorspace) if settings.inputs.used else None
     pending = iter(jobs)
     pending_lock = threading.Lock()
     order: dict[Path, int] = {}  # job index of each input taken, to return reports in job order
@@ -206,19 +210,8 @@ def _render_frames(
                     report(FrameReport(ref.frame, ref.path, target, "skipped"))
                     continue
                 try:
-                    check_frame(ref.path, settings.max_pixels)
-                    frame = read_frame(ref.path, settings.plate)
-                    in_space = (
-                        colour.resolve_colorspace(settings.colorspace)
-                        if settings.colorspace
-                        else colour.default_colorspace(frame.info)
-                    )
-                    plate = colour.convert(frame.rgb, in_space, colour.WORKING_SPACE)
-                    extra = extra_inputs.read(ref.frame, plate) if extra_inputs else None
-                    prepared = prepare_frame(
-                        plate, screen_colour, backend.info.stride, extra, backend.info.clean_plate_guide
-                    )
-                    check_screen(ref, prepared)
+                    plate = pipeline.read_and_prepare(ref)
+                    check_screen(ref, plate.prepared)
                 except GsRenderError as exc:
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
                     continue
@@ -232,7 +225,7 @@ def _render_frames(
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
                     continue
                 times.add("read", time.perf_counter() - t0)
-                to_infer.put(_Work(ref, target, t0, prepared, frame.info, in_space, input_alpha=frame.alpha))
+                to_infer.put(_Work(ref, target, t0, plate=plate))
         except BaseException as exc:  # pragma: no cover - unexpected crash of the stage
             fatal.append(exc)
             stop.set()
@@ -245,22 +238,7 @@ def _render_frames(
                 continue
             try:
                 t0 = time.perf_counter()
-                keyed = finish_frame(work.prepared, work.alpha, work.bg, settings.despill)
-                out_space = output_colorspace(work.target, work.in_space, settings.output)
-                pixels, names = compose_output(
-                    keyed, work.target, out_space, settings.output, work.input_alpha
-                )
-                write_frame(
-                    work.target,
-                    pixels,
-                    names,
-                    work.info,
-                    dtype=writer_dtype(work.target, settings.output),
-                    compression=settings.output.compression,
-                    unassociated_alpha=names[3] == "A" and work.target.suffix.lower() != ".exr",
-                    extra_attributes={"oiio:ColorSpace": out_space, "gsrender:backend": backend.name},
-                    window=settings.output.window,
-                )
+                pipeline.write_keyed(work.key, work.target)
                 times.add("write", time.perf_counter() - t0)
                 report(
                     FrameReport(
@@ -272,7 +250,7 @@ def _render_frames(
                     )
                 )
             except OutputError as exc:
-                error = classify_output_failure(exc, work.target, frame_bytes(work))
+                error = classify_output_failure(exc, work.target, work.key.output_bytes)
                 report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=error))
                 stop.set()  # an unwritable destination fails every later frame too
             except GsRenderError as exc:
@@ -310,8 +288,7 @@ def _render_frames(
                 continue  # drain the queue so the reader can finish
             t0 = time.perf_counter()
             try:
-                work.alpha, work.bg = infer_frame(work.prepared, backend, settings.tile)
-                work.prepared = work.prepared.without_network_inputs()
+                work.key, work.plate = pipeline.infer(work.plate), None
             except GsRenderError as exc:
                 fatal.append(exc)
                 stop.set()

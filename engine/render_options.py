@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import compositor_inputs
-from .io import WINDOW_MODES
+from .image_io import WINDOW_MODES
 from .layers import INPUT_ALPHA_MODES
 from .preflight import DEFAULT_MAX_PIXELS
 

@@ -7,7 +7,7 @@ header tiny and the framing trivial is what lets the C side stay a few hundred l
 with no JSON library.
 
 This module is the Python half of that contract (the worker and the tests use it); the
-C half lives in ofx_bridge/src/gskey_client.c. Change both together and bump VERSION.
+C half lives in ofx_bridge/plugin/src/gskey_client.c. Change both together and bump VERSION.
 """
 
 from __future__ import annotations

@@ -208,8 +208,12 @@ class _Pending:
     error: BaseException | None = None
 
 
-class Engine:
-    """Backends kept warm per (model, backend, keyer); keyed frames cached by content."""
+class WarmKeyer:
+    """The keyer the worker keeps warm between requests.
+
+    Backends stay loaded per (model, backend, keyer) and keyed frames are cached by content,
+    so a host's many render windows of one frame cost one inference.
+    """
 
     def __init__(self, cache_frames: int = 2, threads: int = 0):
         self.cache_frames = max(1, cache_frames)
@@ -301,7 +305,7 @@ class Engine:
     def _compute(
         self, rgb: np.ndarray, in_space: str, bkey: BackendKey, settings: Settings, extras: dict
     ) -> KeyedFrame:
-        """The CLI's stages in the CLI's order (engine/render.py), on one frame."""
+        """The CLI's stages in the CLI's order (engine/frame_pipeline.py), on one frame."""
         _check_finite(rgb, "source")
         plate = colour.convert(rgb, in_space, colour.WORKING_SPACE)
         screen = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
@@ -367,12 +371,12 @@ class Worker:
     def __init__(
         self,
         path: Path,
-        engine: Engine,
+        warm_keyer: WarmKeyer,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
     ):
         self.path = path
-        self.engine = engine
+        self.warm_keyer = warm_keyer
         self.idle_timeout = idle_timeout
         self.read_timeout = read_timeout
         self._stop = threading.Event()
@@ -474,7 +478,7 @@ class Worker:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self.engine.close()
+        self.warm_keyer.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
@@ -515,7 +519,7 @@ class Worker:
             if op == "ping":
                 return {"ok": True, "pid": os.getpid(), "version": VERSION}
             if op == "stats":
-                return {"ok": True, "pid": os.getpid(), **self.engine.stats()}
+                return {"ok": True, "pid": os.getpid(), **self.warm_keyer.stats()}
             if op == "shutdown":
                 self.stop()
                 return {"ok": True}
@@ -523,13 +527,13 @@ class Worker:
                 return self._render(msg)
             return {"ok": False, "error": f"unknown request '{op}'"}
         except GsRenderError as exc:
-            self.engine.count("errors")
+            self.warm_keyer.count("errors")
             return {"ok": False, "error": exc.message}
         except (KeyError, TypeError, ValueError) as exc:
-            self.engine.count("errors")
+            self.warm_keyer.count("errors")
             return {"ok": False, "error": f"bad request: {exc}"}
         except Exception as exc:
-            self.engine.count("errors")
+            self.warm_keyer.count("errors")
             log.exception("render failed")
             text = str(exc).splitlines()[0] if str(exc) else ""
             return {"ok": False, "error": f"{type(exc).__name__}: {text}"}
@@ -551,7 +555,7 @@ class Worker:
         offsets = extra_offsets(msg.get("inputs"))
         n_in = width * height * IN_CHANNELS * FLOAT_BYTES
         n_out = (x1 - x0) * (y1 - y0) * OUT_CHANNELS * FLOAT_BYTES
-        self.engine.count("renders")
+        self.warm_keyer.count("renders")
         with open_shared(str(msg["shm"])) as fd:
             size = os.fstat(fd).st_size
             if min(in_off, out_off) < 0 or in_off + n_in > size or out_off + n_out > size:
@@ -573,7 +577,7 @@ class Worker:
                 extras[name] = np.empty(shape, np.float32)
                 read_shared(fd, off, extras[name])
                 digest.update(name.encode() + memoryview(extras[name]).cast("B"))
-            keyed, in_space, cached = self.engine.keyed(
+            keyed, in_space, cached = self.warm_keyer.keyed(
                 digest.hexdigest(), (height, width), lambda: rgb, settings, extras
             )
             pixels = compose_window(keyed, (x0, y0, x1, y1), in_space, settings)
@@ -638,7 +642,7 @@ def _main(argv: list[str] | None = None) -> int:
     )
     path = Path(args.socket).expanduser() if args.socket else default_socket_path()
     allocator.tune_for_frames()
-    worker = Worker(path, Engine(args.cache_frames, args.threads), args.idle_timeout)
+    worker = Worker(path, WarmKeyer(args.cache_frames, args.threads), args.idle_timeout)
     try:
         worker.bind()
     except AlreadyRunning:

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gsrender.engine.encoding import encode_for_network, srgb_eotf, srgb_oetf
-from gsrender.engine.frame_prep import ScreenEstimate, estimate_screen
+from gsrender.engine.screen_estimate import ScreenEstimate, estimate_screen
 
 from .synth.generator import DEFAULT_SHADOWS, Plate, ShadowMix, generate_plate
 

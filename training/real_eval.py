@@ -9,7 +9,7 @@ measures need none. Each compares a key with the plate's own colour evidence onl
 where that evidence is unambiguous, so a good key and the evidence agree there and a
 disagreement is the key's fault.
 
-Plates are read and prepared exactly as the render engine does (engine.io.read_frame,
+Plates are read and prepared exactly as the render engine does (engine.image_io.read_frame,
 the file's colour space by engine.colour's rule, JPEG/PNG as sRGB, converted to the
 working linear Rec.709; engine.keyer.prepare_frame for the screen guide and network
 inputs). Files of a folder named head + frame number + extension, two or more with the
@@ -33,7 +33,7 @@ green). S is the engine's smooth clean-screen estimate at the pixel (its ScreenE
 - the evidence key ``e = clip(1 - rel, 0, 1)``: a colour-difference key against the
   local screen (no clip thresholds, so it keeps every strand and every bit of noise).
 
-The screen is the engine's own estimate (green or blue, see engine.frame_prep), so a
+The screen is the engine's own estimate (green or blue, see engine.screen_estimate), so a
 plate is judged against the screen the keyer was given. No screen found: the screen and
 edge measures are blank for that plate.
 
@@ -99,8 +99,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gsrender.engine.frame_prep import ScreenEstimate
 from gsrender.engine.keyer import PreparedFrame, prepare_frame
+from gsrender.engine.screen_estimate import ScreenEstimate
 
 CHROMA_SCREEN = 0.12  # max chroma distance of a confident-screen pixel
 REL_SCREEN = 0.3  # min dominance relative to the local screen (shadows down to 30% count)
@@ -310,7 +310,7 @@ def find_plates(folder: Path) -> list[PlateGroup]:
 def load_plate(path: Path) -> PreparedFrame:
     """Read a plate the way `gsrender` does (file colour space -> working linear) and prepare it."""
     from gsrender.engine import colour
-    from gsrender.engine.io import read_frame
+    from gsrender.engine.image_io import read_frame
 
     frame = read_frame(path)
     plate = colour.convert(frame.rgb, colour.default_colorspace(frame.info), colour.WORKING_SPACE)

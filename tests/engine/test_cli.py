@@ -12,7 +12,7 @@ import pytest
 from gsrender.engine import colour, info
 from gsrender.engine.cli import main
 from gsrender.engine.encoding import srgb_eotf
-from gsrender.engine.io import read_frame, write_frame
+from gsrender.engine.image_io import read_frame, write_frame
 from tests.conftest import make_plate, write_plate
 
 

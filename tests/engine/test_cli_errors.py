@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gsrender.engine.cli import main
-from gsrender.engine.io import write_frame
+from gsrender.engine.image_io import write_frame
 from tests.conftest import make_plate, write_plate
 
 
@@ -156,7 +156,7 @@ def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path, io_threads):
     assert not [p for p in out.iterdir() if not p.name.startswith("k.")]  # no temp files
     done = sorted(out.glob("k.*.exr"))
     assert 0 < len(done) < 40
-    from gsrender.engine.io import read_frame
+    from gsrender.engine.image_io import read_frame
 
     for p in done:
         read_frame(p)  # every frame on disk is complete

@@ -13,7 +13,7 @@ from gsrender.engine.colour import (
     resolve_colorspace,
 )
 from gsrender.engine.errors import UsageError
-from gsrender.engine.io import ImageInfo
+from gsrender.engine.image_io import ImageInfo
 
 
 def _info(file_format: str, pixel_type: str, **attributes) -> ImageInfo:

@@ -11,7 +11,7 @@ import pytest
 
 from gsrender.engine import colour, info
 from gsrender.engine.cli import main
-from gsrender.engine.io import probe, read_frame
+from gsrender.engine.image_io import probe, read_frame
 from tests.conftest import make_plate
 
 AP1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gsrender.engine.cli import main as gsrender_main
-from gsrender.engine.io import write_frame
+from gsrender.engine.image_io import write_frame
 from tests.conftest import make_plate, write_plate
 from tests.engine.test_farm_job import (
     OPTS,

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsrender.engine import farm_job, sequence
-from gsrender.engine import render as render_module
+from gsrender.engine import farm_job, frame_pipeline, sequence
 from gsrender.engine.cli import main
 from tests.conftest import make_plate, write_plate
 
@@ -172,14 +171,14 @@ def test_closed_stdout_does_not_fail_a_render(plate_seq, tmp_path):
 def test_unexpected_reader_exception_is_one_line_summary_and_report(plate_seq, tmp_path, capsys, monkeypatch):
     """Fault injection: no known input triggers this path (those are fixed), so frame 1002's read
     raises what a library bug would; the real reader handles every other frame."""
-    real = render_module.read_frame
+    real = frame_pipeline.read_frame
 
     def flaky(path, *args):
         if "1002" in str(path):
             raise TypeError("incompatible function arguments")
         return real(path, *args)
 
-    monkeypatch.setattr(render_module, "read_frame", flaky)
+    monkeypatch.setattr(frame_pipeline, "read_frame", flaky)
     src = plate_seq()
     report = tmp_path / "r.json"
     rc = run(
@@ -559,14 +558,14 @@ def test_debug_keeps_the_traceback(plate_seq, tmp_path, monkeypatch):
     """The same injected fault with --debug: the traceback is logged, the one error line stays."""
     import logging
 
-    real = render_module.read_frame
+    real = frame_pipeline.read_frame
 
     def flaky(path):
         if "1002" in str(path):
             raise TypeError("incompatible function arguments")
         return real(path)
 
-    monkeypatch.setattr(render_module, "read_frame", flaky)
+    monkeypatch.setattr(frame_pipeline, "read_frame", flaky)
     src = plate_seq()
     records: list[logging.LogRecord] = []
     handler = logging.Handler()

@@ -12,7 +12,7 @@ import pytest
 from gsrender.engine import info
 from gsrender.engine.cli import main
 from gsrender.engine.errors import InputError
-from gsrender.engine.io import read_frame
+from gsrender.engine.image_io import read_frame
 from gsrender.engine.layers import PlateSelection
 from tests.conftest import make_plate
 

@@ -30,7 +30,7 @@ def sock_path(tmp_path_factory) -> Path:
 
 @contextlib.contextmanager
 def running(path: Path, idle_timeout: float = 0.0):
-    w = worker.Worker(path, worker.Engine(), idle_timeout)
+    w = worker.Worker(path, worker.WarmKeyer(), idle_timeout)
     w.bind()
     t = threading.Thread(target=w.serve, daemon=True)
     t.start()
@@ -122,7 +122,7 @@ def test_render_window_equals_the_engine_and_is_cached(sock_path):
             del got
         stats = protocol.request(sock_path, {"op": "stats"})
         assert stats["keyed"] == 1 and stats["cache_hits"] == 1 and stats["pid"] == os.getpid()
-        assert wk.engine.counts["errors"] == 0
+        assert wk.warm_keyer.counts["errors"] == 0
 
 
 def test_bad_requests_get_error_replies_and_the_worker_keeps_serving(sock_path):
@@ -161,7 +161,7 @@ def test_nan_source_is_refused_like_the_cli(sock_path):
 
 
 def test_idle_timeout_removes_the_socket(sock_path):
-    w = worker.Worker(sock_path, worker.Engine(), idle_timeout=0.3)
+    w = worker.Worker(sock_path, worker.WarmKeyer(), idle_timeout=0.3)
     w.bind()
     t0 = time.monotonic()
     w.serve()  # returns by itself
@@ -185,7 +185,7 @@ def test_a_starting_worker_waits_for_a_dying_lock_holder(sock_path):
     fd = os.open(f"{sock_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)  # a worker that holds the lock but no longer answers
     threading.Timer(0.4, os.close, args=(fd,)).start()  # ... and then dies
-    w = worker.Worker(sock_path, worker.Engine())
+    w = worker.Worker(sock_path, worker.WarmKeyer())
     w.bind(lock_wait=5.0)
     try:
         assert sock_path.exists()
@@ -195,7 +195,7 @@ def test_a_starting_worker_waits_for_a_dying_lock_holder(sock_path):
     fcntl.flock(fd, fcntl.LOCK_EX)  # held for good this time
     try:
         with pytest.raises(worker.AlreadyRunning):
-            worker.Worker(sock_path, worker.Engine()).bind(lock_wait=0.3)
+            worker.Worker(sock_path, worker.WarmKeyer()).bind(lock_wait=0.3)
     finally:
         os.close(fd)
 

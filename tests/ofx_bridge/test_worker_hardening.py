@@ -114,7 +114,7 @@ def test_read_shared_reports_a_short_file(tmp_path):
 
 
 def test_half_a_header_does_not_keep_the_worker_alive(sock_path):
-    w = worker.Worker(sock_path, worker.Engine(), idle_timeout=0.5, read_timeout=0.5)
+    w = worker.Worker(sock_path, worker.WarmKeyer(), idle_timeout=0.5, read_timeout=0.5)
     w.bind()
     t = threading.Thread(target=w.serve, daemon=True)
     t.start()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gsrender.engine.encoding import encode_for_network, srgb_eotf, srgb_oetf
-from gsrender.engine.frame_prep import estimate_screen
+from gsrender.engine.screen_estimate import estimate_screen
 from gsrender.training.datasets import (
     VALIDATION_KINDS,
     PairedSequenceDataset,

@@ -16,7 +16,7 @@ from PIL import Image
 from scipy import ndimage
 
 from gsrender.engine.encoding import srgb_oetf
-from gsrender.engine.io import write_frame
+from gsrender.engine.image_io import write_frame
 from gsrender.models.networks import build_model
 from gsrender.training import config as C
 from gsrender.training import evaluate as EV

@@ -314,26 +314,26 @@ def test_fake_gpu_backends_made_and_used_in_threads_that_exit(
 def test_fake_gpu_ofx_worker_keys_in_connection_threads(
     fake_gpu, stressed_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The OFX worker's engine: the TensorRT backend is made in the first connection's
+    """The OFX worker's warm keyer: the TensorRT backend is made in the first connection's
     thread, used by later ones, each thread exits after its frame, and it is closed from yet
     another thread on shutdown; the keys equal ONNX Runtime's."""
     from gsrender.ofx_bridge.protocol import Settings
-    from gsrender.ofx_bridge.worker import Engine
+    from gsrender.ofx_bridge.worker import WarmKeyer
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
-    gpu_engine, cpu_engine = Engine(cache_frames=1), Engine(cache_frames=1)
+    gpu_keyer, cpu_keyer = WarmKeyer(cache_frames=1), WarmKeyer(cache_frames=1)
     gpu = Settings(model=str(stressed_model), backend="tensorrt")
     cpu = Settings(model=str(stressed_model), backend="onnxruntime")
     for i in range(3):
         plate = make_plate(72, 104, seed=i)
         got, _, _ = _in_thread(
-            lambda plate=plate, i=i: gpu_engine.keyed(f"f{i}", (72, 104), lambda: plate, gpu)
+            lambda plate=plate, i=i: gpu_keyer.keyed(f"f{i}", (72, 104), lambda: plate, gpu)
         )
-        want, _, _ = cpu_engine.keyed(f"f{i}", (72, 104), lambda plate=plate: plate, cpu)
+        want, _, _ = cpu_keyer.keyed(f"f{i}", (72, 104), lambda plate=plate: plate, cpu)
         assert np.abs(got.alpha - want.alpha).max() < 1e-5
-    assert gpu_engine.stats()["backends"][0].startswith("tensorrt-fp16")
-    _in_thread(gpu_engine.close)
-    cpu_engine.close()
+    assert gpu_keyer.stats()["backends"][0].startswith("tensorrt-fp16")
+    _in_thread(gpu_keyer.close)
+    cpu_keyer.close()
 
 
 def test_fake_gpu_iterator_abandoned_in_a_thread(fake_gpu, stressed_model: Path, tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-import gsrender.engine.io as gio
+import gsrender.engine.image_io as gio
 from gsrender.engine.errors import InputError, OutputError, UsageError
-from gsrender.engine.io import probe, read_frame, write_frame
+from gsrender.engine.image_io import probe, read_frame, write_frame
 
 H, W = 16, 24
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from gsrender.engine.encoding import encode_for_network, srgb_eotf, srgb_oetf
-from gsrender.engine.frame_prep import estimate_screen
+from gsrender.engine.screen_estimate import estimate_screen
 
 SCREEN = np.array([0.08, 0.45, 0.1], np.float32)
 
