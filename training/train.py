@@ -355,6 +355,298 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# --------------------------------------------------------------------------- one session
+
+
+class Progress:
+    """Where a run stands: saved in every checkpoint, restored on resume."""
+
+    def __init__(
+        self, step: int = 0, elapsed: float = 0.0, best_sad: float = math.inf, best_step: int = -1
+    ) -> None:
+        self.step = step
+        self.elapsed = elapsed  # seconds of optimiser steps and validation, all sessions together
+        self.best_sad = best_sad
+        self.best_step = best_step
+
+
+class _Session:
+    """This session's own counters for train_info.json (a run may span several sessions)."""
+
+    def __init__(self, start_step: int) -> None:
+        self.start_step = start_step
+        self.started = time.perf_counter()
+        self.train_seconds = 0.0  # optimiser steps only (no validation / checkpoints)
+        self.last_val: dict[str, float] = {}
+
+
+class Trainer:
+    """The model, optimiser, schedule and mixed precision of a run, and the one-job steps on them."""
+
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        out: Path,
+        rank: Dist,
+        device: torch.device,
+        command: str,
+        model: torch.nn.Module,
+        finetuned_from: dict[str, str] | None,
+    ) -> None:
+        self.cfg, self.out, self.rank, self.device, self.command = cfg, out, rank, device, command
+        self.name: str = cfg["model"]["name"]
+        self.weights: dict[str, float] = cfg["loss"]
+        self.parts = loss_part_names(self.name, self.weights)
+        self.model = model
+        self.net: torch.nn.Module = model  # the DDP wrapper once wrap_distributed() ran
+        self.finetuned_from = finetuned_from
+        self.opt, self.sched = build_optimizer(model, cfg)
+        t_cfg = cfg["train"]
+        self.amp = t_cfg["amp"] if device.type == "cuda" else "none"
+        if t_cfg["amp"] != "none" and self.amp == "none" and rank.main:
+            print("gsrender-train: train.amp needs CUDA; training in float32 on the CPU")
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
+        self.progress = Progress()
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a last.pt: weights, optimiser, schedule, scaler, progress and RNG states."""
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.progress = Progress(
+            int(ckpt["step"]), float(ckpt["elapsed"]), float(ckpt["best_val_sad"]), int(ckpt["best_step"])
+        )
+        self.finetuned_from = ckpt.get("finetuned_from")
+        _set_rng_state(ckpt["rng"], self.device)
+        if self.rank.main:
+            print(f"gsrender-train: resuming {self.out} at step {self.progress.step}")
+
+    def wrap_distributed(self) -> None:
+        """Train through DistributedDataParallel when there is more than one process."""
+        if self.rank.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """One optimiser step; the total and unweighted part losses, or None (no step taken)
+        when the loss is not finite on some rank."""
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if k in BATCH_KEYS}
+        amp_dtype = self.amp_dtype
+        ctx = torch.autocast(self.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+        with ctx:
+            outputs = self.net(batch["plate"], batch["screen"])
+        total, part_vals = compute_loss(self.name, outputs, batch, self.weights)
+        self.opt.zero_grad(set_to_none=True)
+        if not self.rank.all_true(torch.isfinite(total)):
+            return None
+        self.scaler.scale(total).backward()
+        if self.cfg["optim"]["grad_clip"] > 0:
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["optim"]["grad_clip"])
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        self.progress.step += 1
+        return torch.stack([total.detach(), *(part_vals[p] for p in self.parts)]).float()
+
+    def validate(self, samples: list[EvalSample]) -> dict[str, float]:
+        """Validation metrics (their time counts as elapsed); a new best SAD writes best.pt."""
+        p = self.progress
+        t_val = time.perf_counter()
+        val = evaluate_predictor(TorchPredictor(self.model, self.name), samples, timing=False)["metrics"]
+        p.elapsed += time.perf_counter() - t_val
+        if val["sad"] < p.best_sad:
+            p.best_sad, p.best_step = val["sad"], p.step
+            save_atomic(self.checkpoint(val, with_optimizer=False), self.out / "best.pt")
+        self.net.train()
+        return val
+
+    def checkpoint(self, val: dict[str, float] | None, with_optimizer: bool = True) -> dict[str, Any]:
+        """The weights, config and progress; with_optimizer adds what a resume needs."""
+        p = self.progress
+        ck: dict[str, Any] = {
+            "format": CKPT_FORMAT,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "config": self.cfg,
+            "config_json": C.config_json(self.cfg),
+            "config_sha256": C.config_sha256(self.cfg),
+            "train_command": self.command,
+            "step": p.step,
+            "elapsed": p.elapsed,
+            "best_val_sad": p.best_sad,
+            "best_step": p.best_step,
+            "val": dict(val or {}),
+            "torch_version": str(torch.__version__),
+            "finetuned_from": self.finetuned_from,
+        }
+        if with_optimizer:
+            ck.update(
+                optimizer=self.opt.state_dict(),
+                scheduler=self.sched.state_dict(),
+                scaler=self.scaler.state_dict() if self.scaler.is_enabled() else {},
+                rng=_rng_state(self.device),
+            )
+        return ck
+
+
+def _prepare_run_folder(
+    cfg: dict[str, Any], argv: list[str], out: Path, rank: Dist, resume: dict[str, Any] | None
+) -> str:
+    """Write config.toml (rank 0) and return the command line that made the run, earlier sessions first."""
+    command = shlex.join(["gsrender-train", *argv])
+    if resume is not None and resume.get("train_command"):
+        command = f"{resume['train_command']} && {command}"
+    if rank.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.toml").write_text(C.dump_toml(cfg))
+    rank.barrier()
+    return command
+
+
+def _build_trainer(
+    cfg: dict[str, Any], finetune: str | None, out: Path, rank: Dist, device: torch.device, command: str
+) -> Trainer:
+    """A model initialised from train.seed (or with a fine-tune checkpoint's weights), its optimiser."""
+
+    seed = cfg["train"]["seed"]
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    model = build_model(cfg["model"]["name"], **dict(cfg["model"]["kwargs"])).to(device)
+    finetuned_from = None
+    if finetune:
+        src = load_checkpoint(finetune)
+        model.load_state_dict(src["model"])
+        finetuned_from = {"path": str(Path(finetune).resolve()), "sha256": _file_sha256(Path(finetune))}
+    return Trainer(cfg, out, rank, device, command, model, finetuned_from)
+
+
+def _run_info(trainer: Trainer, argv: list[str]) -> dict[str, Any]:
+    """What train_info.json records about this session's set-up."""
+    return {
+        "command": trainer.command,
+        "argv": list(argv),
+        "torch_version": str(torch.__version__),
+        "python_version": platform.python_version(),
+        "hardware": _hardware(trainer.device, trainer.rank.world),
+        "config_sha256": C.config_sha256(trainer.cfg),
+        "model": trainer.name,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "batch_size_global": trainer.cfg["train"]["batch_size"] * trainer.rank.world,
+        "amp": trainer.amp,
+        "finetuned_from": trainer.finetuned_from,
+        "started_at_step": trainer.progress.step,
+    }
+
+
+def _train_steps(
+    trainer: Trainer,
+    stream: BatchStream,
+    val_samples: list[EvalSample],
+    log: RunLog | None,
+    stop: int,
+    session: _Session,
+) -> int:
+    """Optimiser steps up to `stop`, with logging, validation, checkpoints and plots on their
+    schedules; the exit status (1 after too many non-finite losses in a row)."""
+    t_cfg = trainer.cfg["train"]
+    p = trainer.progress
+    sums = torch.zeros(len(trainer.parts) + 1, device=trainer.device)
+    n_sum = 0
+    bad_steps = 0
+    batches = stream.from_step(p.step)
+    trainer.net.train()
+    while p.step < stop:
+        t0 = time.perf_counter()
+        losses = trainer.train_step(next(batches))
+        if losses is None:
+            bad_steps += 1
+            if trainer.rank.main:
+                print(f"gsrender-train: non-finite loss at step {p.step + 1}, batch skipped")
+            if bad_steps >= MAX_BAD_STEPS:
+                print(f"gsrender-train: {bad_steps} non-finite losses in a row; stopping", file=sys.stderr)
+                return 1
+            continue
+        bad_steps = 0
+        sums += losses
+        n_sum += 1
+        dt = time.perf_counter() - t0
+        session.train_seconds += dt
+        p.elapsed += dt
+
+        final = p.step == stop
+        do_val = p.step % t_cfg["val_every"] == 0 or final
+        do_log = p.step % t_cfg["log_every"] == 0 or do_val
+        do_ckpt = p.step % t_cfg["ckpt_every"] == 0 or do_val
+        if do_log:
+            means = (trainer.rank.all_mean(sums) / max(1, n_sum)).tolist()
+            sums.zero_()
+            n_sum = 0
+        if not trainer.rank.main:
+            continue
+        assert log is not None  # rank 0 keeps the log
+        val: dict[str, float] = {}
+        if do_val:
+            val = session.last_val = trainer.validate(val_samples)
+        if do_log:
+            _log_step(trainer, log, means, val, session)
+        if do_ckpt:
+            save_atomic(trainer.checkpoint(session.last_val), trainer.out / "last.pt")
+        if p.step % t_cfg["plot_every"] == 0 or final:
+            log.plot()
+    return 0
+
+
+def _log_step(
+    trainer: Trainer, log: RunLog, means: list[float], val: dict[str, float], session: _Session
+) -> None:
+    """A log.csv row and a progress line: mean losses since the last row, lr, rate, validation."""
+    p, parts = trainer.progress, trainer.parts
+    lr = trainer.sched.get_last_lr()[0]
+    row = {"step": p.step, "seconds": round(p.elapsed, 3), "lr": f"{lr:.6g}", "loss": f"{means[0]:.6g}"}
+    row.update({k: f"{v:.6g}" for k, v in zip(parts, means[1:], strict=True)})
+    row.update({f"val_{k}": (f"{val[k]:.6g}" if k in val else "") for k in REPORT_KEYS})
+    log.append(row)
+    rate = (p.step - session.start_step) / max(session.train_seconds, 1e-9)
+    msg = f"step {p.step}/{trainer.cfg['train']['steps']}  loss {means[0]:.4g}  " + "  ".join(
+        f"{k} {v:.4g}" for k, v in zip(parts, means[1:], strict=True)
+    )
+    msg += f"  lr {lr:.3g}  {rate:.2f} steps/s"
+    if val:
+        msg += f"  | val SAD {val['sad']:.4g} (best {p.best_sad:.4g} @ {p.best_step})"
+    print(msg, flush=True)
+
+
+def _write_train_info(trainer: Trainer, info: dict[str, Any], session: _Session, resumed: bool) -> None:
+    """train_info.json: the set-up, this session's timings and results, and every session so far."""
+    p = trainer.progress
+    info.update(
+        finished_step=p.step,
+        wall_seconds=round(time.perf_counter() - session.started, 3),
+        train_seconds=round(session.train_seconds, 3),
+        total_elapsed_seconds=round(p.elapsed, 3),
+        steps_per_second=round((p.step - session.start_step) / max(session.train_seconds, 1e-9), 4),
+        best_val_sad=p.best_sad,
+        best_step=p.best_step,
+        last_val=session.last_val,
+    )
+    info_path = trainer.out / "train_info.json"
+    history = []
+    if info_path.is_file() and resumed:
+        try:
+            prev = json.loads(info_path.read_text())
+            history = prev.get("sessions", [])
+        except (OSError, ValueError):
+            history = []
+    keys = ("started_at_step", "finished_step", "wall_seconds", "steps_per_second", "hardware")
+    info["sessions"] = [*history, {k: info[k] for k in keys}]
+    info_path.write_text(json.dumps(info, indent=2, default=str) + "\n")
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -481,219 +773,40 @@ def _train(
     device: torch.device,
     resume: dict[str, Any] | None,
 ) -> int:
-    t_cfg = cfg["train"]
-    if t_cfg["threads"] > 0:
-        torch.set_num_threads(t_cfg["threads"])
-    command = shlex.join(["gsrender-train", *argv])
-    if resume is not None and resume.get("train_command"):
-        command = f"{resume['train_command']} && {command}"
-    if rank.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.toml").write_text(C.dump_toml(cfg))
-    rank.barrier()
-
-    name = cfg["model"]["name"]
-    weights = cfg["loss"]
-    parts = loss_part_names(name, weights)
-
-    torch.manual_seed(t_cfg["seed"])
-    np.random.seed(t_cfg["seed"] % 2**32)
-    random.seed(t_cfg["seed"])
-    model = build_model(name, **dict(cfg["model"]["kwargs"])).to(device)
-    finetuned_from = None
-    if resume is None and args.finetune:
-        src = load_checkpoint(args.finetune)
-        model.load_state_dict(src["model"])
-        finetuned_from = {
-            "path": str(Path(args.finetune).resolve()),
-            "sha256": _file_sha256(Path(args.finetune)),
-        }
-    opt, sched = build_optimizer(model, cfg)
-
-    amp = t_cfg["amp"] if device.type == "cuda" else "none"
-    if t_cfg["amp"] != "none" and amp == "none" and rank.main:
-        print("gsrender-train: train.amp needs CUDA; training in float32 on the CPU")
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
-
-    step, elapsed = 0, 0.0
-    best_sad, best_step = math.inf, -1
+    """One session of a run: set up (or resume), train up to the stop step, write the run summary."""
+    if cfg["train"]["threads"] > 0:
+        torch.set_num_threads(cfg["train"]["threads"])
+    command = _prepare_run_folder(cfg, argv, out, rank, resume)
+    trainer = _build_trainer(cfg, args.finetune if resume is None else None, out, rank, device, command)
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-        if resume.get("scaler"):
-            scaler.load_state_dict(resume["scaler"])
-        step, elapsed = int(resume["step"]), float(resume["elapsed"])
-        best_sad, best_step = float(resume["best_val_sad"]), int(resume["best_step"])
-        finetuned_from = resume.get("finetuned_from")
-        _set_rng_state(resume["rng"], device)
-        if rank.main:
-            print(f"gsrender-train: resuming {out} at step {step}")
+        trainer.restore(resume)
 
-    total_steps = t_cfg["steps"]
+    total_steps = cfg["train"]["steps"]
     stop = min(total_steps, args.until) if args.until is not None else total_steps
-    if step >= stop:
+    if trainer.progress.step >= stop:
         if rank.main:
-            print(f"gsrender-train: {out} is already at step {step} (stop at {stop}); nothing to do")
+            print(
+                f"gsrender-train: {out} is already at step {trainer.progress.step} (stop at {stop}); "
+                "nothing to do"
+            )
         return 0
 
-    net: torch.nn.Module = model
-    if rank.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
+    trainer.wrap_distributed()
     stream = BatchStream(build_dataset(cfg), cfg, rank, device)
     val_samples = build_val_samples(cfg) if rank.main else []
-    log = RunLog(out, parts, step if resume is not None else None) if rank.main else None
-
-    info: dict[str, Any] = {
-        "command": command,
-        "argv": list(argv),
-        "torch_version": str(torch.__version__),
-        "python_version": platform.python_version(),
-        "hardware": _hardware(device, rank.world),
-        "config_sha256": C.config_sha256(cfg),
-        "model": name,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "batch_size_global": t_cfg["batch_size"] * rank.world,
-        "amp": amp,
-        "finetuned_from": finetuned_from,
-        "started_at_step": step,
-    }
-
-    def checkpoint(val: dict[str, float] | None, with_optimizer: bool = True) -> dict[str, Any]:
-        ck: dict[str, Any] = {
-            "format": CKPT_FORMAT,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "config": cfg,
-            "config_json": C.config_json(cfg),
-            "config_sha256": C.config_sha256(cfg),
-            "train_command": command,
-            "step": step,
-            "elapsed": elapsed,
-            "best_val_sad": best_sad,
-            "best_step": best_step,
-            "val": dict(val or {}),
-            "torch_version": str(torch.__version__),
-            "finetuned_from": finetuned_from,
-        }
-        if with_optimizer:
-            ck.update(
-                optimizer=opt.state_dict(),
-                scheduler=sched.state_dict(),
-                scaler=scaler.state_dict() if scaler.is_enabled() else {},
-                rng=_rng_state(device),
-            )
-        return ck
-
-    sums = torch.zeros(len(parts) + 1, device=device)
-    n_sum = 0
-    bad_steps = 0
-    session_start = time.perf_counter()
-    train_seconds = 0.0  # this session, optimiser steps only (no validation / checkpoints)
-    start_step = step
-    last_val: dict[str, float] = {}
-    batches = stream.from_step(step)
-    net.train()
-    while step < stop:
-        t0 = time.perf_counter()
-        batch = next(batches)
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in BATCH_KEYS}
-        ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-        with ctx:
-            outputs = net(batch["plate"], batch["screen"])
-        total, part_vals = compute_loss(name, outputs, batch, weights)
-        opt.zero_grad(set_to_none=True)
-        if not rank.all_true(torch.isfinite(total)):
-            bad_steps += 1
-            if rank.main:
-                print(f"gsrender-train: non-finite loss at step {step + 1}, batch skipped")
-            if bad_steps >= MAX_BAD_STEPS:
-                print(f"gsrender-train: {bad_steps} non-finite losses in a row; stopping", file=sys.stderr)
-                return 1
-            continue
-        bad_steps = 0
-        scaler.scale(total).backward()
-        if cfg["optim"]["grad_clip"] > 0:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["optim"]["grad_clip"])
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        step += 1
-        sums += torch.stack([total.detach(), *(part_vals[p] for p in parts)]).float()
-        n_sum += 1
-        dt = time.perf_counter() - t0
-        train_seconds += dt
-        elapsed += dt
-
-        final = step == stop
-        do_val = step % t_cfg["val_every"] == 0 or final
-        do_log = step % t_cfg["log_every"] == 0 or do_val
-        do_ckpt = step % t_cfg["ckpt_every"] == 0 or do_val
-        if do_log:
-            means = (rank.all_mean(sums) / max(1, n_sum)).tolist()
-            sums.zero_()
-            n_sum = 0
-        if not rank.main:
-            continue
-        val: dict[str, float] = {}
-        if do_val:
-            t_val = time.perf_counter()
-            val = evaluate_predictor(TorchPredictor(model, name), val_samples, timing=False)["metrics"]
-            last_val = val
-            elapsed += time.perf_counter() - t_val
-            if val["sad"] < best_sad:
-                best_sad, best_step = val["sad"], step
-                save_atomic(checkpoint(val, with_optimizer=False), out / "best.pt")
-            net.train()
-        if do_log:
-            lr = sched.get_last_lr()[0]
-            row = {"step": step, "seconds": round(elapsed, 3), "lr": f"{lr:.6g}", "loss": f"{means[0]:.6g}"}
-            row.update({p: f"{v:.6g}" for p, v in zip(parts, means[1:], strict=True)})
-            row.update({f"val_{k}": (f"{val[k]:.6g}" if k in val else "") for k in REPORT_KEYS})
-            log.append(row)
-            rate = (step - start_step) / max(train_seconds, 1e-9)
-            msg = f"step {step}/{total_steps}  loss {means[0]:.4g}  " + "  ".join(
-                f"{p} {v:.4g}" for p, v in zip(parts, means[1:], strict=True)
-            )
-            msg += f"  lr {lr:.3g}  {rate:.2f} steps/s"
-            if val:
-                msg += f"  | val SAD {val['sad']:.4g} (best {best_sad:.4g} @ {best_step})"
-            print(msg, flush=True)
-        if do_ckpt:
-            save_atomic(checkpoint(last_val), out / "last.pt")
-        if step % t_cfg["plot_every"] == 0 or final:
-            log.plot()
-
+    resume_step = trainer.progress.step if resume is not None else None
+    log = RunLog(out, trainer.parts, resume_step) if rank.main else None
+    info = _run_info(trainer, argv)
+    session = _Session(trainer.progress.step)
+    status = _train_steps(trainer, stream, val_samples, log, stop, session)
+    if status:
+        return status
     if rank.main:
-        wall = time.perf_counter() - session_start
-        info.update(
-            finished_step=step,
-            wall_seconds=round(wall, 3),
-            train_seconds=round(train_seconds, 3),
-            total_elapsed_seconds=round(elapsed, 3),
-            steps_per_second=round((step - start_step) / max(train_seconds, 1e-9), 4),
-            best_val_sad=best_sad,
-            best_step=best_step,
-            last_val=last_val,
-        )
-        info_path = out / "train_info.json"
-        history = []
-        if info_path.is_file() and resume is not None:
-            try:
-                prev = json.loads(info_path.read_text())
-                history = prev.get("sessions", [])
-            except (OSError, ValueError):
-                history = []
-        keys = ("started_at_step", "finished_step", "wall_seconds", "steps_per_second", "hardware")
-        info["sessions"] = [*history, {k: info[k] for k in keys}]
-        info_path.write_text(json.dumps(info, indent=2, default=str) + "\n")
+        _write_train_info(trainer, info, session, resumed=resume is not None)
+        p = trainer.progress
         print(
-            f"gsrender-train: done, step {step}; best validation SAD {best_sad:.4g} at step {best_step}; "
-            f"{out / 'best.pt'}"
+            f"gsrender-train: done, step {p.step}; best validation SAD {p.best_sad:.4g} "
+            f"at step {p.best_step}; {out / 'best.pt'}"
         )
     rank.barrier()
     return 0
