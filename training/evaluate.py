@@ -1,7 +1,6 @@
-"""Compare keyers on the same plates with the standard matting metrics.
+"""Compare keyers on the same plates with the standard matting metrics (the library).
 
-    gsrender evaluate --model runs/gskey/best.pt --model models/gskey.onnx --model classic \
-        [--data synthetic|FOLDER] [--count 32] [--size 256] [--hard-half] [--csv out.csv] [--markdown]
+The `gsrender evaluate` command that drives it is gsrender.training.evaluate_cli.
 
 Every model sees the frames exactly as the render engine prepares them
 (gsrender.engine.keyer.prepare_frame: the smooth screen guide from estimate_screen, the
@@ -18,10 +17,8 @@ warm-up call; the per-frame guide estimate, shared by every model, is not includ
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -325,137 +322,10 @@ def write_csv(path: str | Path, results: dict[str, dict[str, float]]) -> None:
             w.writerow([name, *(m.get(c, math.nan) for c in _HEADERS)])
 
 
-def _unique_labels(specs: Sequence[str], preds: Sequence[Any]) -> list[str]:
+def unique_labels(specs: Sequence[str], preds: Sequence[Any]) -> list[str]:
     labels = []
     for spec, p in zip(specs, preds, strict=True):
         base = getattr(p, "label", spec)
         label = base if base not in labels else spec
         labels.append(label if label not in labels else f"{label}#{len(labels)}")
     return labels
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="gsrender evaluate",
-        description="Matting metrics (SAD, MSE, Grad, Conn; whole frame and unknown band), foreground "
-        "error and CPU speed of keyers on the same plates.",
-    )
-    ap.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="M",
-        help="a checkpoint .pt (gskey or a seed net), an .onnx gskey model, or 'classic'; repeatable",
-    )
-    ap.add_argument(
-        "--data",
-        default="synthetic",
-        help="'synthetic' (the fixed validation plates), 'sequence' (a held-out synthetic shot of "
-        "--count frames, adds temporal flicker), 'indep:DIR' (a path-traced set rendered by "
-        "python -m gsrender.training.indep_val; also prints every plate) or a folder of keyed frames "
-        "in the seed layout "
-        "(Data.01.RGB.0063.png + Data.01.ALPHA.0063.png), scored whole, flicker over the frames in order",
-    )
-    ap.add_argument(
-        "--real",
-        metavar="DIR",
-        help="score real plates without ground truth instead (stills and numbered sequences in DIR): "
-        "screen leak, subject holes, edge detail, flicker; see gsrender.training.real_eval",
-    )
-    ap.add_argument("--sheet", metavar="PNG", help="with --real: write a contact sheet of plates and keys")
-    ap.add_argument("--count", type=int, default=32, help="number of plates (default 32)")
-    ap.add_argument("--size", type=int, default=256, help="synthetic plate size in pixels (default 256)")
-    ap.add_argument("--seed", type=int, default=1_000_000, help="validation seed (default 1000000)")
-    ap.add_argument(
-        "--hard-half",
-        action="store_true",
-        help="only the half of the plates where the classic keyer's SAD is highest",
-    )
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch/onnxruntime (0 = default)")
-    ap.add_argument("--csv", help="also write the table to this CSV file")
-    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    ap.add_argument("--per-plate", action="store_true", help="also print every plate's metrics")
-    return ap
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`gsrender evaluate`: 0, or 2 on bad options or models (errors as every verb reports them)."""
-    from gsrender.engine.command import run_command
-
-    return run_command(_main, argv, "evaluate")
-
-
-def _main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.count < 1 or args.size < 8:
-        print("gsrender evaluate: --count must be >= 1 and --size >= 8", file=sys.stderr)
-        return 2
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    if args.real is not None:
-        from .real_eval import main_real
-
-        return main_real(args)
-    if args.sheet:
-        print("gsrender evaluate: --sheet needs --real", file=sys.stderr)
-        return 2
-    try:
-        preds = [load_predictor(m, args.threads) for m in args.model]
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"gsrender evaluate: {exc}", file=sys.stderr)
-        return 2
-    indep = args.data.startswith("indep:")
-    temporal = args.data != "synthetic" and not indep
-    if indep:  # the path-traced independent validation set (gsrender.training.indep_val)
-        from .indep_val import IndepValError
-        from .indep_val.evaluation import indep_samples
-
-        try:
-            samples = indep_samples(args.data[len("indep:") :], args.count)
-        except IndepValError as exc:
-            print(f"gsrender evaluate: {exc}", file=sys.stderr)
-            return 2
-        where = f"{len(samples)} path-traced plates of {args.data[len('indep:') :]} (independent of training)"
-    elif args.data == "synthetic":
-        samples = synthetic_samples(args.count, args.size, args.seed)
-        where = f"{len(samples)} synthetic validation plates, {args.size}px, seed {args.seed}"
-    elif args.data == "sequence":
-        samples = sequence_samples(args.count, args.size)
-        where = f"a {len(samples)}-frame synthetic shot, {args.size}px, seed {SEQUENCE_SEED}"
-    else:
-        if not Path(args.data).is_dir():
-            print(f"gsrender evaluate: --data '{args.data}' is not 'synthetic' or a folder", file=sys.stderr)
-            return 2
-        samples = paired_samples(args.data, args.count)
-        where = f"{len(samples)} whole frames of {args.data} (no foreground ground truth)"
-    if args.hard_half:
-        samples = hard_half(samples)
-        where += f"; hard half ({len(samples)} plates with the highest classic-keyer SAD)"
-    results: dict[str, dict[str, float]] = {}
-    rows_by_model: dict[str, list[dict[str, Any]]] = {}
-    for label, pred in zip(_unique_labels(args.model, preds), preds, strict=True):
-        res = evaluate_predictor(pred, samples, temporal=temporal and not args.hard_half)
-        results[label] = res["metrics"]
-        rows_by_model[label] = res["rows"]
-        if args.per_plate:
-            for r in res["rows"]:
-                print(
-                    f"{label}  "
-                    + "  ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in r.items())
-                )
-    print(
-        f"# {where}; SAD/Grad/Conn /1000, alpha in [0,1]; (u) = unknown band; ms/MP on CPU "
-        f"({torch.get_num_threads()} threads)"
-    )
-    print(format_table(results, markdown=args.markdown))
-    if indep:
-        from .indep_val.evaluation import format_per_plate
-
-        print(format_per_plate(rows_by_model, markdown=args.markdown))
-    if args.csv:
-        write_csv(args.csv, results)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

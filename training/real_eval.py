@@ -496,7 +496,7 @@ def screen_label(ev: Evidence) -> str:
 def _load_predictors(models: Sequence[str], threads: int) -> tuple[list[str], list]:
     from gsrender.engine.errors import BackendError, GsRenderError, UsageError
 
-    from .evaluate import _unique_labels, load_predictor
+    from .evaluate import load_predictor, unique_labels
 
     preds = []
     for spec in models:
@@ -508,7 +508,7 @@ def _load_predictors(models: Sequence[str], threads: int) -> tuple[list[str], li
             raise UsageError(None, f"--model {spec}: {exc}") from None
         except RuntimeError as exc:
             raise BackendError(spec, f"cannot load the model: {str(exc).splitlines()[0]}") from None
-    return _unique_labels(list(models), preds), preds
+    return unique_labels(list(models), preds), preds
 
 
 def _run(pred, plate: RealPlate, label: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -579,7 +579,7 @@ def evaluate_real_folder(
 
 
 def main_real(args) -> int:
-    """`gsrender evaluate --real DIR ...` (called by evaluate.main with its parsed arguments; a
+    """`gsrender evaluate --real DIR ...` (called by evaluate_cli.main with its parsed arguments; a
     GsRenderError ends the verb there, as one error line and its exit code)."""
     from gsrender.engine.errors import OutputError
 

@@ -28,7 +28,7 @@ MODULES = {
     "job": ("gsrender.engine.farm_job", None),
     "serve": ("gsrender.ofx_bridge.worker", None),
     "train": ("gsrender.training.train", "torch"),
-    "evaluate": ("gsrender.training.evaluate", "torch"),
+    "evaluate": ("gsrender.training.evaluate_cli", "torch"),
     "export": ("gsrender.export.onnx_export", "torch"),
 }
 

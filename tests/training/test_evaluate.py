@@ -13,6 +13,7 @@ from gsrender.export.onnx_export import export_onnx
 from gsrender.models.networks import build_model
 from gsrender.training import config as C
 from gsrender.training import evaluate as EV
+from gsrender.training import evaluate_cli
 
 COLUMNS = ["sad", "mse", "grad", "conn", "sad_unknown", "mse_unknown", "grad_unknown", "conn_unknown", "fg"]
 
@@ -31,7 +32,7 @@ def test_classic_and_checkpoints_on_two_plates(tmp_path: Path, capsys) -> None:
     out_csv = tmp_path / "eval.csv"
     args = ["--model", "classic", "--model", str(tmp_path / "gskey.pt"), "--model", str(tmp_path / "seed.pt")]
     args += ["--model", str(tmp_path / "gskey.onnx")]
-    rc = EV.main([*args, "--count", "2", "--size", "60", "--csv", str(out_csv), "--markdown"])
+    rc = evaluate_cli.main([*args, "--count", "2", "--size", "60", "--csv", str(out_csv), "--markdown"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "| model | SAD |" in text and "FG err" in text and "ms/MP" in text
@@ -67,17 +68,17 @@ def test_hard_half_is_defined_by_the_classic_keyer() -> None:
 
 
 def test_unknown_model_is_a_usage_error(capsys) -> None:
-    assert EV.main(["--model", "nope.pt", "--count", "1"]) == 2
+    assert evaluate_cli.main(["--model", "nope.pt", "--count", "1"]) == 2
     assert "nope.pt" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", [["--count", "0"], ["--size", "4"]])
 def test_bad_sizes_rejected(bad: list[str]) -> None:
-    assert EV.main(["--model", "classic", *bad]) == 2
+    assert evaluate_cli.main(["--model", "classic", *bad]) == 2
 
 
 def test_sequence_reports_temporal_flicker(capsys):
-    from gsrender.training.evaluate import main as evaluate_main
+    from gsrender.training.evaluate_cli import main as evaluate_main
 
     assert evaluate_main(["--model", "classic", "--data", "sequence", "--count", "3", "--size", "64"]) == 0
     out = capsys.readouterr().out

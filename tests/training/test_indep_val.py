@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("mitsuba", reason="the renderer is the optional 'validate' extra (pip install mitsuba)")
 
-from gsrender.training import evaluate as EV  # noqa: E402
+from gsrender.training import evaluate_cli  # noqa: E402
 from gsrender.training.indep_val import IndepValError, load_indep_val  # noqa: E402
 from gsrender.training.indep_val import render as R  # noqa: E402
 from gsrender.training.indep_val.build_set import main as build_main  # noqa: E402
@@ -143,7 +143,7 @@ def test_set_on_disk_loads_and_evaluates(tmp_path: Path, capsys) -> None:
     for _, plate, alpha, fg in plates:
         assert plate.shape == (H, W, 3) and alpha.shape == (H, W) and fg.shape == (H, W, 3)
         assert plate.dtype == alpha.dtype == fg.dtype == np.float32
-    assert EV.main(["--model", "classic", "--data", f"indep:{out}", "--markdown"]) == 0
+    assert evaluate_cli.main(["--model", "classic", "--data", f"indep:{out}", "--markdown"]) == 0
     text = capsys.readouterr().out
     assert "| plate | SAD classic |" in text and plates[1][0] in text and "| mean |" in text
 
@@ -171,7 +171,7 @@ def test_plate_files_round_trip(tmp_path: Path) -> None:
 def test_missing_set_is_one_line_error(tmp_path: Path, capsys) -> None:
     with pytest.raises(IndepValError, match="manifest.json"):
         load_indep_val(tmp_path)
-    assert EV.main(["--model", "classic", "--data", f"indep:{tmp_path}"]) == 2
+    assert evaluate_cli.main(["--model", "classic", "--data", f"indep:{tmp_path}"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "manifest.json" in err
 

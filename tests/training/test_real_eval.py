@@ -19,7 +19,7 @@ from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.image_io import write_frame
 from gsrender.models.networks import build_model
 from gsrender.training import config as C
-from gsrender.training import evaluate as EV
+from gsrender.training import evaluate_cli
 from gsrender.training import real_eval as R
 
 GREEN = np.array([0.06, 0.45, 0.08], np.float32)
@@ -191,7 +191,8 @@ def test_folder_table_and_sheet(tmp_path: Path, plate_folder: Path) -> None:
 
 def test_cli_prints_table_and_writes_csv(tmp_path: Path, plate_folder: Path, capsys) -> None:
     out_csv = tmp_path / "real.csv"
-    rc = EV.main(["--real", str(plate_folder), "--model", "classic", "--markdown", "--csv", str(out_csv)])
+    args = ["--real", str(plate_folder), "--model", "classic", "--markdown", "--csv", str(out_csv)]
+    rc = evaluate_cli.main(args)
     assert rc == 0
     out = capsys.readouterr().out
     assert "| plate | screen | model | leak |" in out and "| mean |" in out
@@ -218,10 +219,10 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys, setup: str, code: int, wo
     if setup == "nomodel":
         write_png(folder / "ok.png", make_plate(GREEN, SKIN)[0])
         model = str(tmp_path / "nope.onnx")
-    assert EV.main(["--real", str(folder), "--model", model]) == code
+    assert evaluate_cli.main(["--real", str(folder), "--model", model]) == code
     err = capsys.readouterr().err.strip()
     assert err.startswith("gsrender: error:") and words in err and "\n" not in err
 
 
 def test_sheet_needs_real(capsys) -> None:
-    assert EV.main(["--model", "classic", "--sheet", "x.png"]) == 2
+    assert evaluate_cli.main(["--model", "classic", "--sheet", "x.png"]) == 2
