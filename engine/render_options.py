@@ -16,6 +16,7 @@ from . import compositor_inputs
 from .image_io import WINDOW_MODES
 from .layers import INPUT_ALPHA_MODES
 from .preflight import DEFAULT_MAX_PIXELS
+from .tile_profile import AUTO_TILE, AUTO_WHOLE_FRAME
 
 MAX_THREADS = 1024  # inference threads; more is a typo, and ONNX Runtime fails obscurely on it
 MAX_IO_THREADS = 64  # frames read and written at once, each
@@ -120,7 +121,8 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         "--tile",
         type=_count,
         default=0,
-        help="tile size in pixels (0 = auto: whole frame up to 2560x1440, else 1536); "
+        help=f"tile size in pixels (0 = auto: whole frame up to {AUTO_WHOLE_FRAME[0]}x{AUTO_WHOLE_FRAME[1]}, "
+        f"else {AUTO_TILE}); "
         "results do not depend on it",
     )
     g.add_argument(

@@ -18,7 +18,6 @@ guide that passes straight through to bg is not rounded to float16.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import sys
 import warnings
@@ -32,6 +31,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from gsrender.engine.atomic_files import file_sha256, replacing
 from gsrender.models import metadata as M
 from gsrender.models.checkpoint import checkpoint_model_name, load_checkpoint, model_from_checkpoint
 from gsrender.models.networks import deploy_module, is_keyer
@@ -311,7 +311,7 @@ def export_fp16(onnx_in: str | Path, onnx_out: str | Path, *, keep_fp32_head: bo
         {
             M.PRECISION: M.FP16,
             M.FP16_FP32_HEAD: str(keep_fp32_head).lower(),
-            M.SOURCE_SHA256: hashlib.sha256(Path(onnx_in).read_bytes()).hexdigest(),
+            M.SOURCE_SHA256: file_sha256(onnx_in),
         },
     )
     out = Path(onnx_out)
@@ -467,9 +467,8 @@ def _main(argv: list[str] | None = None) -> int:
     if args.checkpoint_out:
         dest = Path(args.checkpoint_out)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        torch.save({k: v for k, v in ckpt.items() if k not in TRAINING_STATE}, tmp)
-        tmp.replace(dest)
+        with replacing(dest) as tmp:
+            torch.save({k: v for k, v in ckpt.items() if k not in TRAINING_STATE}, tmp)
         print(f"wrote {dest} (weights-only checkpoint)")
     written = M.parse_metadata(read_metadata(out), default_name=out.stem)  # as the engine will read it
     print(f"wrote {out} (stride {written.stride}, halo {written.halo}, opset {args.opset})")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from gsrender.engine.atomic_files import file_sha256, replacing
 from gsrender.models.checkpoint import load_checkpoint
 from gsrender.models.networks import build_model
 
@@ -253,9 +253,8 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """Write then rename, so a crash never leaves a half-written checkpoint behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _read_log(path: Path, up_to_step: int) -> list[dict[str, str]]:
@@ -316,10 +315,9 @@ class RunLog:
         ax2.legend(fontsize=8)
         ax2.grid(alpha=0.3)
         fig.tight_layout()
-        tmp = self.png.with_name("loss.tmp.png")
-        fig.savefig(tmp, dpi=90)
+        with replacing(self.png) as tmp:
+            fig.savefig(tmp, dpi=90)
         plt.close(fig)
-        os.replace(tmp, self.png)
 
 
 def _cpu_name() -> str:
@@ -345,14 +343,6 @@ def _hardware(device: torch.device, world: int) -> dict[str, Any]:
     if device.type == "cuda":
         hw["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return hw
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- one session
@@ -521,7 +511,7 @@ def _build_trainer(
     if finetune:
         src = load_checkpoint(finetune)
         model.load_state_dict(src["model"])
-        finetuned_from = {"path": str(Path(finetune).resolve()), "sha256": _file_sha256(Path(finetune))}
+        finetuned_from = {"path": str(Path(finetune).resolve()), "sha256": file_sha256(Path(finetune))}
     return Trainer(cfg, out, rank, device, command, model, finetuned_from)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gsrender.engine import backends, doctor
-from gsrender.engine.backends.tensorrt.cache import BuildRequest, file_sha256
+from gsrender.engine.atomic_files import file_sha256
+from gsrender.engine.backends.tensorrt.cache import BuildRequest
 from gsrender.engine.backends.tensorrt.loader import ensure_engine
 from gsrender.engine.backends.tensorrt.node import NodeIdentity
 from gsrender.engine.backends.tensorrt.profile import select_profile

@@ -18,7 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
-from ...errors import BackendError, GsRenderError
+from gsrender.models import metadata as M
+
+from ...command import run_command
+from ...errors import BackendError
 from ..base import default_model_path
 from .cache import (
     CACHE_ENV,
@@ -106,56 +109,56 @@ def _print_list(cache: Path, node: NodeIdentity | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`gsrender build-engine`: 0 when the engine is built or already cached."""
+    """`gsrender build-engine`: 0 when the engine is built or already cached; errors as every verb's."""
+    return run_command(_main, argv, "build-engine", label="gsrender build-engine")
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = Path(args.model) if args.model else default_model_path()
     cache = Path(args.cache).expanduser() if args.cache else default_cache_dir()
+    node: NodeIdentity | None
     try:
-        node: NodeIdentity | None
-        try:
-            node = detect_node()
-            missing = None
-        except BackendError as exc:
-            node, missing = None, exc
-        if args.list:
-            _print_list(cache, node)
-            return 0
-        if args.dry_run:
-            if not model.is_file():
-                raise BackendError(model, "model file not found")
-            meta = read_onnx_metadata(model)
-            prof = select_profile(
-                args.max_tile,
-                int(meta.get("gsrender.halo", 0)),
-                int(meta.get("gsrender.stride", 1)),
-                args.max_batch,
-            )
-            print(f"model:   {model}")
-            print(f"profile: min {prof.min} opt {prof.opt} max {prof.max} x{prof.copies}")
-            print(f"cache:   {cache}")
-            if node is None:
-                print(f"node:    cannot build here: {missing.message if missing else '?'}")
-                return 0
-            req = _request_from_args(args, model, node, cache)
-            _, reason = check_engine(req.engine_path(cache), req)
-            print(f"node:    {node.describe()}")
-            print(
-                f"onnx:    {req.onnx_path} "
-                f"({'strongly typed' if req.strongly_typed else 'FP16 builder flag'})"
-                if req.precision == "fp16"
-                else f"onnx:    {req.onnx_path}"
-            )
-            print(f"engine:  {req.engine_path(cache)} ({reason or 'cached and valid'})")
-            return 0
+        node = detect_node()
+        missing = None
+    except BackendError as exc:
+        node, missing = None, exc
+    if args.list:
+        _print_list(cache, node)
+        return 0
+    if args.dry_run:
+        if not model.is_file():
+            raise BackendError(model, "model file not found")
+        meta = read_onnx_metadata(model)
+        prof = select_profile(
+            args.max_tile,
+            int(meta.get(M.HALO, 0)),
+            int(meta.get(M.STRIDE, 1)),
+            args.max_batch,
+        )
+        print(f"model:   {model}")
+        print(f"profile: min {prof.min} opt {prof.opt} max {prof.max} x{prof.copies}")
+        print(f"cache:   {cache}")
         if node is None:
-            assert missing is not None
-            raise missing
+            print(f"node:    cannot build here: {missing.message if missing else '?'}")
+            return 0
         req = _request_from_args(args, model, node, cache)
-        entry = ensure_engine(req, cache, force=args.force, lock_timeout=args.lock_timeout)
-    except GsRenderError as exc:
-        print(f"gsrender build-engine: error: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        _, reason = check_engine(req.engine_path(cache), req)
+        print(f"node:    {node.describe()}")
+        print(
+            f"onnx:    {req.onnx_path} "
+            f"({'strongly typed' if req.strongly_typed else 'FP16 builder flag'})"
+            if req.precision == "fp16"
+            else f"onnx:    {req.onnx_path}"
+        )
+        print(f"engine:  {req.engine_path(cache)} ({reason or 'cached and valid'})")
+        return 0
+    if node is None:
+        assert missing is not None
+        raise missing
+    req = _request_from_args(args, model, node, cache)
+    entry = ensure_engine(req, cache, force=args.force, lock_timeout=args.lock_timeout)
     state = "built" if entry.built else "already cached"
     print(f"{entry.path} ({state}; {req.precision_label}, {node.describe()}, profile max {req.profile.max})")
     return 0

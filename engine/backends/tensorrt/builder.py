@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...atomic_files import atomic_write_bytes
 from ...errors import BackendError
 from ..cuda_context import gpu_errors, primary_context
-from .cache import BuildRequest, atomic_write, file_lock
+from .cache import BuildRequest, file_lock
 from .node import import_tensorrt, trt_major
 
 log = logging.getLogger("gsrender")
@@ -139,7 +140,7 @@ def _save_timing_cache(config: Any, path: Path | None, loaded: bytes) -> None:
                 if merged is not None:  # else TensorRT refuses what is on disk: ours replaces it
                     merged.combine(ours, False)
                     ours = merged
-            atomic_write(path, ours.serialize())
+            atomic_write_bytes(path, ours.serialize())
     except Exception as exc:  # a timing cache is an optimisation: never fail the build for it
         log.warning("gsrender: could not save the timing cache %s (%s)", path, exc)
 

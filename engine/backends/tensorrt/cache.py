@@ -70,15 +70,6 @@ def engine_cache_key(
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, read in blocks (models and engines are tens of MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _slug(text: str, limit: int = 24) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-") or "gpu"
 
@@ -171,7 +162,7 @@ def fp16_onnx_path(cache_dir: Path, model: Path, model_sha256: str) -> Path:
     return cache_dir / "onnx" / f"{model.stem}-{model_sha256[:16]}.fp16.onnx"
 
 
-# --------------------------------------------------------------------------- files: lock, atomic write
+# --------------------------------------------------------------------------- the build lock
 
 
 @contextlib.contextmanager
@@ -211,32 +202,6 @@ def file_lock(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-def temp_path(final: Path) -> Path:
-    """A hidden, unique name beside `final` to write into before renaming over it."""
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
-
-
-def atomic_write(path: Path, data: Any) -> None:
-    """Write bytes-like `data` to a temp file in the same folder, fsync, rename over `path`."""
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 # --------------------------------------------------------------------------- checking an engine

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ...atomic_files import atomic_write_bytes
 from ...errors import BackendError
 from ..cuda_context import first_line, gpu_errors
 from .builder import BuilderFn, build_with_tensorrt, trt_logger
@@ -27,7 +28,6 @@ from .cache import (
     LOCK_TIMEOUT_S,
     BuildRequest,
     EngineEntry,
-    atomic_write,
     default_cache_dir,
     file_lock,
     lock_path,
@@ -103,8 +103,8 @@ def ensure_engine(
         }
         # Engine first, sidecar second: a reader that sees the new engine with the old (or no)
         # sidecar fails the SHA check and comes to this lock, where it waits for us.
-        atomic_write(engine, data)
-        atomic_write(sidecar_path(engine), (json.dumps(meta, indent=2) + "\n").encode())
+        atomic_write_bytes(engine, data)
+        atomic_write_bytes(sidecar_path(engine), (json.dumps(meta, indent=2) + "\n").encode())
         log.info("gsrender: built %s in %.0fs (%.1f MB)", engine.name, seconds, len(data) / 1e6)
         return EngineEntry(engine, meta, data, built=True)
 

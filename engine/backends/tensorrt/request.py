@@ -15,23 +15,22 @@ matching `<stem>_fp16.onnx` beside the model.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gsrender.models import metadata as M
+
+from ...atomic_files import file_sha256, replacing
 from ...errors import BackendError, UsageError
 from .cache import (
     PRECISIONS,
     BuildRequest,
     default_cache_dir,
     file_lock,
-    file_sha256,
     fp16_onnx_path,
-    temp_path,
     timing_cache_path,
 )
 from .node import NodeIdentity, trt_major
@@ -63,7 +62,7 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
 
 def _is_fp16_onnx(path: Path) -> bool:
     try:
-        return read_onnx_metadata(path).get("gsrender.precision") == "fp16"
+        return read_onnx_metadata(path).get(M.PRECISION) == M.FP16
     except Exception:  # unreadable: let TensorRT's parser report it
         return False
 
@@ -88,13 +87,8 @@ def generate_fp16(model: Path, model_sha: str, cache_dir: Path) -> Path | None:
         return out
     with file_lock(out.with_name(out.name + ".lock"), what=f"FP16 ONNX {out.name}"):
         if not out.is_file():
-            tmp = temp_path(out)
-            try:
+            with replacing(out) as tmp:
                 export(model, tmp)
-                os.replace(tmp, out)
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
     return out
 
 
@@ -137,7 +131,7 @@ def resolve_build_onnx(
         return generated, True
     sibling = model.with_name(model.stem + "_fp16.onnx")
     if sibling.is_file() and _is_fp16_onnx(sibling):
-        source = read_onnx_metadata(sibling).get("gsrender.source_sha256")
+        source = read_onnx_metadata(sibling).get(M.SOURCE_SHA256)
         if source is None:
             log.warning(
                 "gsrender: using %s as the FP16 form of %s (not regenerated: the exporter needs the "
@@ -181,14 +175,14 @@ def prepare_request(
         raise BackendError(model, "model file not found")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if halo is None or stride is None:
-        meta = read_onnx_metadata(model)
         try:
-            halo = int(meta["gsrender.halo"]) if halo is None else halo
-            stride = int(meta["gsrender.stride"]) if stride is None else stride
-        except (KeyError, ValueError):
+            facts = M.parse_metadata(read_onnx_metadata(model), default_name=model.stem)
+        except M.MetadataError:
             raise BackendError(
                 model, "not a gsrender model (ONNX metadata gsrender.stride/halo missing)"
             ) from None
+        halo = facts.halo if halo is None else halo
+        stride = facts.stride if stride is None else stride
     onnx_path, strong = resolve_build_onnx(
         model,
         precision,

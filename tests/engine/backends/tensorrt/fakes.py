@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from gsrender.engine.backends.tensorrt.cache import BuildRequest, file_sha256
+from gsrender.engine.atomic_files import file_sha256
+from gsrender.engine.backends.tensorrt.cache import BuildRequest
 from gsrender.engine.backends.tensorrt.jobs import Chunk
 from gsrender.engine.backends.tensorrt.node import NodeIdentity
 from gsrender.engine.backends.tensorrt.profile import DEFAULT_MAX_BATCH, DEFAULT_MAX_TILE, select_profile

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from gsrender.engine.atomic_files import atomic_write_bytes
 from gsrender.engine.backends.tensorrt.cache import (
     CACHE_ENV,
     BuildRequest,
-    atomic_write,
     default_cache_dir,
     engine_cache_key,
     file_lock,
@@ -65,7 +65,7 @@ def test_engine_name_is_readable_and_keyed(model: Path) -> None:
 
 def test_failed_write_leaves_no_temp_file(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
-        atomic_write(tmp_path / "x.engine", object())  # fails after the temp file was opened
+        atomic_write_bytes(tmp_path / "x.engine", object())  # fails after the temp file was opened
     assert list(tmp_path.iterdir()) == []
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gsrender.engine.atomic_files import file_sha256
 from gsrender.engine.backends.tensorrt.cache import (
     BuildRequest,
     check_engine,
-    file_sha256,
     sidecar_path,
 )
 from gsrender.engine.backends.tensorrt.loader import ensure_engine, find_engine, load_engine_file

@@ -9,8 +9,9 @@ from pathlib import Path
 import onnx
 import pytest
 
+from gsrender.engine.atomic_files import file_sha256
 from gsrender.engine.backends.tensorrt import request
-from gsrender.engine.backends.tensorrt.cache import file_sha256, timing_cache_path
+from gsrender.engine.backends.tensorrt.cache import timing_cache_path
 from gsrender.engine.backends.tensorrt.profile import DEFAULT_MAX_BATCH, select_profile
 from gsrender.engine.backends.tensorrt.request import prepare_request, read_onnx_metadata, resolve_build_onnx
 from gsrender.engine.errors import BackendError, UsageError
