@@ -1,4 +1,4 @@
-"""The keying networks: the two seed baselines, GsKeyNet and its successor GsKeyNet2."""
+"""The keying networks: the two seed baselines, GsKeyNet and its successors GsKeyNet2 and GsKeyNet3."""
 
 from __future__ import annotations
 
@@ -6,19 +6,21 @@ import torch
 
 from .gskey import GsKeyNet
 from .gskey2 import GsKeyNet2
+from .gskey3 import GsKeyNet3
 from .seed_classifier import SeedClassifier
 from .seed_regression import SeedRegression
 
 MODELS: dict[str, type[torch.nn.Module]] = {
     "gskey": GsKeyNet,
     "gskey2": GsKeyNet2,
+    "gskey3": GsKeyNet3,
     "seed_regression": SeedRegression,
     "seed_classifier": SeedClassifier,
 }
 
 
 # Models the render engine runs: forward(plate, screen) -> (alpha, local screen colour).
-KEYERS = ("gskey", "gskey2")
+KEYERS = ("gskey", "gskey2", "gskey3")
 
 
 def is_keyer(name: str) -> bool:
@@ -27,7 +29,7 @@ def is_keyer(name: str) -> bool:
 
 
 def deploy_module(model: torch.nn.Module) -> torch.nn.Module:
-    """The inference arrangement of a keyer: GsKeyNetDeploy for GsKeyNet, GsKeyNet2 as is."""
+    """The inference arrangement of a keyer: GsKeyNetDeploy for GsKeyNet, the others as they are."""
     from .gskey import GsKeyNetDeploy
 
     return GsKeyNetDeploy(model) if isinstance(model, GsKeyNet) else model
@@ -45,6 +47,7 @@ def build_model(name: str, **kwargs: object) -> torch.nn.Module:
 __all__ = [
     "GsKeyNet",
     "GsKeyNet2",
+    "GsKeyNet3",
     "KEYERS",
     "MODELS",
     "SeedClassifier",
