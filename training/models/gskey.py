@@ -157,7 +157,7 @@ def deploy_trunk(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     e3 = r(net.e3c(r(net.e3b(r(net.e3a(e2))))))
     d2 = r(net.d2b(r(net.d2a_skip(e2) + _up(net.d2a_low(e3)))))
     d1 = r(net.d1b(r(net.d1a_skip(e1) + _up(net.d1a_low(d2)))))
-    h = r(_up(net.h_in_low(d1)) + net.h_in_x(x))
+    h = r(net.h_in_x(x) + _up(net.h_in_low(d1)))
     h = r(net.h_mix(r(net.h_dw(h))))
     return net.h_out(h)
 
