@@ -34,8 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 from gsrender.engine.atomic_files import file_sha256, replacing
 from gsrender.models import metadata as M
 from gsrender.models.checkpoint import checkpoint_model_name, load_checkpoint, model_from_checkpoint
-from gsrender.models.networks import deploy_module, is_keyer
-from gsrender.models.networks.gskey import receptive_radius
+from gsrender.models.networks import deploy_module, is_keyer, receptive_radius
 
 INPUTS = ("plate", "screen")
 OUTPUTS = ("alpha", "bg")

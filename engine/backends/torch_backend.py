@@ -94,8 +94,7 @@ class TorchBackend(Backend):
                 read_checkpoint,
             )
             from gsrender.models.metadata import halo_for
-            from gsrender.models.networks import deploy_module, is_keyer
-            from gsrender.models.networks.gskey import receptive_radius
+            from gsrender.models.networks import deploy_module, is_keyer, receptive_radius
         except ImportError as exc:
             raise BackendError(None, f"torch backend needs the [train] extra ({exc})") from None
         path = Path(checkpoint)
@@ -125,7 +124,7 @@ class TorchBackend(Backend):
             use_ieee_fp32(torch)
             self.model = deploy
         stride = model.stride
-        self.info = ModelInfo(name=name, stride=stride, halo=halo_for(receptive_radius(), stride))
+        self.info = ModelInfo(name=name, stride=stride, halo=halo_for(receptive_radius(model), stride))
         self.name = f"torch-{self.device.type}" + ("-fp16" if self.half else "")
         self.cpu_bound = self.device.type == "cpu"
         self._pinned = _Pinned(torch) if self.device.type == "cuda" else None

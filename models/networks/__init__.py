@@ -1,4 +1,4 @@
-"""The keying networks: the two seed baselines, GsKeyNet and its successor GsKeyNet2.
+"""The keying networks: the two seed baselines, GsKeyNet and its successors GsKeyNet2 and GsKeyNet3.
 
 The registry by config name (MODELS, build_model) that training, checkpoints and the torch
 backend share, and which of the networks the engine renders with (KEYERS).
@@ -10,19 +10,21 @@ import torch
 
 from .gskey import GsKeyNet
 from .gskey2 import GsKeyNet2
+from .gskey3 import GsKeyNet3
 from .seed_classifier import SeedClassifier
 from .seed_regression import SeedRegression
 
 MODELS: dict[str, type[torch.nn.Module]] = {
     "gskey": GsKeyNet,
     "gskey2": GsKeyNet2,
+    "gskey3": GsKeyNet3,
     "seed_regression": SeedRegression,
     "seed_classifier": SeedClassifier,
 }
 
 
 # Models the render engine runs: forward(plate, screen) -> (alpha, local screen colour).
-KEYERS = ("gskey", "gskey2")
+KEYERS = ("gskey", "gskey2", "gskey3")
 
 
 def is_keyer(name: str) -> bool:
@@ -31,10 +33,22 @@ def is_keyer(name: str) -> bool:
 
 
 def deploy_module(model: torch.nn.Module) -> torch.nn.Module:
-    """The inference arrangement of a keyer: GsKeyNetDeploy for GsKeyNet, GsKeyNet2 as is."""
+    """The inference arrangement of a keyer: GsKeyNetDeploy for GsKeyNet, the others as they are."""
     from .gskey import GsKeyNetDeploy
 
     return GsKeyNetDeploy(model) if isinstance(model, GsKeyNet) else model
+
+
+def receptive_radius(model: torch.nn.Module) -> int:
+    """Input pixels on each side that can influence one output pixel, for any keyer (the halo's source)."""
+    from . import gskey, gskey2, gskey3
+
+    for module, cls in ((gskey3, GsKeyNet3), (gskey2, GsKeyNet2), (gskey, GsKeyNet)):
+        if isinstance(model, cls):
+            return module.receptive_radius(model)
+    if isinstance(model, gskey.GsKeyNetDeploy):
+        return gskey.receptive_radius()
+    raise ValueError(f"{type(model).__name__} is not a keyer")
 
 
 def build_model(name: str, **kwargs: object) -> torch.nn.Module:
@@ -49,6 +63,7 @@ def build_model(name: str, **kwargs: object) -> torch.nn.Module:
 __all__ = [
     "GsKeyNet",
     "GsKeyNet2",
+    "GsKeyNet3",
     "KEYERS",
     "MODELS",
     "SeedClassifier",
@@ -56,4 +71,5 @@ __all__ = [
     "build_model",
     "deploy_module",
     "is_keyer",
+    "receptive_radius",
 ]

@@ -31,6 +31,8 @@ upsample), so training and inference run the same graph.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,35 +47,42 @@ GATE_WIDTH = 0.09  # ... and over which the gate opens fully
 HOLD_WIDTH = 0.1  # raw key above 1 over which lowering alpha is phased out (hold_subject)
 
 
-def _select(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a where mask (0/1 float) is 1, else b; exact for finite values (x*1 + y*0 == x).
-
-    Arithmetic instead of torch.where because ONNX Runtime's CPU Where kernel took 210 ms of a
-    1080p frame (more than all convolutions together); multiply-adds take a few milliseconds.
-    """
-    return a * mask + b * (1.0 - mask)
+SRGB_KNEE = 0.04045  # encoded value where the sRGB curve turns from linear to the power law
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    """The engine's network encoding (sRGB curve of clipped linear) back to linear light."""
-    x = torch.clamp(x, 0.0, 1.0)
-    return _select((x <= 0.04045).to(x.dtype), x / 12.92, torch.pow((x + 0.055) / 1.055, 2.4))
+    """The engine's network encoding (sRGB curve of clipped linear) back to linear light.
+
+    Written without a select: the power branch of the clip to [knee, 1] plus the linear branch
+    of the clip to [0, knee], less their common value at the knee (the curve is continuous there).
+    On ONNX Runtime's CPU kernels selects cost whole extra passes over full-resolution tensors,
+    and its scalar Pow costs twice the vectorised Exp and Log.
+    """
+    base = torch.clamp(x, SRGB_KNEE, 1.0) * (1.0 / 1.055) + (0.055 / 1.055)  # >= 0.0905
+    high = torch.exp(torch.log(base) * 2.4)  # x ** 2.4: half of ONNX Runtime's Pow cost, < 1e-6 off
+    return high + (torch.clamp(x, 0.0, SRGB_KNEE) - SRGB_KNEE) * (1.0 / 12.92)
 
 
 def screen_aligned(x: torch.Tensor, blue: torch.Tensor) -> torch.Tensor:
-    """Swap green and blue where ``blue`` (N,1,H,W, 0/1 float) is set; its own inverse."""
-    swapped = torch.cat([x[:, 0:1], x[:, 2:3], x[:, 1:2]], dim=1)
-    return _select(blue, swapped, x)
+    """Swap green and blue where ``blue`` (N,1,H,W, 0/1 float) is set; its own inverse.
+
+    Only the green and blue channels move: single-channel multiply-adds, exact for a 0/1 mask
+    (x * 1 + y * 0 == x), so a blue screen keys bit for bit like the green screen it mirrors.
+    """
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    green = 1.0 - blue
+    return torch.cat([r, g * green + b * blue, b * green + g * blue], dim=1)
+
+
+def _strength(x: torch.Tensor) -> torch.Tensor:
+    """How much more screen channel than any other: green - max(red, blue) (green-aligned)."""
+    return x[:, 1:2] - torch.maximum(x[:, 0:1], x[:, 2:3])
 
 
 def raw_colour_difference(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
     """1 - s(plate) / s(screen), s = green - max(red, blue), unclipped (green-aligned inputs)."""
-
-    def strength(x: torch.Tensor) -> torch.Tensor:
-        return x[:, 1:2] - torch.maximum(x[:, 0:1], x[:, 2:3])
-
-    ref = torch.clamp(strength(screen_lin), min=STRENGTH_FLOOR)
-    return 1.0 - strength(plate_lin) / ref
+    ref = torch.clamp(_strength(screen_lin), min=STRENGTH_FLOOR)
+    return 1.0 - _strength(plate_lin) / ref
 
 
 def colour_difference(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
@@ -81,19 +90,61 @@ def colour_difference(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torc
     return torch.clamp(raw_colour_difference(plate_lin, screen_lin), 0.0, 1.0)
 
 
+def _chromaticity(x: torch.Tensor) -> torch.Tensor:
+    """rgb / (r + g + b), near 0 for near-black pixels (inputs are non-negative linear light)."""
+    return x * (1.0 / (x[:, 0:1] + x[:, 1:2] + x[:, 2:3] + CHROMA_EPS))
+
+
 def screen_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
     """0 where the plate has the local screen's chromaticity, rising to 1 away from it.
 
     Chromaticity (rgb / sum) ignores brightness, so a shadow or falloff on the screen
-    stays "screen" and keeps the gate closed.
+    stays "screen" and keeps the gate closed. Inputs come from srgb_to_linear (non-negative).
     """
+    dist = (_chromaticity(plate_lin) - _chromaticity(screen_lin)).abs().sum(dim=1, keepdim=True)
+    return torch.clamp((dist - GATE_START) * (1.0 / GATE_WIDTH), 0.0, 1.0)
 
-    def chroma(x: torch.Tensor) -> torch.Tensor:
-        x = torch.clamp(x, min=0.0)
-        return x / (x.sum(dim=1, keepdim=True) + CHROMA_EPS)
 
-    dist = (chroma(plate_lin) - chroma(screen_lin)).abs().sum(dim=1, keepdim=True)
-    return torch.clamp((dist - GATE_START) / GATE_WIDTH, 0.0, 1.0)
+class ColourEvidence(NamedTuple):
+    """What the keyer knows per pixel before any convolution (green-aligned, see screen_aligned)."""
+
+    blue: torch.Tensor  # 1 where the guide is a blue screen (channels swapped), else 0
+    plate: torch.Tensor  # aligned plate, network encoding
+    screen: torch.Tensor  # aligned screen guide, network encoding
+    raw: torch.Tensor  # unclipped colour-difference key
+    key: torch.Tensor  # the colour-difference key in [0, 1]
+    gate: torch.Tensor  # how far alpha may be raised (0 on the local screen's chromaticity)
+
+    def features(self) -> torch.Tensor:
+        """The trunk's input: plate, screen, key, gate (8 channels)."""
+        return torch.cat([self.plate, self.screen, self.key, self.gate], dim=1)
+
+
+def colour_evidence(plate: torch.Tensor, screen: torch.Tensor) -> ColourEvidence:
+    """Align to the screen, decode to linear light and compute the key and the gate."""
+    blue = (screen[:, 2:3] > screen[:, 1:2]).to(screen.dtype)
+    p = screen_aligned(plate, blue)
+    s = screen_aligned(screen, blue)
+    p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
+    raw = raw_colour_difference(p_lin, s_lin)
+    return ColourEvidence(blue, p, s, raw, torch.clamp(raw, 0.0, 1.0), screen_gate(p_lin, s_lin))
+
+
+def corrected_key(
+    ev: ColourEvidence, o: torch.Tensor, bg_range: float, hold_subject: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The outputs from the trunk's 4 channels (alpha correction, bg correction), unaligned.
+
+    Raising alpha is scaled by the gate; lowering it is phased out over HOLD_WIDTH above a raw
+    key of 1 with ``hold_subject``.
+    """
+    delta = o[:, :1]
+    lower = F.relu(-delta)
+    if hold_subject:
+        lower = lower * torch.clamp((1.0 + HOLD_WIDTH - ev.raw) * (1.0 / HOLD_WIDTH), 0.0, 1.0)
+    alpha = torch.clamp(ev.key + ev.gate * F.relu(delta) - lower, 0.0, 1.0)
+    bg = torch.clamp(ev.screen + bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
+    return alpha, screen_aligned(bg, ev.blue)
 
 
 class GsKeyNet2(nn.Module):
@@ -131,21 +182,9 @@ class GsKeyNet2(nn.Module):
             self.h_out.bias.zero_()
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        blue = (screen[:, 2:3] > screen[:, 1:2]).to(screen.dtype)
-        p = screen_aligned(plate, blue)
-        s = screen_aligned(screen, blue)
-        p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
-        raw = raw_colour_difference(p_lin, s_lin)
-        key = torch.clamp(raw, 0.0, 1.0)
-        gate = screen_gate(p_lin, s_lin)
-        o = deploy_trunk(self, torch.cat([p, s, key, gate], dim=1))
-        delta = o[:, :1]
-        lower = F.relu(-delta)
-        if self.hold_subject:
-            lower = lower * torch.clamp((1.0 + HOLD_WIDTH - raw) / HOLD_WIDTH, 0.0, 1.0)
-        alpha = torch.clamp(key + gate * F.relu(delta) - lower, 0.0, 1.0)
-        bg = torch.clamp(s + self.bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
-        return alpha, screen_aligned(bg, blue)
+        ev = colour_evidence(plate, screen)
+        o = deploy_trunk(self, ev.features())
+        return corrected_key(ev, o, self.bg_range, self.hold_subject)
 
     def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
         return self.forward(plate, screen)[0]

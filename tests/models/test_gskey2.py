@@ -1,4 +1,5 @@
-"""GsKeyNet2: blue/green symmetry, no alpha over visible screen, export and tiling through the engine."""
+"""GsKeyNet2 and GsKeyNet3 (its half-resolution-head successor): blue/green symmetry, no alpha over
+visible screen, no holes in plain subject, export and tiling through the engine."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from gsrender.training import config as C
 from gsrender.training.synth.generator import generate_plate
 
 SWAP = [0, 2, 1]
+KEYERS = ("gskey2", "gskey3")
 
 
-def _random_model(seed: int = 5, gain: float = 3.0) -> torch.nn.Module:
+def _random_model(name: str, seed: int = 5, gain: float = 3.0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = build_model("gskey2").eval()
+    model = build_model(name).eval()
     with torch.no_grad():  # bigger than the init so the correction is far from zero
         for p in model.parameters():
             p.mul_(gain)
@@ -35,8 +37,9 @@ def _inputs(seed: int, size: int = 96) -> tuple[np.ndarray, torch.Tensor, torch.
     return p.plate, torch.from_numpy(fr.plate_padded)[None], torch.from_numpy(fr.screen_padded)[None]
 
 
-def test_a_blue_screen_keys_exactly_like_the_green_screen_it_mirrors() -> None:
-    model = _random_model()
+@pytest.mark.parametrize("name", KEYERS)
+def test_a_blue_screen_keys_exactly_like_the_green_screen_it_mirrors(name: str) -> None:
+    model = _random_model(name)
     _, plate, screen = _inputs(11)
     with torch.no_grad():
         a_green, bg_green = model(plate, screen)
@@ -45,9 +48,10 @@ def test_a_blue_screen_keys_exactly_like_the_green_screen_it_mirrors() -> None:
     assert torch.equal(bg_green[:, SWAP], bg_blue)
 
 
-def test_alpha_cannot_be_raised_where_the_plate_is_the_local_screen() -> None:
+@pytest.mark.parametrize("name", KEYERS)
+def test_alpha_cannot_be_raised_where_the_plate_is_the_local_screen(name: str) -> None:
     """Even a network that asks for alpha 1 everywhere leaves screen (and shadowed screen) at 0."""
-    model = _random_model()
+    model = _random_model(name)
     with torch.no_grad():
         model.h_out.weight.zero_()
         model.h_out.bias[0] = 10.0  # "paint everything opaque"
@@ -64,8 +68,9 @@ def test_alpha_cannot_be_raised_where_the_plate_is_the_local_screen() -> None:
     assert a[:, 42:54].min() == 1.0
 
 
-def test_with_no_correction_it_is_the_colour_difference_key() -> None:
-    model = _random_model()
+@pytest.mark.parametrize("name", KEYERS)
+def test_with_no_correction_it_is_the_colour_difference_key(name: str) -> None:
+    model = _random_model(name)
     with torch.no_grad():
         model.h_out.weight.zero_()
         model.h_out.bias.zero_()
@@ -83,22 +88,26 @@ def test_with_no_correction_it_is_the_colour_difference_key() -> None:
     assert np.abs(alpha[:h, :w] - classic).mean() < 0.01
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path]:
-    d = tmp_path_factory.mktemp("gskey2")
-    cfg = C.load_config("gskey2")
-    model = _random_model()
+@pytest.fixture(scope="module", params=KEYERS)
+def exported(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[torch.nn.Module, Path]:
+    name = request.param
+    d = tmp_path_factory.mktemp(name)
+    cfg = C.load_config(name)
+    model = _random_model(name)
     torch.save(
         {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, d / "ck.pt"
     )
-    return model, E.export_onnx(d / "ck.pt", d / "gskey2.onnx")
+    return model, E.export_onnx(d / "ck.pt", d / f"{name}.onnx")
 
 
 def test_export_matches_torch_and_names_the_model(exported) -> None:
     model, path = exported
     res = E.validate_onnx(model, path, plates=1, plate_size=64)
     assert res["ok"], res
-    assert E.read_metadata(path)["gsrender.model"] == "gskey2"
+    names = {"GsKeyNet2": "gskey2", "GsKeyNet3": "gskey3"}
+    assert E.read_metadata(path)["gsrender.model"] == names[type(model).__name__]
 
 
 def test_tiles_assemble_to_the_untiled_key(exported) -> None:
@@ -124,10 +133,11 @@ def test_phase_two_is_exported_as_taking_a_clean_plate_guide(tmp_path, exported)
     assert E.read_metadata(path)["gsrender.clean_plate_guide"] == "1"
 
 
-def test_hold_subject_keeps_plain_subject_opaque() -> None:
+@pytest.mark.parametrize("name", KEYERS)
+def test_hold_subject_keeps_plain_subject_opaque(name: str) -> None:
     """A network that asks for alpha 0 everywhere still cannot punch holes in skin or denim."""
     torch.manual_seed(2)
-    model = build_model("gskey2", hold_subject=True).eval()
+    model = build_model(name, hold_subject=True).eval()
     with torch.no_grad():
         model.h_out.weight.zero_()
         model.h_out.bias[0] = -10.0  # "make everything transparent"
