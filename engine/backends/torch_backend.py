@@ -38,7 +38,7 @@ def use_ieee_fp32(torch: Any) -> None:
 def half_with_fp32_head(model: Any, torch: Any) -> Any:
     """The deploy model in FP16 whose output head runs in FP32.
 
-    The two convolutions that read the network input take it in any dtype and cast it to
+    The convolutions that read the network input take it in any dtype and cast it to
     FP16; the last convolution hands its output on in FP32, so the head arithmetic (and
     the FP32 screen guide it adds) is FP32 by type promotion, not FP16.
     """
@@ -62,7 +62,8 @@ def half_with_fp32_head(model: Any, torch: Any) -> Any:
 
     model = model.half()
     model.e1a = CastIn(model.e1a)
-    model.h_in_x = CastIn(model.h_in_x)
+    if hasattr(model, "h_in_x"):  # GsKeyNet3's head reads no full-resolution input
+        model.h_in_x = CastIn(model.h_in_x)
     model.h_out = FloatOut(model.h_out)
     return model
 

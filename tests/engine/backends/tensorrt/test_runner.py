@@ -172,7 +172,10 @@ def test_fake_gpu_trt10_fp16_build_and_infer(fake_gpu, stressed_model: Path, ses
         # constants they read are CONSTANT layers and are not touched, nor is any convolution
         pinned = set(rec["pinned"])
         assert {"SLICE", "ELEMENTWISE", "ACTIVATION"} <= pinned
-        assert not pinned & {"CONVOLUTION", "CONSTANT", "RESIZE"}
+        assert not pinned & {"CONVOLUTION", "CONSTANT"}
+        # the trunk's upsamples stay FP16; the one after the last convolution (the shipped
+        # GsKeyNet3 upsamples its half-resolution correction) is part of the FP32 head
+        assert list(rec["pinned"]).count("RESIZE") <= 1
         assert rec["pinned_outputs"]
         assert rec["profiles"] == [((1, 3, 8, 8), (1, 3, 1712, 1712), (1, 3, 2560, 2560))] * 2
         assert rec["profile_inputs"] == [["plate", "screen"]] * 2
