@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "clean_guide": 0.0,  # synthetic: share of items guided by the exact clean screen (a clean plate)
         "shadow_share": 0.15,  # synthetic: plates whose subject casts a shadow on the screen
         "shadow_strength": [0.15, 0.5],  # ... and how much light it takes away (range)
+        "spill_base": [0.0, 0.06],  # synthetic: even screen bounce on the whole subject (range)
         "folder": "",  # paired: folder in the seed's layout (Data.01.RGB.0063.png + ALPHA)
         "samples_per_epoch": 2000,  # paired: random crops per epoch
         "seed": 0,  # paired: crop sampling seed
@@ -208,6 +209,9 @@ def validate(cfg: dict[str, Any]) -> None:
     lo, hi = (float(v) for v in d["shadow_strength"])
     if not (0.0 <= d["shadow_share"] <= 1.0 and 0.0 <= lo <= hi <= 1.0):
         raise ValueError("data.shadow_share must be in [0, 1] and data.shadow_strength a range within [0, 1]")
+    lo, hi = (float(v) for v in d["spill_base"])
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError("data.spill_base must be a range within [0, 1]")
     if not 0.0 <= d["clean_guide"] <= 1.0:
         raise ValueError(f"data.clean_guide must be in [0, 1], got {d['clean_guide']}")
     if d["crop"] % 8 or d["val_size"] % 8:

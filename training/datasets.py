@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from gsrender.engine.encoding import encode_for_network, srgb_eotf, srgb_oetf
 from gsrender.engine.screen_estimate import ScreenEstimate, estimate_screen
 
-from .synth.generator import DEFAULT_SHADOWS, Plate, ShadowMix, generate_plate
+from .synth.generator import DEFAULT_LIGHTING, LightingMix, Plate, generate_plate
 
 VALIDATION_SEED = 1_000_000  # training seeds stay below this; validation plates start here
 CROP_ALIGN = 8  # crop origins are multiples of this (the network's downsampling factor)
@@ -104,7 +104,7 @@ class SyntheticKeyingDataset(Dataset):
         base_seed: int = 0,
         kinds: Sequence[str] | None = None,
         clean_guide: float = 0.0,
-        shadows: ShadowMix = DEFAULT_SHADOWS,
+        lighting: LightingMix = DEFAULT_LIGHTING,
     ) -> None:
         if not 0 < crop <= gen_size:
             raise ValueError(f"crop ({crop}) must be in 1..gen_size ({gen_size})")
@@ -121,14 +121,14 @@ class SyntheticKeyingDataset(Dataset):
         self.base_seed = base_seed
         self.kinds = tuple(kinds) if kinds is not None else None
         self.clean_guide = clean_guide
-        self.shadows = shadows
+        self.lighting = lighting
 
     def __len__(self) -> int:
         return self.length
 
     def plate(self, index: int) -> Plate:
         """The full uncropped plate behind item `index`."""
-        return generate_plate(self.base_seed + index, self.gen_size, self.gen_size, self.kinds, self.shadows)
+        return generate_plate(self.base_seed + index, self.gen_size, self.gen_size, self.kinds, self.lighting)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0:

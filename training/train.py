@@ -54,7 +54,7 @@ from .evaluate import (
     synthetic_samples,
 )
 from .losses import compute_loss, loss_part_names
-from .synth.generator import ShadowMix
+from .synth.generator import LightingMix
 
 CKPT_FORMAT = 1
 BATCH_KEYS = ("plate", "screen", "alpha", "plate_lin", "bg", "has_fg")  # what the losses read
@@ -139,7 +139,7 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
         return datasets.SyntheticKeyingDataset(
             d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"],
             clean_guide=d["clean_guide"],
-            shadows=ShadowMix(d["shadow_share"], tuple(d["shadow_strength"])),
+            lighting=LightingMix(d["shadow_share"], tuple(d["shadow_strength"]), tuple(d["spill_base"])),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(
         d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]

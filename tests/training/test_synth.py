@@ -169,21 +169,36 @@ def test_some_screens_are_blue() -> None:
     assert 25 < blue < 80 and blue + green == 200
 
 
-def test_shadow_mix_sets_how_often_and_how_dark_subject_shadows_are() -> None:
-    from gsrender.training.synth.generator import DEFAULT_SHADOWS, ShadowMix
+def test_lighting_mix_sets_how_often_and_how_dark_subject_shadows_are() -> None:
+    from gsrender.training.synth.generator import DEFAULT_LIGHTING, LightingMix
 
-    # the default draws exactly what plates drew before the knob existed
-    assert DEFAULT_SHADOWS == ShadowMix(0.15, (0.15, 0.5))
-    assert np.array_equal(generate_plate(5, S, S).plate, generate_plate(5, S, S, shadows=ShadowMix()).plate)
-    many = ShadowMix(0.9, (0.7, 0.8))
-    with_shadow = sum("shadow" in generate_plate(s, 64, 64, shadows=many).kinds for s in range(20))
+    # the default draws exactly what plates drew before the knobs existed
+    assert DEFAULT_LIGHTING == LightingMix(0.15, (0.15, 0.5), (0.0, 0.06))
+    default = generate_plate(5, S, S, lighting=LightingMix()).plate
+    assert np.array_equal(generate_plate(5, S, S).plate, default)
+    many = LightingMix(0.9, (0.7, 0.8))
+    with_shadow = sum("shadow" in generate_plate(s, 64, 64, lighting=many).kinds for s in range(20))
     assert with_shadow >= 12  # 90% of the plates with a subject
     import dataclasses
 
     from gsrender.training.synth.generator import render_clean, sample_scene
 
-    scene = sample_scene(np.random.default_rng(7), S, S, ("solid",), ShadowMix(1.0, (0.8, 0.8)))
+    scene = sample_scene(np.random.default_rng(7), S, S, ("solid",), LightingMix(1.0, (0.8, 0.8)))
     assert scene.shadow is not None and scene.shadow.strength == np.float64(0.8)
     lit = render_clean(dataclasses.replace(scene, shadow=None)).screen
     darkest = (render_clean(scene).screen / np.maximum(lit, 1e-6)).min()
     assert darkest < 0.5  # the shadow takes away most of the light somewhere
+
+
+def test_lighting_mix_spill_base_tints_the_whole_subject() -> None:
+    """Even screen bounce on the subject: same scene otherwise (same draws), more green inside it."""
+    from gsrender.training.synth.generator import LightingMix
+
+    kinds = ["solid", "spill", "no_markers"]
+    plain = generate_plate(3, S, S, kinds, LightingMix(spill_base=(0.0, 0.0)))
+    tinted = generate_plate(3, S, S, kinds, LightingMix(spill_base=(0.2, 0.2)))
+    np.testing.assert_array_equal(plain.alpha, tinted.alpha)  # the base is one draw, the scene the same
+    inside = plain.alpha > 0.99
+    assert inside.sum() > 100
+    gain = tinted.plate[inside][:, 1].mean() - plain.plate[inside][:, 1].mean()
+    assert gain > 0.02  # the screen channel rises across the subject, not only at its edges

@@ -69,18 +69,22 @@ class Shadow:
 
 
 @dataclass(frozen=True)
-class ShadowMix:
-    """How often the subject casts a shadow on the screen and how dark it gets (a training knob).
+class LightingMix:
+    """How the set's light touches the subject and the screen (training knobs).
 
     Soft shadows beside the subject are where real keys leave 0.1-0.2 alpha: the smooth screen
-    estimate there is filled from brighter screen around it. Phase 3 of GsKeyNet2 shows them more.
+    estimate there is filled from brighter screen around it (how often, how dark). Spill base is
+    the screen light bounced evenly onto the whole subject, as a fraction of the screen colour:
+    light clothing near a real screen takes a broad tint, and a keyer taught only edge spill
+    reads that tint as screen showing through.
     """
 
-    share: float = 0.15
-    strength: tuple[float, float] = (0.15, 0.5)
+    shadow_share: float = 0.15
+    shadow_strength: tuple[float, float] = (0.15, 0.5)
+    spill_base: tuple[float, float] = (0.0, 0.06)
 
 
-DEFAULT_SHADOWS = ShadowMix()
+DEFAULT_LIGHTING = LightingMix()
 
 
 @dataclass
@@ -127,7 +131,7 @@ def sample_scene(
     height: int,
     width: int,
     kinds: Sequence[str] | None = None,
-    shadows: ShadowMix = DEFAULT_SHADOWS,
+    lighting: LightingMix = DEFAULT_LIGHTING,
 ) -> Scene:
     """Draw every random choice of a shot (see generate_plate for `kinds`)."""
     listed = tuple(kinds or ())
@@ -142,17 +146,17 @@ def sample_scene(
     no_spill = "no_spill" in listed or (no_spill and "spill" not in listed)
     spill = Spill(
         strength=0.0 if no_spill else float(rng.uniform(0.05, 0.45)),
-        base=0.0 if no_spill else float(rng.uniform(0.0, 0.06)),
+        base=0.0 if no_spill else float(rng.uniform(*lighting.spill_base)),
         sigma=float(rng.uniform(1.5, 8.0) * scale),
         tint=(screen.colour * rng.uniform(0.8, 1.2, 3)).astype(np.float32),
     )
     shadow = None
-    if groups and ("shadow" in listed or rng.random() < shadows.share):
+    if groups and ("shadow" in listed or rng.random() < lighting.shadow_share):
         shadow = Shadow(
             float(rng.uniform(-0.1, 0.1) * width),
             float(rng.uniform(0.0, 0.1) * height),
             float(rng.uniform(3.0, 20.0) * scale),
-            float(rng.uniform(*shadows.strength)),
+            float(rng.uniform(*lighting.shadow_strength)),
         )
     mode = next((k for k in MODES if k in listed), None)
     camera = sample_camera(rng, mode)
@@ -242,7 +246,7 @@ def generate_plate(
     height: int,
     width: int,
     kinds: Sequence[str] | None = None,
-    shadows: ShadowMix = DEFAULT_SHADOWS,
+    lighting: LightingMix = DEFAULT_LIGHTING,
 ) -> Plate:
     """Generate one plate with exact ground truth; the same seed gives identical arrays.
 
@@ -255,5 +259,5 @@ def generate_plate(
     Plate.kinds lists what was actually drawn.
     """
     rng = np.random.default_rng(seed)
-    scene = sample_scene(rng, height, width, kinds, shadows)
+    scene = sample_scene(rng, height, width, kinds, lighting)
     return render_plate(scene, 0.0, rng)
