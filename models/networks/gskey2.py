@@ -45,6 +45,8 @@ CHROMA_EPS = 0.005  # linear: keeps chromaticity of near-black pixels near 0 (no
 GATE_START = 0.03  # chromaticity distance (L1) below which alpha may not be raised
 GATE_WIDTH = 0.09  # ... and over which the gate opens fully
 HOLD_WIDTH = 0.1  # raw key above 1 over which lowering alpha is phased out (hold_subject)
+CLEAR_FROM = 0.7  # raw key from which lowering is phased out where the gate is open (hold_clear)
+CLEAR_WIDTH = 0.15  # ... fully blocked from CLEAR_FROM + CLEAR_WIDTH
 
 
 SRGB_KNEE = 0.04045  # encoded value where the sRGB curve turns from linear to the power law
@@ -131,17 +133,22 @@ def colour_evidence(plate: torch.Tensor, screen: torch.Tensor) -> ColourEvidence
 
 
 def corrected_key(
-    ev: ColourEvidence, o: torch.Tensor, bg_range: float, hold_subject: bool
+    ev: ColourEvidence, o: torch.Tensor, bg_range: float, hold_subject: bool, hold_clear: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The outputs from the trunk's 4 channels (alpha correction, bg correction), unaligned.
 
     Raising alpha is scaled by the gate; lowering it is phased out over HOLD_WIDTH above a raw
-    key of 1 with ``hold_subject``.
+    key of 1 with ``hold_subject``. With ``hold_clear`` it is also phased out where the key is near
+    1 and the gate is open (a colour clearly not the screen's, e.g. a light shirt tinted by spill),
+    while shadows on the screen (gate shut) may still be lowered.
     """
     delta = o[:, :1]
     lower = F.relu(-delta)
     if hold_subject:
         lower = lower * torch.clamp((1.0 + HOLD_WIDTH - ev.raw) * (1.0 / HOLD_WIDTH), 0.0, 1.0)
+    if hold_clear:
+        near_opaque = torch.clamp((ev.raw - CLEAR_FROM) * (1.0 / CLEAR_WIDTH), 0.0, 1.0)
+        lower = lower * (1.0 - ev.gate * near_opaque)
     alpha = torch.clamp(ev.key + ev.gate * F.relu(delta) - lower, 0.0, 1.0)
     bg = torch.clamp(ev.screen + bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
     return alpha, screen_aligned(bg, ev.blue)
@@ -160,10 +167,12 @@ class GsKeyNet2(nn.Module):
         head: int = 16,
         bg_range: float = 0.5,
         hold_subject: bool = False,
+        hold_clear: bool = False,
     ) -> None:
         super().__init__()
         self.bg_range = bg_range
         self.hold_subject = hold_subject
+        self.hold_clear = hold_clear
         cin = 8  # plate (3), screen (3), colour-difference key, gate
         add_encoder(self, cin, c1, c2, c3)
         self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
@@ -184,7 +193,7 @@ class GsKeyNet2(nn.Module):
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ev = colour_evidence(plate, screen)
         o = deploy_trunk(self, ev.features())
-        return corrected_key(ev, o, self.bg_range, self.hold_subject)
+        return corrected_key(ev, o, self.bg_range, self.hold_subject, self.hold_clear)
 
     def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
         return self.forward(plate, screen)[0]

@@ -38,10 +38,12 @@ class GsKeyNet3(nn.Module):
         head: int = 16,
         bg_range: float = 0.5,
         hold_subject: bool = True,
+        hold_clear: bool = False,
     ) -> None:
         super().__init__()
         self.bg_range = bg_range
         self.hold_subject = hold_subject
+        self.hold_clear = hold_clear
         add_encoder(self, 8, c1, c2, c3)  # plate (3), screen (3), colour-difference key, gate
         self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
         self.d2a_skip = _conv(c2, c2, k=1)
@@ -65,7 +67,7 @@ class GsKeyNet3(nn.Module):
         d2 = r(self.d2b(r(self.d2a_skip(e2) + _up(self.d2a_low(e3)))))
         d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
         o = _up(self.h_out(r(self.h_mix(r(self.h_dw(d1))))))
-        return corrected_key(ev, o, self.bg_range, self.hold_subject)
+        return corrected_key(ev, o, self.bg_range, self.hold_subject, self.hold_clear)
 
     def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
         return self.forward(plate, screen)[0]

@@ -151,3 +151,27 @@ def test_hold_subject_keeps_plain_subject_opaque(name: str) -> None:
     a = alpha[0, 0].numpy()
     assert a[:, 18:30].min() == 1.0 and a[:, 42:54].min() == 1.0
     assert a[:, :8].max() == 0.0  # the screen is still free to go to 0
+
+
+@pytest.mark.parametrize("name", KEYERS)
+def test_hold_clear_keeps_spill_tinted_light_clothing_but_not_shadows(name: str) -> None:
+    """A network that asks for alpha 0 everywhere: with hold_clear a light shirt tinted by spill
+    (key near 1, a colour clearly not the screen's) keeps its key, a shadow on the screen does not."""
+    screen_lin = np.array([0.08, 0.45, 0.1], np.float32)
+    plate = np.broadcast_to(screen_lin, (32, 64, 3)).copy()
+    plate[:, 16:32] *= 0.35  # a shadow on the screen: darker, same chromaticity
+    plate[:, 40:56] = [0.55, 0.6, 0.58]  # a light grey shirt with a green cast: key about 0.9
+    fr = prepare_frame(plate, screen_colour=screen_lin, stride=8)
+    inputs = torch.from_numpy(fr.plate_padded)[None], torch.from_numpy(fr.screen_padded)[None]
+    alphas = {}
+    for hold_clear in (False, True):
+        torch.manual_seed(2)
+        model = build_model(name, hold_subject=True, hold_clear=hold_clear).eval()
+        with torch.no_grad():
+            model.h_out.weight.zero_()
+            model.h_out.bias[0] = -10.0  # "make everything transparent"
+            alphas[hold_clear] = model(*inputs)[0][0, 0].numpy()
+    shirt, shadow = (slice(None), slice(42, 54)), (slice(None), slice(18, 30))
+    assert alphas[False][shirt].max() == 0.0  # without it the shirt can be emptied
+    assert alphas[True][shirt].min() > 0.8  # with it the shirt keeps (nearly) its key
+    assert alphas[True][shadow].max() == 0.0  # and shadows on the screen still go
