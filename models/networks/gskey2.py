@@ -44,6 +44,7 @@ STRENGTH_FLOOR = 0.01  # linear: the local screen's colour difference never divi
 CHROMA_EPS = 0.005  # linear: keeps chromaticity of near-black pixels near 0 (not noise)
 GATE_START = 0.03  # chromaticity distance (L1) below which alpha may not be raised
 GATE_WIDTH = 0.09  # ... and over which the gate opens fully
+EVIDENCE_CHANNELS = 8  # the trunk's input: plate (3), screen (3), colour-difference key, gate
 HOLD_WIDTH = 0.1  # raw key above 1 over which lowering alpha is phased out (hold_subject)
 CLEAR_FROM = 0.7  # raw key from which lowering is phased out where the gate is open (hold_clear)
 CLEAR_WIDTH = 0.15  # ... fully blocked from CLEAR_FROM + CLEAR_WIDTH
@@ -154,10 +155,49 @@ def corrected_key(
     return alpha, screen_aligned(bg, ev.blue)
 
 
-class GsKeyNet2(nn.Module):
-    """Alpha = colour-difference key + gated correction; local screen colour as GsKeyNet."""
+class CorrectingKeyer(nn.Module):
+    """What GsKeyNet2 and GsKeyNet3 share: GsKeyNet's encoder and decoder over the colour evidence,
+    the correction head, and the rules that bound the correction (corrected_key).
+
+    Layers are created in the order GsKeyNet2 always created them, so seeded initialisations
+    stay the same; subclasses add their head's inputs between the decoder and add_head().
+    """
 
     stride = STRIDE
+
+    def __init__(
+        self, c1: int, c2: int, c3: int, d1_out: int, bg_range: float, hold_subject: bool, hold_clear: bool
+    ) -> None:
+        super().__init__()
+        self.bg_range = bg_range
+        self.hold_subject = hold_subject
+        self.hold_clear = hold_clear
+        add_encoder(self, EVIDENCE_CHANNELS, c1, c2, c3)
+        self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
+        self.d2a_skip = _conv(c2, c2, k=1)
+        self.d2b = _conv(c2, c2)
+        self.d1a_low = nn.Conv2d(c2, c1, 1, bias=False)
+        self.d1a_skip = _conv(c1, c1, k=1)
+        self.d1b = _conv(c1, d1_out)
+
+    def add_head(self, head: int) -> None:
+        """Depthwise 3x3, 1x1 mix, 1x1 to (alpha correction, 3 screen-colour corrections)."""
+        self.h_dw = nn.Conv2d(head, head, 3, padding=1, groups=head)
+        self.h_mix = _conv(head, head, k=1)
+        self.h_out = _conv(head, 4, k=1)
+        with torch.no_grad():  # start as the colour-difference key: a tiny correction
+            self.h_out.weight.mul_(0.01)
+            self.h_out.bias.zero_()
+
+    def keyed(self, ev: ColourEvidence, o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return corrected_key(ev, o, self.bg_range, self.hold_subject, self.hold_clear)
+
+    def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
+        return self.forward(plate, screen)[0]
+
+
+class GsKeyNet2(CorrectingKeyer):
+    """Alpha = colour-difference key + gated correction; local screen colour as GsKeyNet."""
 
     def __init__(
         self,
@@ -169,34 +209,14 @@ class GsKeyNet2(nn.Module):
         hold_subject: bool = False,
         hold_clear: bool = False,
     ) -> None:
-        super().__init__()
-        self.bg_range = bg_range
-        self.hold_subject = hold_subject
-        self.hold_clear = hold_clear
-        cin = 8  # plate (3), screen (3), colour-difference key, gate
-        add_encoder(self, cin, c1, c2, c3)
-        self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
-        self.d2a_skip = _conv(c2, c2, k=1)
-        self.d2b = _conv(c2, c2)
-        self.d1a_low = nn.Conv2d(c2, c1, 1, bias=False)
-        self.d1a_skip = _conv(c1, c1, k=1)
-        self.d1b = _conv(c1, c1)
+        super().__init__(c1, c2, c3, c1, bg_range, hold_subject, hold_clear)
         self.h_in_low = nn.Conv2d(c1, head, 1, bias=False)
-        self.h_in_x = _conv(cin, head, k=1)
-        self.h_dw = nn.Conv2d(head, head, 3, padding=1, groups=head)
-        self.h_mix = _conv(head, head, k=1)
-        self.h_out = _conv(head, 4, k=1)
-        with torch.no_grad():  # start as the colour-difference key: a tiny correction
-            self.h_out.weight.mul_(0.01)
-            self.h_out.bias.zero_()
+        self.h_in_x = _conv(EVIDENCE_CHANNELS, head, k=1)
+        self.add_head(head)
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ev = colour_evidence(plate, screen)
-        o = deploy_trunk(self, ev.features())
-        return corrected_key(ev, o, self.bg_range, self.hold_subject, self.hold_clear)
-
-    def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
-        return self.forward(plate, screen)[0]
+        return self.keyed(ev, deploy_trunk(self, ev.features()))
 
 
 def receptive_radius(model: GsKeyNet2 | None = None) -> int:

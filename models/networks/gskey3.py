@@ -19,16 +19,13 @@ names and shapes, so a GsKeyNet2 checkpoint initialises all but the head's input
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from .gskey import STRIDE, _conv, _up, add_encoder
-from .gskey2 import colour_evidence, corrected_key
+from .gskey import _up
+from .gskey2 import CorrectingKeyer, colour_evidence
 
 
-class GsKeyNet3(nn.Module):
+class GsKeyNet3(CorrectingKeyer):
     """Alpha = colour-difference key + gated correction predicted at half resolution."""
-
-    stride = STRIDE
 
     def __init__(
         self,
@@ -40,23 +37,8 @@ class GsKeyNet3(nn.Module):
         hold_subject: bool = True,
         hold_clear: bool = False,
     ) -> None:
-        super().__init__()
-        self.bg_range = bg_range
-        self.hold_subject = hold_subject
-        self.hold_clear = hold_clear
-        add_encoder(self, 8, c1, c2, c3)  # plate (3), screen (3), colour-difference key, gate
-        self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
-        self.d2a_skip = _conv(c2, c2, k=1)
-        self.d2b = _conv(c2, c2)
-        self.d1a_low = nn.Conv2d(c2, c1, 1, bias=False)
-        self.d1a_skip = _conv(c1, c1, k=1)
-        self.d1b = _conv(c1, head)
-        self.h_dw = nn.Conv2d(head, head, 3, padding=1, groups=head)
-        self.h_mix = _conv(head, head, k=1)
-        self.h_out = _conv(head, 4, k=1)
-        with torch.no_grad():  # start as the colour-difference key: a tiny correction
-            self.h_out.weight.mul_(0.01)
-            self.h_out.bias.zero_()
+        super().__init__(c1, c2, c3, head, bg_range, hold_subject, hold_clear)
+        self.add_head(head)
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ev = colour_evidence(plate, screen)
@@ -66,11 +48,7 @@ class GsKeyNet3(nn.Module):
         e3 = r(self.e3c(r(self.e3b(r(self.e3a(e2))))))
         d2 = r(self.d2b(r(self.d2a_skip(e2) + _up(self.d2a_low(e3)))))
         d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
-        o = _up(self.h_out(r(self.h_mix(r(self.h_dw(d1))))))
-        return corrected_key(ev, o, self.bg_range, self.hold_subject, self.hold_clear)
-
-    def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
-        return self.forward(plate, screen)[0]
+        return self.keyed(ev, _up(self.h_out(r(self.h_mix(r(self.h_dw(d1)))))))
 
 
 def receptive_radius(model: GsKeyNet3 | None = None) -> int:
