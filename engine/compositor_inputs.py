@@ -186,20 +186,20 @@ def _read_pixels(path: Path, what: str) -> tuple[np.ndarray, list[str], object]:
     """HxWxC float32 pixels of the first part, with channel names and the header, or one InputError line."""
     import OpenImageIO as oiio
 
-    from .image_io import _info_from_spec, _one_line, _open
+    from .image_io import info_from_spec, one_line, open_image
 
     try:
-        path, inp = _open(path)
+        path, inp = open_image(path)
     except InputError as exc:
         raise InputError(path, f"{what}: {exc.problem}") from None
     try:
-        info = _info_from_spec(path, inp)
+        info = info_from_spec(path, inp)
         spec = inp.spec()
         if spec.width <= 0 or spec.height <= 0 or spec.deep or spec.depth != 1:
             raise InputError(path, f"{what}: not a flat 2D image")
         pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or inp.has_error:
-            raise InputError(path, f"{what}: {_one_line(inp.geterror(), 'pixel data could not be read')}")
+            raise InputError(path, f"{what}: {one_line(inp.geterror(), 'pixel data could not be read')}")
     finally:
         inp.close()
     pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)

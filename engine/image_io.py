@@ -69,7 +69,7 @@ class Frame:
 # ---------------------------------------------------------------- reading
 
 
-def _one_line(text: str, fallback: str) -> str:
+def one_line(text: str, fallback: str) -> str:
     """OIIO errors are often several lines repeating each other: keep one short line."""
     lines: list[str] = []
     for line in (text or "").splitlines():
@@ -97,7 +97,8 @@ def _part_list(inp: oiio.ImageInput, count: int, current: int) -> tuple[tuple[st
     return tuple(parts)
 
 
-def _info_from_spec(path: Path, inp: oiio.ImageInput, current: int = 0) -> ImageInfo:
+def info_from_spec(path: Path, inp: oiio.ImageInput, current: int = 0) -> ImageInfo:
+    """What the header of the open file says (format, size, channels, attributes), no pixels."""
     spec = inp.spec()
     attributes: dict[str, object] = {}
     types: dict[str, str] = {}
@@ -136,7 +137,8 @@ def _info_from_spec(path: Path, inp: oiio.ImageInput, current: int = 0) -> Image
     )
 
 
-def _open(path: str | Path) -> tuple[Path, oiio.ImageInput]:
+def open_image(path: str | Path) -> tuple[Path, oiio.ImageInput]:
+    """Open an image for reading, or one InputError line (missing, folder, empty, unreadable)."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, "file not found")
@@ -150,17 +152,17 @@ def _open(path: str | Path) -> tuple[Path, oiio.ImageInput]:
     config.attribute("oiio:UnassociatedAlpha", 1)
     inp = oiio.ImageInput.open(str(path), config)
     if inp is None:
-        raise InputError(path, _one_line(oiio.geterror(), "unreadable or unsupported image file"))
+        raise InputError(path, one_line(oiio.geterror(), "unreadable or unsupported image file"))
     return path, inp
 
 
 def probe(path: str | Path, part: int = 0) -> ImageInfo:
     """Read only the header of one part (for ``gsrender info`` and planning a render)."""
-    path, inp = _open(path)
+    path, inp = open_image(path)
     try:
         if part and not inp.seek_subimage(part, 0):
-            raise InputError(path, _one_line(inp.geterror(), f"part {part} could not be read"))
-        return _info_from_spec(path, inp, part)
+            raise InputError(path, one_line(inp.geterror(), f"part {part} could not be read"))
+        return info_from_spec(path, inp, part)
     finally:
         inp.close()
 
@@ -172,9 +174,9 @@ def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Fra
     too (premultiplied RGB is divided by it, so the keyer sees colours, not darkened ones).
     """
     selection = selection or PlateSelection()
-    path, inp = _open(path)
+    path, inp = open_image(path)
     try:
-        info = _info_from_spec(path, inp)
+        info = info_from_spec(path, inp)
         if info.nchannels == 1 and len(info.parts) == 1:
             raise InputError(path, "grayscale (1 channel) image: an RGB plate is required")
         if info.nchannels == 2 and len(info.parts) == 1:
@@ -182,8 +184,8 @@ def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Fra
         plate = choose_plate(path, info, selection)
         if plate.part != 0:
             if not inp.seek_subimage(plate.part, 0):
-                raise InputError(path, _one_line(inp.geterror(), f"part {plate.part} could not be read"))
-            info = _info_from_spec(path, inp, plate.part)
+                raise InputError(path, one_line(inp.geterror(), f"part {plate.part} could not be read"))
+            info = info_from_spec(path, inp, plate.part)
         info.plate = plate
         spec = inp.spec()
         if info.width <= 0 or info.height <= 0 or spec.depth <= 0:
@@ -199,7 +201,7 @@ def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Fra
         pixels = inp.read_image(plate.part, 0, lo, hi, "float")
         # Truncated files may still return pixels (JPEG fills the rest): the error flag decides.
         if pixels is None or inp.has_error:
-            raise InputError(path, _one_line(inp.geterror(), "pixel data could not be read"))
+            raise InputError(path, one_line(inp.geterror(), "pixel data could not be read"))
     finally:
         inp.close()
     pixels = np.asarray(pixels, dtype=np.float32).reshape(info.height, info.width, hi - lo)
@@ -525,11 +527,11 @@ def write_frame(
             px = _prepare_pixels(pixels, dtype)
             out = oiio.ImageOutput.create(fmt)
             if out is None:
-                raise OutputError(path, _one_line(oiio.geterror(), f"no OpenImageIO writer for {fmt}"))
+                raise OutputError(path, one_line(oiio.geterror(), f"no OpenImageIO writer for {fmt}"))
             ok = out.open(str(tmp), spec) and out.write_image(px)
             ok = out.close() and ok
             if not ok or out.has_error:
-                problem = _one_line(out.geterror(), "the image could not be written")
+                problem = one_line(out.geterror(), "the image could not be written")
                 problem = problem.replace(str(tmp), str(path))
                 if not os.access(folder, os.W_OK):
                     problem = "permission denied"
@@ -539,4 +541,4 @@ def write_frame(
     except OSError as exc:
         raise OutputError(path, _os_problem(exc)) from None
     except Exception as exc:  # OIIO binding errors (bad array, bad attribute value...)
-        raise OutputError(path, _one_line(str(exc), type(exc).__name__)) from None
+        raise OutputError(path, one_line(str(exc), type(exc).__name__)) from None

@@ -14,6 +14,21 @@ from gsrender.engine.image_io import write_frame
 SCREEN = np.array([0.07, 0.42, 0.09], np.float32)
 
 
+def error_lines(text: str) -> list[str]:
+    """The `gsrender: error:` lines of a command's stderr."""
+    return [line for line in text.splitlines() if line.startswith("gsrender: error:")]
+
+
+def assert_one_line(err: str, *words: str) -> str:
+    """Bad input ends in exactly one error line (never a traceback) naming `words`; returns it."""
+    assert "Traceback" not in err, err
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
 def make_plate(h: int = 72, w: int = 104, seed: int = 0, hdr: bool = False) -> np.ndarray:
     """Linear plate: uneven green screen, a soft-edged disc, a few hair-like strands."""
     rng = np.random.default_rng(seed)

@@ -291,7 +291,8 @@ _HEADERS = {
 }
 
 
-def _fmt(v: float) -> str:
+def format_metric(v: float) -> str:
+    """A metric as the tables print it: 4 significant digits, "-" for NaN."""
     if math.isnan(v):
         return "-"
     return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
@@ -301,7 +302,7 @@ def format_table(results: dict[str, dict[str, float]], markdown: bool = False) -
     """Models as rows, metrics as columns (SAD/Grad/Conn in thousands, alpha in [0,1])."""
     cols = list(_HEADERS)
     header = ["model", *(_HEADERS[c] for c in cols)]
-    body = [[name, *(_fmt(m.get(c, math.nan)) for c in cols)] for name, m in results.items()]
+    body = [[name, *(format_metric(m.get(c, math.nan)) for c in cols)] for name, m in results.items()]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in body]

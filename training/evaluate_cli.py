@@ -20,8 +20,8 @@ import torch
 
 from .evaluate import (
     SEQUENCE_SEED,
-    _fmt,
     evaluate_predictor,
+    format_metric,
     format_table,
     hard_half,
     load_predictor,
@@ -138,10 +138,8 @@ def _main(argv: list[str] | None = None) -> int:
         rows_by_model[label] = res["rows"]
         if args.per_plate:
             for r in res["rows"]:
-                print(
-                    f"{label}  "
-                    + "  ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in r.items())
-                )
+                cells = (f"{k}={format_metric(v) if isinstance(v, float) else v}" for k, v in r.items())
+                print(f"{label}  " + "  ".join(cells))
     print(
         f"# {where}; SAD/Grad/Conn /1000, alpha in [0,1]; (u) = unknown band; ms/MP on CPU "
         f"({torch.get_num_threads()} threads)"

@@ -16,7 +16,7 @@ import pytest
 from gsrender.cli import VERBS, main
 from gsrender.cli.verbs import Verb
 from gsrender.engine.errors import UsageError
-from tests.conftest import make_plate, write_plate
+from tests.conftest import assert_one_line, make_plate, write_plate
 
 GSRENDER = [sys.executable, "-m", "gsrender.cli"]
 
@@ -32,19 +32,6 @@ MODULES = {
     "evaluate": ("gsrender.training.evaluate_cli", "torch"),
     "export": ("gsrender.export.onnx_export", "torch"),
 }
-
-
-def error_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("gsrender: error:")]
-
-
-def assert_one_line(err: str, *words: str) -> str:
-    assert "Traceback" not in err, err
-    lines = error_lines(err)
-    assert len(lines) == 1, err
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
 
 
 def _loadable(verb: str) -> bool:

@@ -17,7 +17,7 @@ import pytest
 
 from gsrender.engine import farm_job, frame_pipeline, sequence
 from gsrender.engine.cli import main
-from tests.conftest import make_plate, write_plate
+from tests.conftest import assert_one_line, error_lines, make_plate, write_plate
 
 CLI = [sys.executable, "-m", "gsrender.engine.cli"]
 INFO = [sys.executable, "-m", "gsrender.engine.info"]
@@ -25,19 +25,6 @@ INFO = [sys.executable, "-m", "gsrender.engine.info"]
 
 def run(*args: object) -> int:
     return main([str(a) for a in args])
-
-
-def error_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("gsrender: error:")]
-
-
-def assert_one_line(err: str, *words: str) -> str:
-    assert "Traceback" not in err, err
-    lines = error_lines(err)
-    assert len(lines) == 1, err
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
 
 
 # ---------------------------------------------------------------- report path
