@@ -81,7 +81,10 @@ def export_onnx(
     name = checkpoint_model_name(ckpt)
     if not is_keyer(name):
         raise ValueError(f"{ckpt_path}: only gskey models are rendered; this checkpoint is '{name}'")
-    model = model_from_checkpoint(ckpt).float().cpu().eval()
+    try:
+        model = model_from_checkpoint(ckpt).float().cpu().eval()
+    except (TypeError, ValueError) as exc:  # a model option its network does not take
+        raise ValueError(f"{ckpt_path}: {exc}") from None
     deploy = deploy_module(model).eval()  # same function, cheaper graph (see GsKeyNetDeploy)
     stride = int(model.stride)
     out = Path(out_path)

@@ -497,6 +497,14 @@ def _prepare_run_folder(
     return command
 
 
+def _check_model_options(cfg: dict[str, Any], source: str) -> None:
+    """Build the network once so a model option it does not take is a one-line error, not a crash."""
+    try:
+        build_model(cfg["model"]["name"], **dict(cfg["model"]["kwargs"]))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
 def _build_trainer(
     cfg: dict[str, Any], finetune: str | None, out: Path, rank: Dist, device: torch.device, command: str
 ) -> Trainer:
@@ -743,6 +751,7 @@ def _main(argv: list[str] | None = None) -> int:
     resume = load_checkpoint(last_path) if (args.resume and last_path.exists()) else None
     try:
         cfg = _resolve_config(args, resume)
+        _check_model_options(cfg, args.config or "the default config")
         device = _pick_device(cfg, rank)
     except (ValueError, FileNotFoundError) as exc:
         print(f"gsrender-train: {exc}", file=sys.stderr)

@@ -16,7 +16,14 @@ changed, each because of a failure seen on real photographs:
   dark folds) but may raise it only as far as the gate lets it: the gate is 0 where the
   pixel's chromaticity equals the local screen's (screen seen between leaves, a shadow on
   the screen) and opens as the colour moves away from the screen. The shipped GsKeyNet
-  filled gaps between branches with alpha near 1.
+  filled gaps between branches with alpha near 1. Two gates (``gate``): "sum" compares
+  rgb / (r + g + b) and is what GsKeyNet2 and GsKeyNet3 were trained with; "ratio" compares
+  red / green and blue / green (screen-aligned) and is what the shipped model runs with.
+  On real photographs the "sum" gate opened on shadowed, dark and slightly tinted screen
+  (the network painted 0.05-0.2 there and over thin glass); the "ratio" gate stays shut.
+- ``clip_black`` / ``clip_white``: the key the correction starts from can be the classic
+  keyer's with its clean-up (raw key <= 0.05 -> 0, >= 0.95 -> 1), which removes the
+  faint residue of screen grain and the last few percent of spill on solid costumes.
 - With ``hold_subject`` it cannot punch holes into plain subject either: where the screen
   channel is clearly below another channel (the unclipped colour-difference key above
   1 + HOLD_WIDTH: skin, denim, most costumes; such a pixel holds little screen light) the
@@ -42,8 +49,12 @@ from .gskey import receptive_radius as _gskey_radius
 
 STRENGTH_FLOOR = 0.01  # linear: the local screen's colour difference never divides below this
 CHROMA_EPS = 0.005  # linear: keeps chromaticity of near-black pixels near 0 (not noise)
-GATE_START = 0.03  # chromaticity distance (L1) below which alpha may not be raised
+GATE_START = 0.03  # chromaticity distance (L1) below which alpha may not be raised ("sum" gate)
 GATE_WIDTH = 0.09  # ... and over which the gate opens fully
+RATIO_GATE_START = 0.1  # largest |other / screen channel| difference below which alpha may not be raised
+RATIO_GATE_WIDTH = 0.15  # ... and over which the gate opens fully ("ratio" gate)
+RATIO_FLOOR = 1e-3  # linear: the screen channel never divides below this (near-black pixels)
+GATES = ("sum", "ratio")  # the gate kinds a CorrectingKeyer takes (model.kwargs.gate)
 EVIDENCE_CHANNELS = 8  # the trunk's input: plate (3), screen (3), colour-difference key, gate
 HOLD_WIDTH = 0.1  # raw key above 1 over which lowering alpha is phased out (hold_subject)
 CLEAR_FROM = 0.7  # raw key from which lowering is phased out where the gate is open (hold_clear)
@@ -99,13 +110,37 @@ def _chromaticity(x: torch.Tensor) -> torch.Tensor:
 
 
 def screen_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
-    """0 where the plate has the local screen's chromaticity, rising to 1 away from it.
+    """0 where the plate has the local screen's chromaticity, rising to 1 away from it ("sum" gate).
 
     Chromaticity (rgb / sum) ignores brightness, so a shadow or falloff on the screen
     stays "screen" and keeps the gate closed. Inputs come from srgb_to_linear (non-negative).
+    Kept for the checkpoints trained with it; on real photographs it opens on shadowed and
+    dark screen (CHROMA_EPS pulls dark pixels' chromaticity towards 0, and an L1 distance of
+    a few hundredths is within a real screen's variation), which let the network paint there.
     """
     dist = (_chromaticity(plate_lin) - _chromaticity(screen_lin)).abs().sum(dim=1, keepdim=True)
     return torch.clamp((dist - GATE_START) * (1.0 / GATE_WIDTH), 0.0, 1.0)
+
+
+def _ratios(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """red / green and blue / green (green-aligned inputs): the colour with brightness divided out."""
+    inv = 1.0 / torch.clamp(x[:, 1:2], min=RATIO_FLOOR)
+    return x[:, 0:1] * inv, x[:, 2:3] * inv
+
+
+def ratio_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
+    """0 where the plate's other channels stand to its screen channel as the local screen's do ("ratio" gate).
+
+    The distance is the larger of |r/g - r_s/g_s| and |b/g - b_s/g_s| (green-aligned): exactly
+    0 for any shadow, falloff or dimming of the screen, however dark, with no additive term
+    that shifts dark pixels; shut below RATIO_GATE_START (screen grain, JPEG, light bounce),
+    open from RATIO_GATE_START + RATIO_GATE_WIDTH. Any mix of a subject with the screen moves
+    the ratios towards the subject's, so semi-transparent detail still opens it.
+    """
+    pr, pb = _ratios(plate_lin)
+    sr, sb = _ratios(screen_lin)
+    dist = torch.maximum((pr - sr).abs(), (pb - sb).abs())
+    return torch.clamp((dist - RATIO_GATE_START) * (1.0 / RATIO_GATE_WIDTH), 0.0, 1.0)
 
 
 class ColourEvidence(NamedTuple):
@@ -123,14 +158,24 @@ class ColourEvidence(NamedTuple):
         return torch.cat([self.plate, self.screen, self.key, self.gate], dim=1)
 
 
-def colour_evidence(plate: torch.Tensor, screen: torch.Tensor) -> ColourEvidence:
-    """Align to the screen, decode to linear light and compute the key and the gate."""
+def colour_evidence(
+    plate: torch.Tensor, screen: torch.Tensor, gate: str = "sum", clip: tuple[float, float] = (0.0, 1.0)
+) -> ColourEvidence:
+    """Align to the screen, decode to linear light and compute the key and the gate (see GATES).
+
+    clip (black, white): the raw key at or below black is 0, at or above white 1, linear between:
+    the classic keyer's screen and core clean-up (its defaults are 0.05 and 0.95). (0, 1) is the
+    plain clamp.
+    """
     blue = (screen[:, 2:3] > screen[:, 1:2]).to(screen.dtype)
     p = screen_aligned(plate, blue)
     s = screen_aligned(screen, blue)
     p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
     raw = raw_colour_difference(p_lin, s_lin)
-    return ColourEvidence(blue, p, s, raw, torch.clamp(raw, 0.0, 1.0), screen_gate(p_lin, s_lin))
+    g = ratio_gate(p_lin, s_lin) if gate == "ratio" else screen_gate(p_lin, s_lin)
+    black, white = clip
+    clipped = raw if clip == (0.0, 1.0) else (raw - black) * (1.0 / (white - black))
+    return ColourEvidence(blue, p, s, raw, torch.clamp(clipped, 0.0, 1.0), g)
 
 
 def corrected_key(
@@ -166,9 +211,28 @@ class CorrectingKeyer(nn.Module):
     stride = STRIDE
 
     def __init__(
-        self, c1: int, c2: int, c3: int, d1_out: int, bg_range: float, hold_subject: bool, hold_clear: bool
+        self,
+        c1: int,
+        c2: int,
+        c3: int,
+        d1_out: int,
+        bg_range: float,
+        hold_subject: bool,
+        hold_clear: bool,
+        gate: str = "sum",
+        clip_black: float = 0.0,
+        clip_white: float = 1.0,
     ) -> None:
         super().__init__()
+        if gate not in GATES:
+            raise ValueError(f"model.kwargs.gate must be one of {', '.join(GATES)}, got {gate!r}")
+        if not 0.0 <= clip_black < clip_white <= 1.0:
+            raise ValueError(
+                "model.kwargs.clip_black and clip_white need 0 <= black < white <= 1, "
+                f"got {clip_black} and {clip_white}"
+            )
+        self.gate = gate
+        self.clip = (float(clip_black), float(clip_white))
         self.bg_range = bg_range
         self.hold_subject = hold_subject
         self.hold_clear = hold_clear
@@ -189,6 +253,9 @@ class CorrectingKeyer(nn.Module):
             self.h_out.weight.mul_(0.01)
             self.h_out.bias.zero_()
 
+    def evidence(self, plate: torch.Tensor, screen: torch.Tensor) -> ColourEvidence:
+        return colour_evidence(plate, screen, self.gate, self.clip)
+
     def keyed(self, ev: ColourEvidence, o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return corrected_key(ev, o, self.bg_range, self.hold_subject, self.hold_clear)
 
@@ -208,14 +275,17 @@ class GsKeyNet2(CorrectingKeyer):
         bg_range: float = 0.5,
         hold_subject: bool = False,
         hold_clear: bool = False,
+        gate: str = "sum",
+        clip_black: float = 0.0,
+        clip_white: float = 1.0,
     ) -> None:
-        super().__init__(c1, c2, c3, c1, bg_range, hold_subject, hold_clear)
+        super().__init__(c1, c2, c3, c1, bg_range, hold_subject, hold_clear, gate, clip_black, clip_white)
         self.h_in_low = nn.Conv2d(c1, head, 1, bias=False)
         self.h_in_x = _conv(EVIDENCE_CHANNELS, head, k=1)
         self.add_head(head)
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ev = colour_evidence(plate, screen)
+        ev = self.evidence(plate, screen)
         return self.keyed(ev, deploy_trunk(self, ev.features()))
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from .gskey import _up
-from .gskey2 import CorrectingKeyer, colour_evidence
+from .gskey2 import CorrectingKeyer
 
 
 class GsKeyNet3(CorrectingKeyer):
@@ -36,12 +36,15 @@ class GsKeyNet3(CorrectingKeyer):
         bg_range: float = 0.5,
         hold_subject: bool = True,
         hold_clear: bool = False,
+        gate: str = "sum",
+        clip_black: float = 0.0,
+        clip_white: float = 1.0,
     ) -> None:
-        super().__init__(c1, c2, c3, head, bg_range, hold_subject, hold_clear)
+        super().__init__(c1, c2, c3, head, bg_range, hold_subject, hold_clear, gate, clip_black, clip_white)
         self.add_head(head)
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ev = colour_evidence(plate, screen)
+        ev = self.evidence(plate, screen)
         r = torch.relu
         e1 = r(self.e1b(r(self.e1a(ev.features()))))
         e2 = r(self.e2b(r(self.e2a(e1))))

@@ -113,3 +113,19 @@ def test_cli_exports_both_and_rejects_seed_models(tmp_path: Path, capsys) -> Non
     assert "OK" in capsys.readouterr().out
     _checkpoint(tmp_path / "seed.pt", "seed_regression")
     assert E.main([str(tmp_path / "seed.pt"), "-o", str(tmp_path / "seed.onnx")]) == 2
+
+
+def test_a_model_option_the_network_does_not_take_is_one_line_naming_the_checkpoint(
+    tmp_path: Path, capsys
+) -> None:
+    ck = tmp_path / "ck.pt"
+    _checkpoint(ck, "gskey3")
+    for item, words in (
+        ("model.kwargs.gate=bogus", "gate must be one of"),
+        ("model.kwargs.clip_white=0", "clip_black and clip_white"),
+        ("model.kwargs.bogus=1", "bogus"),
+    ):
+        assert E.main([str(ck), "-o", str(tmp_path / "x.onnx"), "--set", item, "--no-validate"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(ck) in err[0] and words in err[0], err
+    assert not (tmp_path / "x.onnx").exists()

@@ -14,7 +14,14 @@ from gsrender.engine.classic_keyer import classic_key
 from gsrender.engine.keyer import key_frame, prepare_frame
 from gsrender.export import onnx_export as E
 from gsrender.models.networks import build_model
-from gsrender.models.networks.gskey2 import colour_difference, screen_aligned, srgb_to_linear
+from gsrender.models.networks.gskey2 import (
+    GATES,
+    colour_difference,
+    ratio_gate,
+    screen_aligned,
+    screen_gate,
+    srgb_to_linear,
+)
 from gsrender.training import config as C
 from gsrender.training.synth.generator import generate_plate
 
@@ -22,9 +29,9 @@ SWAP = [0, 2, 1]
 KEYERS = ("gskey2", "gskey3")
 
 
-def _random_model(name: str, seed: int = 5, gain: float = 3.0) -> torch.nn.Module:
+def _random_model(name: str, seed: int = 5, gain: float = 3.0, **kwargs: object) -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = build_model(name).eval()
+    model = build_model(name, **kwargs).eval()
     with torch.no_grad():  # bigger than the init so the correction is far from zero
         for p in model.parameters():
             p.mul_(gain)
@@ -37,9 +44,10 @@ def _inputs(seed: int, size: int = 96) -> tuple[np.ndarray, torch.Tensor, torch.
     return p.plate, torch.from_numpy(fr.plate_padded)[None], torch.from_numpy(fr.screen_padded)[None]
 
 
+@pytest.mark.parametrize("gate", GATES)
 @pytest.mark.parametrize("name", KEYERS)
-def test_a_blue_screen_keys_exactly_like_the_green_screen_it_mirrors(name: str) -> None:
-    model = _random_model(name)
+def test_a_blue_screen_keys_exactly_like_the_green_screen_it_mirrors(name: str, gate: str) -> None:
+    model = _random_model(name, gate=gate)
     _, plate, screen = _inputs(11)
     with torch.no_grad():
         a_green, bg_green = model(plate, screen)
@@ -48,10 +56,11 @@ def test_a_blue_screen_keys_exactly_like_the_green_screen_it_mirrors(name: str) 
     assert torch.equal(bg_green[:, SWAP], bg_blue)
 
 
+@pytest.mark.parametrize("gate", GATES)
 @pytest.mark.parametrize("name", KEYERS)
-def test_alpha_cannot_be_raised_where_the_plate_is_the_local_screen(name: str) -> None:
+def test_alpha_cannot_be_raised_where_the_plate_is_the_local_screen(name: str, gate: str) -> None:
     """Even a network that asks for alpha 1 everywhere leaves screen (and shadowed screen) at 0."""
-    model = _random_model(name)
+    model = _random_model(name, gate=gate)
     with torch.no_grad():
         model.h_out.weight.zero_()
         model.h_out.bias[0] = 10.0  # "paint everything opaque"
@@ -88,14 +97,56 @@ def test_with_no_correction_it_is_the_colour_difference_key(name: str) -> None:
     assert np.abs(alpha[:h, :w] - classic).mean() < 0.01
 
 
-@pytest.fixture(scope="module", params=KEYERS)
+def test_the_ratio_gate_stays_shut_on_dark_and_tinted_screen_and_opens_on_a_mix() -> None:
+    """Why the ratio gate: the sum gate opens on a deep shadow (its epsilon pulls dark chromaticity
+    towards 0) and on a slightly warmer patch of screen; the ratio gate stays shut on both and still
+    opens where a grey strand covers half of the pixel."""
+    screen = torch.tensor([0.08, 0.45, 0.1]).view(1, 3, 1, 1)
+    deep_shadow = screen * 0.04
+    warm_patch = torch.tensor([0.1, 0.45, 0.1]).view(1, 3, 1, 1)  # red / green 0.18 -> 0.22
+    strand = screen * 0.5 + torch.full_like(screen, 0.3) * 0.5
+    assert screen_gate(deep_shadow, screen).item() > 0.2
+    assert screen_gate(warm_patch, screen).item() > 0.0
+    assert ratio_gate(deep_shadow, screen).item() == 0.0
+    assert ratio_gate(warm_patch, screen).item() == 0.0
+    assert ratio_gate(strand, screen).item() == 1.0
+
+
+def test_an_unknown_gate_or_clip_is_refused() -> None:
+    with pytest.raises(ValueError, match="model.kwargs.gate must be one of sum, ratio"):
+        build_model("gskey3", gate="chroma")
+    for black, white in ((0.5, 0.4), (-0.1, 0.9), (0.05, 1.2), (0.3, 0.3)):
+        with pytest.raises(ValueError, match="clip_black and clip_white"):
+            build_model("gskey3", clip_black=black, clip_white=white)
+
+
+@pytest.mark.parametrize("name", KEYERS)
+def test_with_the_classic_clip_and_no_correction_it_is_the_classic_key(name: str) -> None:
+    """clip_black / clip_white: the key the correction starts from is the classic keyer's, with its
+    clean-up."""
+    model = _random_model(name, gate="ratio", clip_black=0.05, clip_white=0.95)
+    with torch.no_grad():
+        model.h_out.weight.zero_()
+        model.h_out.bias.zero_()
+    plate_lin, plate, screen = _inputs(4)
+    with torch.no_grad():
+        alpha = model(plate, screen)[0][0, 0].numpy()
+    fr = prepare_frame(plate_lin, stride=8)
+    h, w = plate_lin.shape[:2]
+    classic = classic_key(plate_lin, fr.screen.smooth, fr.screen.colour)  # its defaults: 0.05, 0.95
+    assert np.abs(alpha[:h, :w] - classic).mean() < 0.01
+    assert (alpha == 0.0).mean() > 0.3 and (alpha == 1.0).mean() > 0.05  # both ends are clipped
+
+
+@pytest.fixture(scope="module", params=[*KEYERS, "gskey3_ratio"])
 def exported(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[torch.nn.Module, Path]:
-    name = request.param
-    d = tmp_path_factory.mktemp(name)
-    cfg = C.load_config(name)
-    model = _random_model(name)
+    config_name = request.param
+    d = tmp_path_factory.mktemp(config_name)
+    cfg = C.load_config(config_name)
+    name = cfg["model"]["name"]
+    model = _random_model(name, **cfg["model"]["kwargs"])
     torch.save(
         {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, d / "ck.pt"
     )

@@ -116,6 +116,15 @@ def test_config_overrides_are_typed_and_checked(tmp_path: Path) -> None:
             C.load_config(name)
 
 
+def test_a_model_option_the_network_does_not_take_is_one_line(tmp_path: Path, capsys) -> None:
+    for item in ("model.kwargs.gate=bogus", "model.kwargs.bogus=1"):
+        args = ["--config", "gskey3", "--set", item, "--set", "train.steps=1", "--out", str(tmp_path / "r")]
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "gskey3" in err[0] and item.split(".")[-1].split("=")[0] in err[0], err
+    assert not (tmp_path / "r").exists()
+
+
 def test_lr_schedule_warmup_and_cosine_floor() -> None:
     cfg = C.load_config("gskey", ["optim.warmup_steps=10", "train.steps=110", "optim.min_lr_ratio=0.1"])
     assert lr_factor(0, cfg) == pytest.approx(0.1)
