@@ -24,7 +24,7 @@ ATOL = 1e-4
 def mattes() -> dict[str, np.ndarray]:
     garbage = np.zeros((H, W), np.float32)
     garbage[:, :16] = 1.0
-    garbage[4:12, 30:60] = 0.4
+    garbage[30:40, 30:60] = 0.4  # fractional, over the disc: the key must change
     core = np.zeros((H, W), np.float32)
     core[20:44, 40:70] = 1.0  # the disc and screen beside it
     light = 1.0 - 0.35 * np.arange(W, dtype=np.float32) / W  # make_plate's screen, no subject
