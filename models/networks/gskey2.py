@@ -144,18 +144,45 @@ def ratio_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tenso
 
 
 class ColourEvidence(NamedTuple):
-    """What the keyer knows per pixel before any convolution (green-aligned, see screen_aligned)."""
+    """What the keyer knows per pixel before any convolution (green-aligned, see screen_aligned).
+
+    The aligned plate and screen are kept as single channels (r, g, b): the trunk's input is one
+    concatenation of them with the key and the gate, and nothing else needs them as 3-channel
+    tensors (on ONNX Runtime's CPU kernels every full-resolution split or concatenation is a copy).
+    """
 
     blue: torch.Tensor  # 1 where the guide is a blue screen (channels swapped), else 0
-    plate: torch.Tensor  # aligned plate, network encoding
-    screen: torch.Tensor  # aligned screen guide, network encoding
+    plate: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # aligned plate channels, network encoding
+    screen: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # aligned screen guide channels
+    screen_input: torch.Tensor  # the screen guide as given (unaligned, 3 channels)
     raw: torch.Tensor  # unclipped colour-difference key
-    key: torch.Tensor  # the colour-difference key in [0, 1]
-    gate: torch.Tensor  # how far alpha may be raised (0 on the local screen's chromaticity)
+    key: torch.Tensor  # the colour-difference key in [0, 1] (clipped as colour_evidence was asked)
+    gate: torch.Tensor  # how far alpha may be raised (0 on the local screen's colour)
 
     def features(self) -> torch.Tensor:
         """The trunk's input: plate, screen, key, gate (8 channels)."""
-        return torch.cat([self.plate, self.screen, self.key, self.gate], dim=1)
+        return torch.cat([*self.plate, *self.screen, self.key, self.gate], dim=1)
+
+
+def _aligned_channels(
+    x: torch.Tensor, blue: torch.Tensor, green: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """screen_aligned(x) as three single channels, without the concatenation."""
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return r, g * green + b * blue, b * green + g * blue
+
+
+def _strength_of(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return g - torch.maximum(r, b)
+
+
+def _ratio_distance(
+    p: tuple[torch.Tensor, torch.Tensor, torch.Tensor], s: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """The ratio gate's distance from single linear channels (same arithmetic as ratio_gate)."""
+    p_inv = 1.0 / torch.clamp(p[1], min=RATIO_FLOOR)
+    s_inv = 1.0 / torch.clamp(s[1], min=RATIO_FLOOR)
+    return torch.maximum((p[0] * p_inv - s[0] * s_inv).abs(), (p[2] * p_inv - s[2] * s_inv).abs())
 
 
 def colour_evidence(
@@ -165,17 +192,25 @@ def colour_evidence(
 
     clip (black, white): the raw key at or below black is 0, at or above white 1, linear between:
     the classic keyer's screen and core clean-up (its defaults are 0.05 and 0.95). (0, 1) is the
-    plain clamp.
+    plain clamp. The arithmetic is screen_aligned, srgb_to_linear, raw_colour_difference and the
+    gate functions above, per channel (tests check they agree).
     """
     blue = (screen[:, 2:3] > screen[:, 1:2]).to(screen.dtype)
-    p = screen_aligned(plate, blue)
-    s = screen_aligned(screen, blue)
-    p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
-    raw = raw_colour_difference(p_lin, s_lin)
-    g = ratio_gate(p_lin, s_lin) if gate == "ratio" else screen_gate(p_lin, s_lin)
+    green = 1.0 - blue
+    p = _aligned_channels(plate, blue, green)
+    s = _aligned_channels(screen, blue, green)
+    pl = tuple(srgb_to_linear(c) for c in p)
+    sl = tuple(srgb_to_linear(c) for c in s)
+    ref = torch.clamp(_strength_of(*sl), min=STRENGTH_FLOOR)
+    raw = 1.0 - _strength_of(*pl) / ref
+    if gate == "ratio":
+        dist = _ratio_distance(pl, sl)
+        g = torch.clamp((dist - RATIO_GATE_START) * (1.0 / RATIO_GATE_WIDTH), 0.0, 1.0)
+    else:
+        g = screen_gate(torch.cat(pl, dim=1), torch.cat(sl, dim=1))
     black, white = clip
     clipped = raw if clip == (0.0, 1.0) else (raw - black) * (1.0 / (white - black))
-    return ColourEvidence(blue, p, s, raw, torch.clamp(clipped, 0.0, 1.0), g)
+    return ColourEvidence(blue, p, s, screen, raw, torch.clamp(clipped, 0.0, 1.0), g)
 
 
 def corrected_key(
@@ -186,7 +221,9 @@ def corrected_key(
     Raising alpha is scaled by the gate; lowering it is phased out over HOLD_WIDTH above a raw
     key of 1 with ``hold_subject``. With ``hold_clear`` it is also phased out where the key is near
     1 and the gate is open (a colour clearly not the screen's, e.g. a light shirt tinted by spill),
-    while shadows on the screen (gate shut) may still be lowered.
+    while shadows on the screen (gate shut) may still be lowered. The screen colour's correction
+    is unaligned and added to the guide as given: the same as correcting the aligned guide and
+    unaligning the sum (the swap is exact), one 3-channel split and concatenation fewer.
     """
     delta = o[:, :1]
     lower = F.relu(-delta)
@@ -196,8 +233,8 @@ def corrected_key(
         near_opaque = torch.clamp((ev.raw - CLEAR_FROM) * (1.0 / CLEAR_WIDTH), 0.0, 1.0)
         lower = lower * (1.0 - ev.gate * near_opaque)
     alpha = torch.clamp(ev.key + ev.gate * F.relu(delta) - lower, 0.0, 1.0)
-    bg = torch.clamp(ev.screen + bg_range * torch.tanh(o[:, 1:]), 0.0, 1.0)
-    return alpha, screen_aligned(bg, ev.blue)
+    correction = screen_aligned(bg_range * torch.tanh(o[:, 1:]), ev.blue)
+    return alpha, torch.clamp(ev.screen_input + correction, 0.0, 1.0)
 
 
 class CorrectingKeyer(nn.Module):

@@ -17,7 +17,9 @@ from gsrender.models.networks import build_model
 from gsrender.models.networks.gskey2 import (
     GATES,
     colour_difference,
+    colour_evidence,
     ratio_gate,
+    raw_colour_difference,
     screen_aligned,
     screen_gate,
     srgb_to_linear,
@@ -110,6 +112,25 @@ def test_the_ratio_gate_stays_shut_on_dark_and_tinted_screen_and_opens_on_a_mix(
     assert ratio_gate(deep_shadow, screen).item() == 0.0
     assert ratio_gate(warm_patch, screen).item() == 0.0
     assert ratio_gate(strand, screen).item() == 1.0
+
+
+@pytest.mark.parametrize("gate", GATES)
+def test_the_per_channel_evidence_is_the_reference_arithmetic(gate: str) -> None:
+    """colour_evidence works on single channels (fewer full-resolution copies); it must give exactly
+    what the 3-channel reference functions give: align, decode, key, gate."""
+    torch.manual_seed(1)
+    plate, screen = torch.rand(2, 3, 24, 40), torch.rand(2, 3, 24, 40)
+    screen[0, 2] += 0.5  # one blue guide, one mixed
+    ev = colour_evidence(plate, screen, gate, (0.05, 0.95))
+    blue = (screen[:, 2:3] > screen[:, 1:2]).float()
+    p, s = screen_aligned(plate, blue), screen_aligned(screen, blue)
+    p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
+    raw = raw_colour_difference(p_lin, s_lin)
+    reference_gate = ratio_gate(p_lin, s_lin) if gate == "ratio" else screen_gate(p_lin, s_lin)
+    assert torch.equal(ev.features()[:, :6], torch.cat([p, s], dim=1))
+    assert torch.equal(ev.raw, raw)
+    assert torch.equal(ev.key, torch.clamp((raw - 0.05) * (1.0 / (0.95 - 0.05)), 0.0, 1.0))
+    assert torch.equal(ev.gate, reference_gate)
 
 
 def test_an_unknown_gate_or_clip_is_refused() -> None:
