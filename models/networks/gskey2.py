@@ -38,7 +38,8 @@ upsample), so training and inference run the same graph.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -237,6 +238,47 @@ def corrected_key(
     return alpha, torch.clamp(ev.screen_input + correction, 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class KeyRules:
+    """The model options that bound the correction and pick the key it starts from (model.kwargs).
+
+    hold_subject / hold_clear: see corrected_key; gate: one of GATES; clip_black / clip_white:
+    see colour_evidence. Options only: they change no weight, so a trained checkpoint can be
+    exported under other rules (`gsrender export --set model.kwargs.gate=ratio`).
+    """
+
+    hold_subject: bool = False
+    hold_clear: bool = False
+    gate: str = "sum"
+    clip_black: float = 0.0
+    clip_white: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.gate not in GATES:
+            raise ValueError(f"model.kwargs.gate must be one of {', '.join(GATES)}, got {self.gate!r}")
+        if not 0.0 <= self.clip_black < self.clip_white <= 1.0:
+            raise ValueError(
+                "model.kwargs.clip_black and clip_white need 0 <= black < white <= 1, "
+                f"got {self.clip_black} and {self.clip_white}"
+            )
+
+    @property
+    def clip(self) -> tuple[float, float]:
+        return (float(self.clip_black), float(self.clip_white))
+
+    @classmethod
+    def from_options(cls, hold_subject: bool, options: dict[str, Any]) -> KeyRules:
+        """The rules from a network's keyword options; a name that is not a rule is one clear error."""
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            known = ", ".join(f.name for f in fields(cls))
+            raise ValueError(
+                f"model.kwargs.{unknown[0]} is not an option of this network (options: c1, c2, c3, "
+                f"head, bg_range, {known})"
+            )
+        return cls(hold_subject, **options)
+
+
 class CorrectingKeyer(nn.Module):
     """What GsKeyNet2 and GsKeyNet3 share: GsKeyNet's encoder and decoder over the colour evidence,
     the correction head, and the rules that bound the correction (corrected_key).
@@ -254,25 +296,11 @@ class CorrectingKeyer(nn.Module):
         c3: int,
         d1_out: int,
         bg_range: float,
-        hold_subject: bool,
-        hold_clear: bool,
-        gate: str = "sum",
-        clip_black: float = 0.0,
-        clip_white: float = 1.0,
+        rules: KeyRules,
     ) -> None:
         super().__init__()
-        if gate not in GATES:
-            raise ValueError(f"model.kwargs.gate must be one of {', '.join(GATES)}, got {gate!r}")
-        if not 0.0 <= clip_black < clip_white <= 1.0:
-            raise ValueError(
-                "model.kwargs.clip_black and clip_white need 0 <= black < white <= 1, "
-                f"got {clip_black} and {clip_white}"
-            )
-        self.gate = gate
-        self.clip = (float(clip_black), float(clip_white))
+        self.rules = rules
         self.bg_range = bg_range
-        self.hold_subject = hold_subject
-        self.hold_clear = hold_clear
         add_encoder(self, EVIDENCE_CHANNELS, c1, c2, c3)
         self.d2a_low = nn.Conv2d(c3, c2, 1, bias=False)
         self.d2a_skip = _conv(c2, c2, k=1)
@@ -291,10 +319,10 @@ class CorrectingKeyer(nn.Module):
             self.h_out.bias.zero_()
 
     def evidence(self, plate: torch.Tensor, screen: torch.Tensor) -> ColourEvidence:
-        return colour_evidence(plate, screen, self.gate, self.clip)
+        return colour_evidence(plate, screen, self.rules.gate, self.rules.clip)
 
     def keyed(self, ev: ColourEvidence, o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return corrected_key(ev, o, self.bg_range, self.hold_subject, self.hold_clear)
+        return corrected_key(ev, o, self.bg_range, self.rules.hold_subject, self.rules.hold_clear)
 
     def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
         return self.forward(plate, screen)[0]
@@ -311,12 +339,10 @@ class GsKeyNet2(CorrectingKeyer):
         head: int = 16,
         bg_range: float = 0.5,
         hold_subject: bool = False,
-        hold_clear: bool = False,
-        gate: str = "sum",
-        clip_black: float = 0.0,
-        clip_white: float = 1.0,
+        **rules: Any,
     ) -> None:
-        super().__init__(c1, c2, c3, c1, bg_range, hold_subject, hold_clear, gate, clip_black, clip_white)
+        """rules: the other KeyRules options (hold_clear, gate, clip_black, clip_white)."""
+        super().__init__(c1, c2, c3, c1, bg_range, KeyRules.from_options(hold_subject, rules))
         self.h_in_low = nn.Conv2d(c1, head, 1, bias=False)
         self.h_in_x = _conv(EVIDENCE_CHANNELS, head, k=1)
         self.add_head(head)

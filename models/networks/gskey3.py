@@ -18,10 +18,12 @@ names and shapes, so a GsKeyNet2 checkpoint initialises all but the head's input
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .gskey import _up
-from .gskey2 import CorrectingKeyer
+from .gskey2 import CorrectingKeyer, KeyRules
 
 
 class GsKeyNet3(CorrectingKeyer):
@@ -35,12 +37,10 @@ class GsKeyNet3(CorrectingKeyer):
         head: int = 16,
         bg_range: float = 0.5,
         hold_subject: bool = True,
-        hold_clear: bool = False,
-        gate: str = "sum",
-        clip_black: float = 0.0,
-        clip_white: float = 1.0,
+        **rules: Any,
     ) -> None:
-        super().__init__(c1, c2, c3, head, bg_range, hold_subject, hold_clear, gate, clip_black, clip_white)
+        """rules: the other KeyRules options (hold_clear, gate, clip_black, clip_white)."""
+        super().__init__(c1, c2, c3, head, bg_range, KeyRules.from_options(hold_subject, rules))
         self.add_head(head)
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
