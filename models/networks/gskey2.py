@@ -123,24 +123,27 @@ def screen_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tens
     return torch.clamp((dist - GATE_START) * (1.0 / GATE_WIDTH), 0.0, 1.0)
 
 
-def _ratios(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """red / green and blue / green (green-aligned inputs): the colour with brightness divided out."""
-    inv = 1.0 / torch.clamp(x[:, 1:2], min=RATIO_FLOOR)
-    return x[:, 0:1] * inv, x[:, 2:3] * inv
+Channels = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # r, g, b as N,1,H,W tensors
 
 
-def ratio_gate(plate_lin: torch.Tensor, screen_lin: torch.Tensor) -> torch.Tensor:
+def channels(x: torch.Tensor) -> Channels:
+    """An N,3,H,W tensor as its three single channels."""
+    return x[:, 0:1], x[:, 1:2], x[:, 2:3]
+
+
+def ratio_gate(plate_lin: Channels, screen_lin: Channels) -> torch.Tensor:
     """0 where the plate's other channels stand to its screen channel as the local screen's do ("ratio" gate).
 
-    The distance is the larger of |r/g - r_s/g_s| and |b/g - b_s/g_s| (green-aligned): exactly
-    0 for any shadow, falloff or dimming of the screen, however dark, with no additive term
-    that shifts dark pixels; shut below RATIO_GATE_START (screen grain, JPEG, light bounce),
-    open from RATIO_GATE_START + RATIO_GATE_WIDTH. Any mix of a subject with the screen moves
-    the ratios towards the subject's, so semi-transparent detail still opens it.
+    The distance is the larger of |r/g - r_s/g_s| and |b/g - b_s/g_s| (green-aligned linear
+    channels): exactly 0 for any shadow, falloff or dimming of the screen, however dark, with no
+    additive term that shifts dark pixels; shut below RATIO_GATE_START (screen grain, JPEG, light
+    bounce), open from RATIO_GATE_START + RATIO_GATE_WIDTH. Any mix of a subject with the screen
+    moves the ratios towards the subject's, so semi-transparent detail still opens it.
     """
-    pr, pb = _ratios(plate_lin)
-    sr, sb = _ratios(screen_lin)
-    dist = torch.maximum((pr - sr).abs(), (pb - sb).abs())
+    (pr, pg, pb), (sr, sg, sb) = plate_lin, screen_lin
+    p_inv = 1.0 / torch.clamp(pg, min=RATIO_FLOOR)
+    s_inv = 1.0 / torch.clamp(sg, min=RATIO_FLOOR)
+    dist = torch.maximum((pr * p_inv - sr * s_inv).abs(), (pb * p_inv - sb * s_inv).abs())
     return torch.clamp((dist - RATIO_GATE_START) * (1.0 / RATIO_GATE_WIDTH), 0.0, 1.0)
 
 
@@ -153,8 +156,8 @@ class ColourEvidence(NamedTuple):
     """
 
     blue: torch.Tensor  # 1 where the guide is a blue screen (channels swapped), else 0
-    plate: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # aligned plate channels, network encoding
-    screen: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # aligned screen guide channels
+    plate: Channels  # aligned plate channels, network encoding
+    screen: Channels  # aligned screen guide channels
     screen_input: torch.Tensor  # the screen guide as given (unaligned, 3 channels)
     raw: torch.Tensor  # unclipped colour-difference key
     key: torch.Tensor  # the colour-difference key in [0, 1] (clipped as colour_evidence was asked)
@@ -165,25 +168,14 @@ class ColourEvidence(NamedTuple):
         return torch.cat([*self.plate, *self.screen, self.key, self.gate], dim=1)
 
 
-def _aligned_channels(
-    x: torch.Tensor, blue: torch.Tensor, green: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _aligned_channels(x: torch.Tensor, blue: torch.Tensor, green: torch.Tensor) -> Channels:
     """screen_aligned(x) as three single channels, without the concatenation."""
-    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    r, g, b = channels(x)
     return r, g * green + b * blue, b * green + g * blue
 
 
 def _strength_of(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return g - torch.maximum(r, b)
-
-
-def _ratio_distance(
-    p: tuple[torch.Tensor, torch.Tensor, torch.Tensor], s: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-) -> torch.Tensor:
-    """The ratio gate's distance from single linear channels (same arithmetic as ratio_gate)."""
-    p_inv = 1.0 / torch.clamp(p[1], min=RATIO_FLOOR)
-    s_inv = 1.0 / torch.clamp(s[1], min=RATIO_FLOOR)
-    return torch.maximum((p[0] * p_inv - s[0] * s_inv).abs(), (p[2] * p_inv - s[2] * s_inv).abs())
 
 
 def colour_evidence(
@@ -205,8 +197,7 @@ def colour_evidence(
     ref = torch.clamp(_strength_of(*sl), min=STRENGTH_FLOOR)
     raw = 1.0 - _strength_of(*pl) / ref
     if gate == "ratio":
-        dist = _ratio_distance(pl, sl)
-        g = torch.clamp((dist - RATIO_GATE_START) * (1.0 / RATIO_GATE_WIDTH), 0.0, 1.0)
+        g = ratio_gate(pl, sl)
     else:
         g = screen_gate(torch.cat(pl, dim=1), torch.cat(sl, dim=1))
     black, white = clip

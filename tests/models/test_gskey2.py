@@ -16,6 +16,7 @@ from gsrender.export import onnx_export as E
 from gsrender.models.networks import build_model
 from gsrender.models.networks.gskey2 import (
     GATES,
+    channels,
     colour_difference,
     colour_evidence,
     ratio_gate,
@@ -109,9 +110,10 @@ def test_the_ratio_gate_stays_shut_on_dark_and_tinted_screen_and_opens_on_a_mix(
     strand = screen * 0.5 + torch.full_like(screen, 0.3) * 0.5
     assert screen_gate(deep_shadow, screen).item() > 0.2
     assert screen_gate(warm_patch, screen).item() > 0.0
-    assert ratio_gate(deep_shadow, screen).item() == 0.0
-    assert ratio_gate(warm_patch, screen).item() == 0.0
-    assert ratio_gate(strand, screen).item() == 1.0
+    s = channels(screen)
+    assert ratio_gate(channels(deep_shadow), s).item() == 0.0
+    assert ratio_gate(channels(warm_patch), s).item() == 0.0
+    assert ratio_gate(channels(strand), s).item() == 1.0
 
 
 @pytest.mark.parametrize("gate", GATES)
@@ -126,7 +128,9 @@ def test_the_per_channel_evidence_is_the_reference_arithmetic(gate: str) -> None
     p, s = screen_aligned(plate, blue), screen_aligned(screen, blue)
     p_lin, s_lin = srgb_to_linear(p), srgb_to_linear(s)
     raw = raw_colour_difference(p_lin, s_lin)
-    reference_gate = ratio_gate(p_lin, s_lin) if gate == "ratio" else screen_gate(p_lin, s_lin)
+    reference_gate = (
+        ratio_gate(channels(p_lin), channels(s_lin)) if gate == "ratio" else screen_gate(p_lin, s_lin)
+    )
     assert torch.equal(ev.features()[:, :6], torch.cat([p, s], dim=1))
     assert torch.equal(ev.raw, raw)
     assert torch.equal(ev.key, torch.clamp((raw - 0.05) * (1.0 / (0.95 - 0.05)), 0.0, 1.0))
