@@ -2,8 +2,9 @@
  * gskey_plugin.c - GsKey, the OpenFX image effect of the gsrender green-screen keyer.
  *
  * The plugin is a thin bridge: it fetches the whole source frame from the host (the
- * keyer's per-frame guides need all of it), hands it to the gsrender worker through
- * shared memory, and copies back only the render window. The worker runs the same
+ * keyer's per-frame guides need all of it) with any optional clip over all of it, hands
+ * them to the gsrender worker through shared memory, and copies back only the render
+ * window. The worker runs the same
  * engine code as the `gsrender` CLI, so the plugin's pixels equal the CLI's.
  *
  * Coordinates: OFX images are bottom-up (row y1 first); gsrender frames are top-down.
@@ -111,9 +112,9 @@ static void post_error(OfxImageEffectHandle effect, const char *text)
 static void post_warning(OfxImageEffectHandle effect, const char *text)
 {
     if (g_msg2 && g_msg2->setPersistentMessage)
-        g_msg2->setPersistentMessage(effect, kOfxMessageWarning, "gsrender.partialSource", "%s", text);
+        g_msg2->setPersistentMessage(effect, kOfxMessageWarning, "gsrender.partialInput", "%s", text);
     else if (g_msg && g_msg->message)
-        g_msg->message(effect, kOfxMessageLog, "gsrender.partialSource", "%s", text);
+        g_msg->message(effect, kOfxMessageLog, "gsrender.partialInput", "%s", text);
     fprintf(stderr, "GsKey: warning: %s\n", text);
 }
 
@@ -459,7 +460,10 @@ static OfxStatus action_instance_changed(OfxImageEffectHandle effect, OfxPropert
     return kOfxStatOK;
 }
 
-/* The whole source frame is needed for every render window. */
+/* Every render window needs the whole Source frame, and the optional clips over all of it: the
+ * key depends on each of them everywhere, and the worker keys a frame once for all its windows
+ * only when every window hands it the same inputs. The optional clips are asked for over the
+ * Source frame (the frame they are placed on), whatever their own regions of definition. */
 static OfxStatus action_regions_of_interest(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs,
                                             OfxPropertySetHandle outArgs)
 {
@@ -473,6 +477,13 @@ static OfxStatus action_regions_of_interest(OfxImageEffectHandle effect, OfxProp
         return kOfxStatReplyDefault;
     const double roi[4] = {rod.x1, rod.y1, rod.x2, rod.y2};
     g_prop->propSetDoubleN(outArgs, kOfxImageClipPropRoIPrefix kOfxImageEffectSimpleSourceClipName, 4, roi);
+    for (int i = 0; i < GS_N_INPUTS; ++i) {
+        char name[64];
+        if (!in->extra[i])
+            continue; /* Filter context */
+        snprintf(name, sizeof(name), "%s%s", kOfxImageClipPropRoIPrefix, kExtraClips[i]);
+        g_prop->propSetDoubleN(outArgs, name, 4, roi);
+    }
     return kOfxStatOK;
 }
 
@@ -760,6 +771,41 @@ static void pack_extra(const ImageView *v, const OfxRectI *frame, int channels, 
     }
 }
 
+/* ------------------------------------------------------------------ regions */
+
+/* A region a host can hand over whole: not empty, not infinite (a generator's). */
+static int finite_region(const OfxRectD *r)
+{
+    return r->x2 > r->x1 && r->y2 > r->y1 && r->x2 - r->x1 < 1e7 && r->y2 - r->y1 < 1e7;
+}
+
+/* Canonical -> pixel coordinates; a thousandth of a pixel of slack for rounding. */
+static OfxRectI to_pixels(const OfxRectD *r, const double scale[2], OfxPropertySetHandle img)
+{
+    double par = 1.0;
+    g_prop->propGetDouble(img, kOfxImagePropPixelAspectRatio, 0, &par);
+    if (!(par > 0.0))
+        par = 1.0;
+    OfxRectI p = {(int)floor(r->x1 * scale[0] / par + 1e-3), (int)floor(r->y1 * scale[1] + 1e-3),
+                  (int)ceil(r->x2 * scale[0] / par - 1e-3), (int)ceil(r->y2 * scale[1] - 1e-3)};
+    return p;
+}
+
+/* Adds "WHAT (pixels got of want)" to the list of inputs handed over in part, when `got` does
+ * not cover `want`; the list becomes one warning for the whole render. */
+static void note_if_short(char *list, size_t len, const char *what, const OfxRectI *got, const OfxRectI *want)
+{
+    if (want->x2 <= want->x1 || want->y2 <= want->y1)
+        return; /* nothing to hand over */
+    if (got->x1 <= want->x1 && got->y1 <= want->y1 && got->x2 >= want->x2 && got->y2 >= want->y2)
+        return;
+    size_t used = strlen(list);
+    if (used + 1 >= len)
+        return;
+    snprintf(list + used, len - used, "%s%s (pixels %d,%d-%d,%d of %d,%d-%d,%d)", used ? " and of " : "", what,
+             got->x1, got->y1, got->x2, got->y2, want->x1, want->y1, want->x2, want->y2);
+}
+
 /* ------------------------------------------------------------------ render */
 
 static int abort_requested(void *effect)
@@ -814,29 +860,19 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
      * frame, so name the Source clip's whole region of definition: with no region named, some
      * hosts hand over only what the render window needs, and the key would change silently. */
     OfxRectD rod;
-    int have_rod = g_effect->clipGetRegionOfDefinition(in->src, time, &rod) == kOfxStatOK && rod.x2 > rod.x1 &&
-                   rod.y2 > rod.y1 && rod.x2 - rod.x1 < 1e7 && rod.y2 - rod.y1 < 1e7; /* not infinite */
+    int have_rod = g_effect->clipGetRegionOfDefinition(in->src, time, &rod) == kOfxStatOK && finite_region(&rod);
+    double scale[2] = {1.0, 1.0};
+    g_prop->propGetDoubleN(inArgs, kOfxImageEffectPropRenderScale, 2, scale);
     if (g_effect->clipGetImage(in->src, time, have_rod ? &rod : NULL, &src_img) != kOfxStatOK || !src_img) {
         snprintf(err, sizeof(err), "no source image at frame %g (is Source connected?)", time);
         goto fail;
     }
     if (parse_image(src_img, &src, err, sizeof(err), "source") != 0)
         goto fail;
-    char partial[GS_ERR_LEN] = "";
+    char short_inputs[GS_ERR_LEN] = ""; /* inputs the host handed over in part, for one warning */
     if (have_rod) {
-        double scale[2] = {1.0, 1.0}, par = 1.0;
-        g_prop->propGetDoubleN(inArgs, kOfxImageEffectPropRenderScale, 2, scale);
-        g_prop->propGetDouble(src_img, kOfxImagePropPixelAspectRatio, 0, &par);
-        if (!(par > 0.0))
-            par = 1.0;
-        /* canonical -> pixel coordinates; a thousandth of a pixel of slack for rounding */
-        int nx1 = (int)floor(rod.x1 * scale[0] / par + 1e-3), nx2 = (int)ceil(rod.x2 * scale[0] / par - 1e-3);
-        int ny1 = (int)floor(rod.y1 * scale[1] + 1e-3), ny2 = (int)ceil(rod.y2 * scale[1] - 1e-3);
-        if (src.bounds.x1 > nx1 || src.bounds.y1 > ny1 || src.bounds.x2 < nx2 || src.bounds.y2 < ny2)
-            snprintf(partial, sizeof(partial),
-                     "the host gave only part of the Source frame (pixels %d,%d-%d,%d of %d,%d-%d,%d): the key "
-                     "is computed from that part, so it can differ from a full-frame render",
-                     src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2, nx1, ny1, nx2, ny2);
+        OfxRectI want = to_pixels(&rod, scale, src_img);
+        note_if_short(short_inputs, sizeof(short_inputs), "the Source frame", &src.bounds, &want);
     }
     if (src.comps < 3) {
         snprintf(err, sizeof(err), "the source must be RGB or RGBA, not alpha only");
@@ -881,7 +917,8 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     s.source_depth = src.depth_name;
     s.invert_garbage = get_bool(in->invert_garbage, time);
 
-    /* optional clips (General context), fetched over the same region as the Source */
+    /* optional clips (General context), fetched whole over the same region as the Source; the
+     * part of that region outside a clip's own region of definition is 0 and need not come */
     size_t in_bytes = ((size_t)fw * (size_t)fh * 3u * sizeof(float) + 63u) / 64u * 64u;
     long long extra_offset[GS_N_INPUTS] = {-1, -1, -1};
     for (int i = 0; i < GS_N_INPUTS; ++i) {
@@ -900,6 +937,18 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
         if (i == GS_IN_CLEAN && extra[i].comps < 3) {
             snprintf(err, sizeof(err), "CleanPlate must be RGB or RGBA, not alpha only");
             goto fail;
+        }
+        OfxRectD erod;
+        if (have_rod) {
+            OfxRectI want = to_pixels(&rod, scale, extra_img[i]);
+            if (g_effect->clipGetRegionOfDefinition(in->extra[i], time, &erod) == kOfxStatOK && finite_region(&erod)) {
+                OfxRectI own = to_pixels(&erod, scale, extra_img[i]);
+                want.x1 = own.x1 > want.x1 ? own.x1 : want.x1;
+                want.y1 = own.y1 > want.y1 ? own.y1 : want.y1;
+                want.x2 = own.x2 < want.x2 ? own.x2 : want.x2;
+                want.y2 = own.y2 < want.y2 ? own.y2 : want.y2;
+            }
+            note_if_short(short_inputs, sizeof(short_inputs), kExtraClips[i], &extra[i].bounds, &want);
         }
         extra_offset[i] = (long long)in_bytes;
         in_bytes += ((size_t)fw * (size_t)fh * (i == GS_IN_CLEAN ? 3u : 1u) * sizeof(float) + 63u) / 64u * 64u;
@@ -936,8 +985,14 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
                       win.y2 - win.y1, 0};
     run_copy(&unpack);
     clear_error(effect);
-    if (partial[0])
-        post_warning(effect, partial);
+    if (short_inputs[0]) {
+        char text[GS_ERR_LEN + 256];
+        snprintf(text, sizeof(text),
+                 "the host gave only part of %s: the key is computed from what it gave (a missing part of an "
+                 "optional clip counts as 0), so it can differ from a full-frame render",
+                 short_inputs);
+        post_warning(effect, text);
+    }
     status = kOfxStatOK;
     goto done;
 
