@@ -8,10 +8,11 @@ memory and a Unix socket (PROTOCOL.md), and gets back only the render window.
 Why whole frames: the keyer's per-frame guides (screen estimate) need the full frame,
 and keying it with the same engine calls as the CLI (prepare_frame -> infer_frame ->
 finish_frame, same colour conversions, same output composition) is what makes the
-plugin's pixels equal the CLI's. The last keyed frames are cached by (frame hash,
-settings), so the several render windows and threads a host uses for one frame cost
-one inference; models stay loaded across frames, instances and hosts until the worker
-has been idle for --idle-timeout seconds.
+plugin's pixels equal the CLI's. The last keyed frames are cached by FrameKey (the whole
+frame's inputs and the settings that change the key, never the window), so the several
+render windows and threads a host uses for one frame cost one inference; models stay
+loaded across frames, instances and hosts until the worker has been idle for
+--idle-timeout seconds.
 """
 
 from __future__ import annotations
@@ -199,6 +200,36 @@ class BackendKey:
     keyer: str
 
 
+@dataclass(frozen=True)
+class FrameKey:
+    """What a keyed frame depends on, and nothing else.
+
+    The render window, the output mode and the composite colour are left out (they apply
+    after keying), so every window and output mode of one frame shares one inference; every
+    input pixel and every setting that changes the key is in, so a change to any of them
+    keys again. invert_garbage counts only with a garbage matte connected.
+    """
+
+    inputs: str  # inputs_digest: the whole frame of every connected input
+    shape: tuple[int, int]
+    backend: BackendKey
+    in_space: str
+    despill: float
+    screen_colour: tuple[float, float, float] | None
+    invert_garbage: bool
+
+
+def inputs_digest(rgb: np.ndarray, extras: dict[str, np.ndarray]) -> str:
+    """BLAKE2b of the whole-frame pixels of the source and of every connected optional input,
+    each under its name, shape and type: computed once per request, over all of each frame."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, pixels in [("source", rgb), *sorted(extras.items())]:
+        pixels = np.ascontiguousarray(pixels)
+        digest.update(f"{name} {pixels.shape} {pixels.dtype.str};".encode())
+        digest.update(memoryview(pixels).cast("B"))
+    return digest.hexdigest()
+
+
 @dataclass
 class _Pending:
     """A keyed frame being computed; later requests for it wait instead of recomputing."""
@@ -220,8 +251,8 @@ class WarmKeyer:
         self.threads = threads
         self._backends: dict[BackendKey, tuple[object, threading.Lock]] = {}
         self._backends_lock = threading.Lock()
-        self._cache: OrderedDict[tuple, KeyedFrame] = OrderedDict()
-        self._pending: dict[tuple, _Pending] = {}
+        self._cache: OrderedDict[FrameKey, KeyedFrame] = OrderedDict()
+        self._pending: dict[FrameKey, _Pending] = {}
         self._lock = threading.Lock()
         self.counts = {"renders": 0, "keyed": 0, "cache_hits": 0, "errors": 0}
 
@@ -249,6 +280,20 @@ class WarmKeyer:
                 self._backends[key] = entry
         return entry
 
+    def frame_key(
+        self, digest: str, shape: tuple[int, int], settings: Settings, extras: dict | None = None
+    ) -> FrameKey:
+        """The cache key of a frame whose inputs hash to ``digest`` (inputs_digest)."""
+        return FrameKey(
+            inputs=digest,
+            shape=shape,
+            backend=self.backend_key(settings),
+            in_space=input_space(settings),
+            despill=settings.despill,
+            screen_colour=settings.screen_colour,
+            invert_garbage=settings.invert_garbage and "garbage" in (extras or {}),
+        )
+
     def count(self, name: str) -> None:
         with self._lock:
             self.counts[name] += 1
@@ -263,12 +308,11 @@ class WarmKeyer:
     ) -> tuple[KeyedFrame, str, bool]:
         """The keyed frame for these pixels and settings: (frame, input space, was cached).
 
-        ``extras``: the optional inputs (protocol EXTRA_INPUTS); the digest must cover them.
+        ``extras``: the optional inputs (protocol EXTRA_INPUTS); ``digest`` must cover them
+        with the source (inputs_digest).
         """
-        in_space = input_space(settings)
-        bkey = self.backend_key(settings)
-        key = (digest, shape, bkey, settings.despill, settings.screen_colour, in_space)
-        key += (settings.invert_garbage,)
+        key = self.frame_key(digest, shape, settings, extras)
+        in_space, bkey = key.in_space, key.backend
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -565,7 +609,6 @@ class Worker:
             # Copied first (one memcpy's worth): hashing and keying then never touch the file.
             rgb = np.empty((height, width, IN_CHANNELS), np.float32)
             read_shared(fd, in_off, rgb)
-            digest = hashlib.blake2b(memoryview(rgb).cast("B"), digest_size=16)
             extras = {}
             for name, off in sorted(offsets.items()):
                 n_extra = width * height * EXTRA_INPUTS[name] * FLOAT_BYTES
@@ -576,9 +619,8 @@ class Worker:
                 shape = (height, width) if EXTRA_INPUTS[name] == 1 else (height, width, EXTRA_INPUTS[name])
                 extras[name] = np.empty(shape, np.float32)
                 read_shared(fd, off, extras[name])
-                digest.update(name.encode() + memoryview(extras[name]).cast("B"))
             keyed, in_space, cached = self.warm_keyer.keyed(
-                digest.hexdigest(), (height, width), lambda: rgb, settings, extras
+                inputs_digest(rgb, extras), (height, width), lambda: rgb, settings, extras
             )
             pixels = compose_window(keyed, (x0, y0, x1, y1), in_space, settings)
             write_shared(fd, out_off, pixels)
