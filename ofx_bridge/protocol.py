@@ -42,6 +42,11 @@ class ProtocolError(Exception):
     """The peer sent something that is not a well-formed message of this protocol."""
 
 
+class BadMessage(ProtocolError):
+    """A whole message arrived, but its body is not a UTF-8 JSON object: the framing still holds,
+    so the worker answers it with an error reply instead of dropping the connection."""
+
+
 def default_socket_path() -> Path:
     """Per-user socket: $GSRENDER_SOCKET, else $XDG_RUNTIME_DIR/gsrender, else $TMPDIR|/tmp/gsrender-UID.
 
@@ -94,14 +99,26 @@ def recv_message(sock: socket.socket) -> dict | None:
     body = _recv_exact(sock, size)
     if body is None:
         raise ProtocolError("connection closed in the middle of a message")
+    return decode_body(body)
+
+
+def decode_body(body: bytes) -> dict:
+    """A message body as a JSON object; BadMessage naming what is wrong with it otherwise."""
     if _nesting(body) > MAX_DEPTH:
-        raise ProtocolError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        raise BadMessage(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        message = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError(f"not JSON: {str(exc) or type(exc).__name__}") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadMessage(
+            f"the request is not valid UTF-8 (byte 0x{body[exc.start]:02X} at byte {exc.start + 1}): "
+            "a file name or setting in another encoding? rename it"
+        ) from None
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BadMessage(f"not JSON: {str(exc)[:200] or type(exc).__name__}") from None
     if not isinstance(message, dict):
-        raise ProtocolError("a message must be a JSON object")
+        raise BadMessage("a message must be a JSON object")
     return message
 
 

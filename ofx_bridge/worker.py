@@ -50,6 +50,7 @@ from .protocol import (
     MAX_SIDE,
     OUT_CHANNELS,
     VERSION,
+    BadMessage,
     ProtocolError,
     Settings,
     default_socket_path,
@@ -533,12 +534,16 @@ class Worker:
                 while True:
                     try:
                         msg = recv_message(conn)
+                    except BadMessage as exc:  # a whole message that cannot be read: say why
+                        self.warm_keyer.count("errors")
+                        reply = {"ok": False, "error": f"bad request: {exc}"}
                     except (ProtocolError, OSError) as exc:  # TimeoutError is an OSError
                         log.warning("dropped a connection: %s", exc or type(exc).__name__)
                         return
-                    if msg is None:
-                        return
-                    reply = self.handle(msg)
+                    else:
+                        if msg is None:
+                            return
+                        reply = self.handle(msg)
                     try:
                         send_message(conn, reply)
                     except (OSError, ProtocolError):

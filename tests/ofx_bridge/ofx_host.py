@@ -356,6 +356,7 @@ class OfxTestHost:
         self._next = 0x1000
         self._lock = threading.RLock()
         self._memory: dict[int, ctypes.Array] = {}
+        self._strings: dict[bytes, ctypes.Array] = {}  # string parameter values handed out
         self._suites: dict[tuple[str, int], Structure] = {}
         self._keep: list[object] = []
         self.host_props = PropertySet(
@@ -731,12 +732,21 @@ class OfxTestHost:
             for i in range(3):
                 ctypes.cast(ptrs[i], POINTER(c_double))[0] = float(v[i])
         elif p.kind == "OfxParamTypeString":
-            buf = p.props.values.setdefault("_cvalue", [None])
-            buf[0] = ctypes.create_string_buffer(str(v).encode())
-            ctypes.cast(ptrs[0], POINTER(c_void_p))[0] = ctypes.addressof(buf[0])
+            # Another render thread may still be reading the string handed out before: each
+            # value's buffer lives as long as the host (a value is bytes to pass non-UTF-8 names).
+            data = v if isinstance(v, bytes) else str(v).encode()
+            ctypes.cast(ptrs[0], POINTER(c_void_p))[0] = self._interned(data)
         else:
             return ERR_UNSUPPORTED
         return OK
+
+    def _interned(self, data: bytes) -> int:
+        """The address of a C copy of ``data`` that stays valid until the host is gone."""
+        with self._lock:
+            buf = self._strings.get(data)
+            if buf is None:
+                buf = self._strings[data] = ctypes.create_string_buffer(data)
+            return ctypes.addressof(buf)
 
     # memory and threads
     def _mem_alloc(self, _h, n, out):

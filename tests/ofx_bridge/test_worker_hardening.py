@@ -129,14 +129,20 @@ def test_half_a_header_does_not_keep_the_worker_alive(sock_path):
     assert not alive, "a silent client kept the worker past its idle timeout"
 
 
+def _raw_request(sock_path: Path, body: bytes) -> dict | None:
+    """Send one framed body as it is; the reply, or None when the worker dropped the connection."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(sock_path))
+        s.sendall(protocol.HEADER.pack(len(body)) + body)
+        return protocol.recv_message(s)
+
+
 def test_deeply_nested_json_is_refused_and_the_worker_keeps_serving(sock_path):
     body = b'{"op":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with running(sock_path):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(str(sock_path))
-            s.sendall(protocol.HEADER.pack(len(body)) + body)
-            assert s.recv(10) == b""  # dropped, not a thread dying with a traceback
+        reply = _raw_request(sock_path, body)  # an error reply, not a thread dying with a traceback
+        assert reply == {"ok": False, "error": "bad request: JSON nested deeper than 8 levels"}
         assert protocol.request(sock_path, {"op": "ping"})["ok"]
     a, b = socket.socketpair()
     with a, b:
@@ -171,3 +177,26 @@ def test_bad_request_numbers_get_error_replies(sock_path):
             req = {**good, **change}
             reply = protocol.request(sock_path, req)
             assert not reply["ok"] and reply["error"].startswith("bad request"), (change, reply)
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (
+            '{"version":2,"op":"render","settings":{"model":"/shots/mod\u00e8le.onnx"}}'.encode("latin-1"),
+            "not valid UTF-8 (byte 0xE8 at byte 59)",
+        ),
+        (b"\xff\xfe{}", "not valid UTF-8 (byte 0xFF at byte 1)"),
+        (b'{"op": ', "not JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_a_request_that_cannot_be_read_gets_an_error_reply(sock_path, body, words):
+    """A whole message that is not a UTF-8 JSON object is answered (the plugin then shows the true
+    cause), not dropped (the plugin took that for a crash, restarted the worker and blamed it)."""
+    with running(sock_path) as w:
+        reply = _raw_request(sock_path, body)
+        assert reply is not None and reply["ok"] is False, reply
+        assert reply["error"].startswith("bad request: ") and words in reply["error"], reply
+        assert protocol.request(sock_path, {"op": "ping"})["ok"]
+        assert w.warm_keyer.counts["errors"] == 1

@@ -12,6 +12,7 @@
  * file reader would have produced.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,7 +95,17 @@ typedef struct Instance {
     OfxImageClipHandle extra[GS_N_INPUTS]; /* NULL in the Filter context */
     OfxParamHandle keyer, model, backend, despill, output, composite, screen_override, screen, colourspace,
         colourspace_name, invert_garbage;
+    /* The persistent error (under g_message_lock): a render that succeeds clears it only when
+     * something changed since the failure (a parameter or clip, the frame, a new render
+     * sequence); otherwise it is another window of the same failed frame, and the failure
+     * must stay visible. */
+    unsigned changes;     /* InstanceChanged and BeginSequenceRender calls so far */
+    int failed;           /* an error is posted */
+    double failed_time;   /* ... for this frame */
+    unsigned failed_changes; /* ... with these settings */
 } Instance;
+
+static pthread_mutex_t g_message_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -122,6 +133,43 @@ static void clear_error(OfxImageEffectHandle effect)
 {
     if (g_msg2 && g_msg2->clearPersistentMessage)
         g_msg2->clearPersistentMessage(effect);
+}
+
+/* A render failed: post why, and remember it so that other windows of the frame keep it. */
+static void render_failed(OfxImageEffectHandle effect, Instance *in, double time, const char *text)
+{
+    pthread_mutex_lock(&g_message_lock);
+    in->failed = 1;
+    in->failed_time = time;
+    in->failed_changes = in->changes;
+    post_error(effect, text);
+    pthread_mutex_unlock(&g_message_lock);
+}
+
+/* A render succeeded: clear the error, unless it belongs to another window of this same frame
+ * and settings (the host then shows a failed frame, and the message says why); `warning`: about
+ * inputs the host gave only in part, posted where no error stays. */
+static void render_succeeded(OfxImageEffectHandle effect, Instance *in, double time, const char *warning)
+{
+    pthread_mutex_lock(&g_message_lock);
+    int keep = in->failed && in->failed_time == time && in->failed_changes == in->changes;
+    if (!keep) {
+        in->failed = 0;
+        clear_error(effect);
+        if (warning[0])
+            post_warning(effect, warning);
+    } else if (warning[0]) {
+        fprintf(stderr, "GsKey: warning: %s\n", warning);
+    }
+    pthread_mutex_unlock(&g_message_lock);
+}
+
+/* Something the renders depend on changed: a later clean render clears a posted error. */
+static void note_change(Instance *in)
+{
+    pthread_mutex_lock(&g_message_lock);
+    in->changes++;
+    pthread_mutex_unlock(&g_message_lock);
 }
 
 static Instance *get_instance(OfxImageEffectHandle effect)
@@ -454,6 +502,7 @@ static OfxStatus action_instance_changed(OfxImageEffectHandle effect, OfxPropert
     char *type = NULL;
     if (!in || !inArgs)
         return kOfxStatReplyDefault;
+    note_change(in); /* a parameter or a clip (its connection, its input) */
     if (g_prop->propGetString(inArgs, kOfxPropType, 0, &type) == kOfxStatOK && type &&
         strcmp(type, kOfxTypeParameter) == 0)
         update_enabled(in);
@@ -830,7 +879,7 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     char err[GS_ERR_LEN] = "";
     g_prop->propGetDouble(inArgs, kOfxPropTime, 0, &time);
     if (g_prop->propGetIntN(inArgs, kOfxImageEffectPropRenderWindow, 4, &win.x1) != kOfxStatOK) {
-        post_error(effect, "the host gave no render window");
+        render_failed(effect, in, time, "the host gave no render window");
         return kOfxStatFailed;
     }
 
@@ -841,7 +890,7 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     memset(&shm, 0, sizeof(shm));
 
     if (g_effect->clipGetImage(in->dst, time, NULL, &dst_img) != kOfxStatOK || !dst_img) {
-        post_error(effect, "the host gave no output image");
+        render_failed(effect, in, time, "the host gave no output image");
         return kOfxStatFailed;
     }
     if (parse_image(dst_img, &dst, err, sizeof(err), "output") != 0)
@@ -984,22 +1033,20 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     CopyJob unpack = {NULL, &dst, NULL, (const float *)((const char *)shm.base + shm.out_offset), win, valid,
                       win.y2 - win.y1, 0};
     run_copy(&unpack);
-    clear_error(effect);
-    if (short_inputs[0]) {
-        char text[GS_ERR_LEN + 256];
-        snprintf(text, sizeof(text),
+    char warning[GS_ERR_LEN + 256] = "";
+    if (short_inputs[0])
+        snprintf(warning, sizeof(warning),
                  "the host gave only part of %s: the key is computed from what it gave (a missing part of an "
                  "optional clip counts as 0), so it can differ from a full-frame render",
                  short_inputs);
-        post_warning(effect, text);
-    }
+    render_succeeded(effect, in, time, warning);
     status = kOfxStatOK;
     goto done;
 
 fail:
     if (dst_img && dst.data)
         fill_zero(&dst, &win);
-    post_error(effect, err[0] ? err : "render failed");
+    render_failed(effect, in, time, err[0] ? err : "render failed");
     status = kOfxStatFailed;
 done:
     gs_shm_destroy(&shm);
@@ -1059,6 +1106,12 @@ static OfxStatus main_entry(const char *action, const void *handle, OfxPropertyS
         return action_clip_preferences(effect, outArgs);
     if (strcmp(action, kOfxImageEffectActionRender) == 0)
         return action_render(effect, inArgs);
+    if (strcmp(action, kOfxImageEffectActionBeginSequenceRender) == 0) {
+        Instance *in = get_instance(effect);
+        if (in)
+            note_change(in); /* a new render pass: its clean renders clear an older failure */
+        return kOfxStatReplyDefault;
+    }
     return kOfxStatReplyDefault;
 }
 
