@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import hashlib
 import logging
 import math
 import os
 import re
+import resource
 import signal
 import socket
 import stat
@@ -47,6 +49,7 @@ from .protocol import (
     EXTRA_INPUTS,
     FLOAT_BYTES,
     IN_CHANNELS,
+    MAX_MESSAGE,
     MAX_SIDE,
     OUT_CHANNELS,
     VERSION,
@@ -71,6 +74,8 @@ SWEEP_SECONDS = 60.0
 # A client that connects and then sends nothing (or half a message) is dropped after this:
 # the plugin writes each request at once, and an open connection keeps the worker from idling out.
 READ_TIMEOUT = 30.0
+# accept() failing for want of descriptors or memory: the worker sheds connections and serves on.
+OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class AlreadyRunning(Exception):
@@ -431,6 +436,11 @@ class Worker:
         self._lock_fd = -1
         self._sock: socket.socket | None = None
         self._inode = 0
+        # One descriptor held back: closed when accept() runs out of them, so that the connection
+        # waiting can still be accepted, answered "busy" and closed instead of piling up.
+        self._reserve_fd = -1
+        self._shedding = False
+        self.shed = 0
 
     def _answers(self) -> bool:
         try:
@@ -495,11 +505,13 @@ class Worker:
         """Accept until stopped or idle; then remove the socket so the plugin starts a new worker."""
         assert self._sock is not None, "bind() first"
         next_sweep = 0.0
+        self._hold_reserve()
         try:
             while not self._stop.is_set():
                 if time.monotonic() >= next_sweep:
-                    if removed := sweep_stale_shm():
-                        log.info("removed %d shared-memory file(s) of hosts that died", removed)
+                    with contextlib.suppress(OSError):  # out of descriptors: sweep next time
+                        if removed := sweep_stale_shm():
+                            log.info("removed %d shared-memory file(s) of hosts that died", removed)
                     next_sweep = time.monotonic() + SWEEP_SECONDS
                 try:
                     conn, _ = self._sock.accept()
@@ -508,12 +520,76 @@ class Worker:
                         log.info("idle for %gs, exiting", self.idle_timeout)
                         break
                     continue
+                except OSError as exc:
+                    if exc.errno not in OUT_OF_RESOURCES:
+                        raise
+                    self._shed_one(exc)
+                    continue
+                self._shedding = False
+                self._hold_reserve()
                 conn.settimeout(self.read_timeout)
                 with self._lock:
                     self._active += 1
-                threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
+                try:
+                    threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
+                except RuntimeError as exc:  # "can't start new thread": shed it too
+                    with self._lock:
+                        self._active -= 1
+                    self._refuse(conn, f"cannot start a thread ({exc})")
         finally:
             self.close()
+
+    def _hold_reserve(self) -> None:
+        if self._reserve_fd < 0:
+            with contextlib.suppress(OSError):
+                self._reserve_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+    def _shed_one(self, exc: OSError) -> None:
+        """accept() ran out of descriptors (or memory): log once per episode, then accept the
+        waiting connection on the reserve descriptor and answer it "busy", or wait a moment.
+        Nothing here may need a descriptor of its own (not even a lazy import)."""
+        if not self._shedding:
+            self._shedding = True
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+            with self._lock:
+                active = self._active
+            log.warning(
+                "out of file descriptors (%s; limit %d, %d connections open): answering new "
+                "connections 'busy' until some close",
+                exc.strerror or exc,
+                soft,
+                active,
+            )
+        if self._reserve_fd < 0:
+            time.sleep(0.05)  # nothing to accept with: let connections close
+            return
+        os.close(self._reserve_fd)
+        self._reserve_fd = -1
+        try:
+            conn, _ = self._sock.accept()  # type: ignore[union-attr]
+        except OSError:
+            conn = None
+        if conn is not None:
+            self._refuse(conn, "out of file descriptors")
+        self._hold_reserve()
+
+    def _refuse(self, conn: socket.socket, why: str) -> None:
+        """Answer a connection the worker cannot serve now with an error reply, and close it."""
+        self.shed += 1
+        with conn:
+            with contextlib.suppress(OSError):
+                conn.setblocking(False)
+                conn.recv(MAX_MESSAGE + 4)  # the request, if sent: closing with it unread resets the reply
+            with contextlib.suppress(OSError, ProtocolError):
+                conn.settimeout(1.0)
+                send_message(
+                    conn,
+                    {
+                        "ok": False,
+                        "error": f"the gsrender worker is busy ({why}): too many connections at once; "
+                        "render again, or raise its limit (ulimit -n)",
+                    },
+                )
 
     def close(self) -> None:
         # Unlink first: from here on a plugin gets "no worker" and starts a fresh one.
@@ -527,6 +603,9 @@ class Worker:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+        if self._reserve_fd >= 0:
+            os.close(self._reserve_fd)
+            self._reserve_fd = -1
 
     def _serve_connection(self, conn: socket.socket) -> None:
         try:
@@ -568,7 +647,7 @@ class Worker:
             if op == "ping":
                 return {"ok": True, "pid": os.getpid(), "version": VERSION}
             if op == "stats":
-                return {"ok": True, "pid": os.getpid(), **self.warm_keyer.stats()}
+                return {"ok": True, "pid": os.getpid(), "shed": self.shed, **self.warm_keyer.stats()}
             if op == "shutdown":
                 self.stop()
                 return {"ok": True}

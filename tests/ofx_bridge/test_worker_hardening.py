@@ -200,3 +200,75 @@ def test_a_request_that_cannot_be_read_gets_an_error_reply(sock_path, body, word
         assert reply["error"].startswith("bad request: ") and words in reply["error"], reply
         assert protocol.request(sock_path, {"op": "ping"})["ok"]
         assert w.warm_keyer.counts["errors"] == 1
+
+
+def _serve_process(sock_path: Path, max_files: int):
+    """`gsrender serve` as the plugin starts it, with at most ``max_files`` open file descriptors."""
+    import resource
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gsrender.cli", "serve", "--socket", str(sock_path), "--idle-timeout", "60"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files)),
+    )
+    deadline = time.monotonic() + 60
+    while not sock_path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    return proc
+
+
+def test_worker_keeps_serving_when_it_runs_out_of_file_descriptors(sock_path):
+    """300 connections against a limit of 256 descriptors: the excess is answered with an error
+    reply and closed, one line is logged, and the worker serves on (it used to die on EMFILE)."""
+    proc = _serve_process(sock_path, 256)
+    conns: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(conns) < 300 and time.monotonic() < deadline:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            try:
+                s.connect(str(sock_path))
+            except BlockingIOError:  # the listen backlog is full: wait for the worker to accept
+                s.close()
+                time.sleep(0.01)
+                continue
+            except OSError:  # refused: nobody listens any more
+                s.close()
+                break
+            conns.append(s)
+        assert len(conns) == 300
+        replies = []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                protocol.send_message(s, {"version": protocol.VERSION, "op": "ping"})
+        for s in conns:
+            try:
+                replies.append(protocol.recv_message(s))
+            except (OSError, protocol.ProtocolError):
+                replies.append(None)
+        served = [r for r in replies if r and r.get("ok")]
+        shed = [r for r in replies if r and not r.get("ok")]
+        assert proc.poll() is None, "the worker died"
+        assert served and shed and len(served) + len(shed) == 300, (len(served), len(shed))
+        assert all("file descriptors" in r["error"] for r in shed), shed[0]
+        for s in conns:
+            s.close()
+        conns.clear()
+        time.sleep(0.5)
+        assert protocol.request(sock_path, {"op": "ping"}, timeout=10)["ok"]
+        assert protocol.request(sock_path, {"op": "stats"}, timeout=10)["shed"] == len(shed)
+        protocol.request(sock_path, {"op": "shutdown"}, timeout=10)
+        assert proc.wait(30) == 0
+        log = proc.stderr.read()
+        assert len([line for line in log.splitlines() if "file descriptors" in line]) == 1, log
+        assert "Traceback" not in log
+    finally:
+        for s in conns:
+            s.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
