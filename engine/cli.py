@@ -20,7 +20,7 @@ from pathlib import Path
 from . import allocator, compositor_inputs
 from .atomic_files import atomic_write_text, remove_stale_temps
 from .backends.base import Backend
-from .command import quiet_stdout, run_command
+from .command import note_signal, quiet_stdout, run_command
 from .errors import (
     EXIT_FRAMES_FAILED,
     EXIT_INTERNAL,
@@ -177,6 +177,7 @@ class _Signals:
     def _handle(self, signum: int, _frame: object) -> None:
         first = self.received is None
         self.received = signum
+        note_signal(signum)
         self.stop.set()
         if not self.rendering or not first:
             raise KeyboardInterrupt
@@ -312,7 +313,9 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
             args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
         )
     except GsRenderError as exc:
-        fatal = exc
+        fatal = exc if signals.received is None else None  # a signal broke the load: that is the cause
+    except KeyboardInterrupt:
+        pass  # SIGTERM/SIGINT while loading the model: summary and report, exit 130
     else:
         backend_name = backend.name
         log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")

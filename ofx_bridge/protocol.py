@@ -20,12 +20,15 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.environment import env_folder, env_path
+
 VERSION = 2  # 2: optional garbage matte, core matte and clean plate (issue 14)
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
 MAX_DEPTH = 8  # requests nest three deep; deeper JSON is refused before it is parsed
 MAX_SIDE = 1 << 16  # frame width/height limit (a 64K frame is 48 GiB of float RGB)
 MAX_COLOUR = 65504.0  # colours beyond the largest half float are typos (and overflow float32 maths)
+MAX_SOCKET_PATH = 107  # bytes of an AF_UNIX socket address (sun_path), less its NUL
 FLOAT_BYTES = 4
 IN_CHANNELS = 3  # the plugin sends straight RGB, float32, rows top-down
 OUT_CHANNELS = 4  # the worker answers RGBA, float32, rows top-down, render window only
@@ -51,18 +54,21 @@ def default_socket_path() -> Path:
     """Per-user socket: $GSRENDER_SOCKET, else $XDG_RUNTIME_DIR/gsrender, else $TMPDIR|/tmp/gsrender-UID.
 
     The plugin computes the same path (gskey_client.c) so both find each other without
-    configuration; a per-user folder (mode 0700) keeps other users off the worker.
+    configuration; a per-user folder (mode 0700) keeps other users off the worker. The same
+    rules on both sides: GSRENDER_SOCKET must be an absolute path of at most 107 bytes without
+    control characters (UsageError otherwise); XDG_RUNTIME_DIR and TMPDIR count only when they
+    are absolute paths to folders.
     """
-    explicit = os.environ.get("GSRENDER_SOCKET")
-    if explicit:
-        return Path(explicit)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return Path(runtime) / "gsrender" / "worker.sock"
-    tmp = os.environ.get("TMPDIR")
-    if not tmp or not os.path.isdir(tmp):
-        tmp = "/tmp"
-    return Path(tmp) / f"gsrender-{os.getuid()}" / "worker.sock"
+    explicit = env_path("GSRENDER_SOCKET", max_bytes=MAX_SOCKET_PATH)
+    if explicit is not None:
+        return explicit
+    runtime = env_folder("XDG_RUNTIME_DIR")
+    if runtime is not None and runtime.is_dir():
+        return runtime / "gsrender" / "worker.sock"
+    tmp = env_folder("TMPDIR")
+    if tmp is None or not tmp.is_dir():
+        tmp = Path("/tmp")
+    return tmp / f"gsrender-{os.getuid()}" / "worker.sock"
 
 
 def encode(message: dict) -> bytes:
