@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends.base import Backend, ModelInfo
-from .errors import BackendError, describe_exception
+from .errors import BackendError, describe_exception, listing
 
 INPUTS = {"plate": 3, "screen": 3}  # name -> channels (NCHW)
 OUTPUTS = {"alpha": 1, "bg": 3}
@@ -42,7 +42,7 @@ def check_onnx_interface(session: object, path: Path | str | None) -> None:
         by_name = {t.name: t.shape for t in declared}
         missing = [n for n in wanted if n not in by_name]
         if missing:
-            have = ", ".join(sorted(by_name)) or "none"
+            have = listing(sorted(by_name)) or "none"
             raise BackendError(
                 path, f"not a gsrender model: {kind} {', '.join(missing)} missing (has {have})"
             )
