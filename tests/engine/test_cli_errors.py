@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from gsrender.engine.cli import main
 from gsrender.engine.image_io import write_frame
-from tests.conftest import make_plate, write_plate
+from tests.conftest import assert_one_line, make_plate, write_plate
 
 
 def run(*args: object) -> int:
@@ -177,3 +178,23 @@ def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     assert run(src, "-o", out / "k.exr") == 0
     assert not stale.exists() and fresh.exists() and other.exists()
+
+
+def test_a_closed_stdout_never_hides_a_later_frames_error(tmp_path):
+    """`gsrender ... | head -1`: the progress lines' reader is gone after the first line; frame
+    1015's error line must still reach stderr (it was silenced with stdout)."""
+    for f in range(1001, 1021):
+        if f != 1015:
+            write_plate(tmp_path / "in" / f"plate.{f}.png", make_plate(24, 32, seed=f))
+    err_file = tmp_path / "err.txt"
+    cmd = (
+        f"{shlex.quote(sys.executable)} -m gsrender.cli {tmp_path}/in/plate.####.png -F 1001-1020 "
+        f"-o {tmp_path}/out/k.####.png --keyer classic --on-error skip 2>{err_file} | head -1; "
+        "echo ${PIPESTATUS[0]}"
+    )
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    first, code = proc.stdout.splitlines()
+    assert first.startswith("frame 1001 rendered") and code == "1", proc.stdout
+    err = err_file.read_text()
+    assert_one_line(err, "frame 1015", "file not found")
+    assert len(list((tmp_path / "out").glob("k.*.png"))) == 19
