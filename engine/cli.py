@@ -37,7 +37,7 @@ from .image_io import validate_output_options
 from .layers import PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .output_check import check_report_path, problem_of
-from .preflight import utf8_path
+from .preflight import resolved, utf8_path
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, render_frames
 from .render_options import OneLineParser, add_render_arguments, default_output, negative_frame_ranges
@@ -107,10 +107,10 @@ def _plan_jobs(args: argparse.Namespace) -> FramePlan | list[tuple[FrameRef, Pat
     if plan is None:
         (ref,) = expand_sequence(args.input, frames)
         target = Path(out_pattern)
-        if target.resolve() == ref.path.resolve():
+        if resolved(target, output=True) == resolved(ref.path, output=False):
             raise UsageError(target, "output would overwrite the input frame")
         return [(ref, target)]
-    if plan.input_folder.resolve() == plan.output_folder.resolve():
+    if resolved(plan.input_folder, output=False) == resolved(plan.output_folder, output=True):
         clash = plan.input_names() & plan.output_names()
         if clash:
             raise UsageError(plan.output_folder / min(clash), "output would overwrite the input frame")
@@ -121,13 +121,13 @@ def _sides(jobs: FramePlan | list) -> tuple[Callable[[Path], bool], Callable[[Pa
     """Is a resolved path one of the inputs / outputs? By folder and name for a plan, so that
     no Path is made per frame."""
     if isinstance(jobs, FramePlan):
-        in_dir, out_dir = jobs.input_folder.resolve(), jobs.output_folder.resolve()
+        in_dir, out_dir = resolved(jobs.input_folder, output=False), resolved(jobs.output_folder, output=True)
         return (
             lambda p: p.parent == in_dir and p.name in jobs.input_names(),
             lambda p: p.parent == out_dir and p.name in jobs.output_names(),
         )
-    inputs = {ref.path.resolve() for ref, _ in jobs}
-    outputs = {target.resolve() for _, target in jobs}
+    inputs = {resolved(ref.path, output=False) for ref, _ in jobs}
+    outputs = {resolved(target, output=True) for _, target in jobs}
     return inputs.__contains__, outputs.__contains__
 
 

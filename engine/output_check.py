@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import OutputError, UsageError
-from .preflight import utf8_path
+from .preflight import resolved, utf8_path
 
 _ERRNO_PROBLEMS = {
     errno.ENOSPC: "no space left on device",
@@ -38,10 +38,10 @@ def check_report_path(
     """
     path = Path(report)
     utf8_path(path, output=True)
-    resolved = path.resolve()
-    if is_input(resolved):
+    real = resolved(path, output=True)
+    if is_input(real):
         raise UsageError(path, "--report would overwrite an input frame")
-    if is_output(resolved):
+    if is_output(real):
         raise UsageError(path, "--report would overwrite an output frame")
     if path.is_dir():
         raise UsageError(path, "--report names a folder; give a file name such as run.json")

@@ -8,12 +8,13 @@ MemoryError or being killed by the kernel halfway through a farm task.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import OpenImageIO as oiio
 
-from .errors import InputError, UsageError
+from .errors import InputError, OutputError, UsageError
 
 # A 16K plate (16384 x 16384, or any 16K film aperture) passes; 20000 x 20000 does not.
 DEFAULT_MAX_PIXELS = 16384 * 16384
@@ -32,6 +33,18 @@ def utf8_path(path: str | os.PathLike, *, output: bool = False) -> None:
         if output:
             raise UsageError(shown, problem) from None
         raise InputError(shown, problem) from None
+
+
+def resolved(path: str | os.PathLike, *, output: bool) -> Path:
+    """``Path(path).resolve()``, or one line when the path cannot be resolved: a symlink loop
+    (Python raises RuntimeError for it, which would end the run as an internal error) or a
+    component that cannot be read. OutputError (exit 4) for a destination, InputError (3) else."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:
+        loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+        problem = "the path runs into a loop of symbolic links" if loop else f"cannot resolve it ({exc})"
+        raise (OutputError if output else InputError)(path, problem) from None
 
 
 def available_memory() -> int | None:

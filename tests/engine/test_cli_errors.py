@@ -198,3 +198,25 @@ def test_a_closed_stdout_never_hides_a_later_frames_error(tmp_path):
     err = err_file.read_text()
     assert_one_line(err, "frame 1015", "file not found")
     assert len(list((tmp_path / "out").glob("k.*.png"))) == 19
+
+
+@pytest.mark.parametrize(
+    "inp, out, extra, code",
+    [
+        ("plate.1001.png", "loop/k.png", [], 4),  # single frame into a looping folder
+        ("plate.####.png", "loop/k.####.png", ["-F", "1001-1002"], 4),  # a sequence
+        ("plate.1001.png", "ok/k.png", ["--report", "loop/r.json"], 4),  # the report
+        ("loop/plate.png", "ok/k.png", [], 3),  # an input
+    ],
+)
+def test_a_symlink_loop_is_one_line_not_an_internal_error(tmp_path, capsys, inp, out, extra, code):
+    """Python's Path.resolve() raises RuntimeError on a symlink loop: that ended the run as an
+    internal error (exit 70). A loop on an output is now exit 4, on an input 3."""
+    for f in (1001, 1002):
+        write_plate(tmp_path / f"plate.{f}.png", make_plate(24, 32, seed=f))
+    (tmp_path / "loop").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop")
+    args = [str(tmp_path / inp), "-o", str(tmp_path / out), "--keyer", "classic", "-q"]
+    args += [str(tmp_path / a) if a.startswith("loop/") else a for a in extra]
+    assert main(args) == code
+    assert_one_line(capsys.readouterr().err, "loop", "a loop of symbolic links")
