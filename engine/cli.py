@@ -102,7 +102,7 @@ def _plan_jobs(args: argparse.Namespace) -> FramePlan | list[tuple[FrameRef, Pat
     utf8_path(args.input)
     frames = parse_frame_range(args.frames) if args.frames else None
     out_pattern = args.output or default_output(args.input)
-    utf8_path(out_pattern, output=True)
+    utf8_path(out_pattern)
     plan = plan_sequence(args.input, out_pattern, frames)
     if plan is None:
         (ref,) = expand_sequence(args.input, frames)
@@ -192,7 +192,7 @@ def _check_model_option(args: argparse.Namespace) -> None:
     if args.keyer == "neural" and args.model:
         from .errors import BackendError
 
-        utf8_path(args.model, output=True)
+        utf8_path(args.model)
         if not Path(args.model).is_file():
             raise BackendError(args.model, "model file not found")
 

@@ -37,7 +37,7 @@ def check_report_path(
     ``is_input``/``is_output`` get the resolved report path.
     """
     path = Path(report)
-    utf8_path(path, output=True)
+    utf8_path(path)
     real = resolved(path, output=True)
     if is_input(real):
         raise UsageError(path, "--report would overwrite an input frame")

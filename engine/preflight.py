@@ -22,17 +22,19 @@ DEFAULT_MAX_PIXELS = 16384 * 16384
 DECODE_BYTES_PER_SAMPLE = 4 * 2
 
 
-def utf8_path(path: str | os.PathLike, *, output: bool = False) -> None:
-    """OpenImageIO takes file names as UTF-8: a name that is not cannot be opened or written."""
+def utf8_path(path: str | os.PathLike) -> None:
+    """OpenImageIO takes file names as UTF-8: a name that is not cannot be opened or written.
+
+    A usage error (exit 2) whatever the file's role (plate, matte, model, output, report): the
+    name as given can never work, nothing was read, and the command line must change."""
     text = os.fspath(path)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         shown = text.encode("utf-8", "backslashreplace").decode("ascii", "replace")
-        problem = "the path is not valid UTF-8, which OpenImageIO cannot handle; rename it"
-        if output:
-            raise UsageError(shown, problem) from None
-        raise InputError(shown, problem) from None
+        raise UsageError(
+            shown, "the path is not valid UTF-8, which OpenImageIO cannot handle; rename it"
+        ) from None
 
 
 def resolved(path: str | os.PathLike, *, output: bool) -> Path:
