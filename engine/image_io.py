@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from .atomic_files import replacing
+from .atomic_files import ReadOnlyFileError, replacing
 from .errors import GsRenderError, InputError, OutputError, UsageError
 from .layers import PlateLayer, PlateSelection, choose_plate
 
@@ -456,6 +456,8 @@ def _prepare_pixels(pixels: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _os_problem(exc: OSError) -> str:
+    if isinstance(exc, ReadOnlyFileError):
+        return str(exc.strerror)
     if exc.errno == errno.ENOENT:
         return "output folder does not exist"
     if exc.errno in (errno.EACCES, errno.EPERM):

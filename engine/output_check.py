@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from .atomic_files import read_only_problem
 from .errors import OutputError, UsageError
 from .preflight import resolved, utf8_path
 
@@ -53,8 +54,8 @@ def check_report_path(
         raise OutputError(path, f"report folder {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(path, f"report folder {existing} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(path, "report file is not writable")
+    if (locked := read_only_problem(path)) is not None:
+        raise OutputError(path, f"report: {locked}")
     return path
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from .atomic_files import read_only_problem
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
@@ -208,6 +209,11 @@ def _render_frames(
                     continue
                 if settings.skip_existing and target.exists():
                     report(FrameReport(ref.frame, ref.path, target, "skipped"))
+                    continue
+                if (locked := read_only_problem(target)) is not None:  # before the work, not after
+                    report(
+                        FrameReport(ref.frame, ref.path, target, "failed", error=OutputError(target, locked))
+                    )
                     continue
                 try:
                     plate = pipeline.read_and_prepare(ref)

@@ -220,3 +220,29 @@ def test_a_symlink_loop_is_one_line_not_an_internal_error(tmp_path, capsys, inp,
     args += [str(tmp_path / a) if a.startswith("loop/") else a for a in extra]
     assert main(args) == code
     assert_one_line(capsys.readouterr().err, "loop", "a loop of symbolic links")
+
+
+def test_an_existing_read_only_output_frame_is_refused_with_exit_4(tmp_path, capsys):
+    """A frame someone made read-only (chmod a-w: approved, locked) is never replaced; the
+    other frames render, the run exits 4 naming it. The rename of an atomic write would
+    replace it silently (exit 0), for root and for its owner alike."""
+    for f in (1001, 1002, 1003):
+        write_plate(tmp_path / "in" / f"plate.{f}.png", make_plate(24, 32, seed=f))
+    out = tmp_path / "out"
+    out.mkdir()
+    locked = out / "k.1002.png"
+    locked.write_bytes(b"approved frame")
+    locked.chmod(0o444)
+    args = [str(tmp_path / "in" / "plate.####.png"), "-o", str(out / "k.####.png"), "--keyer", "classic"]
+    args += ["-q", "--on-error", "skip"]
+    assert main(args) == 4
+    assert_one_line(capsys.readouterr().err, "frame 1002", "k.1002.png", "read-only")
+    assert locked.read_bytes() == b"approved frame"
+    assert (out / "k.1001.png").is_file() and (out / "k.1003.png").is_file()
+    assert main([*args, "--skip-existing"]) == 0  # an existing frame that is skipped is not written
+    report = tmp_path / "r.json"
+    report.write_text("{}")
+    report.chmod(0o444)
+    assert main([*args, "--skip-existing", "--report", str(report)]) == 4  # refused before rendering
+    assert_one_line(capsys.readouterr().err, "r.json", "read-only")
+    assert report.read_text() == "{}"
