@@ -21,9 +21,7 @@ MAX_SHOWN = 60  # characters of a bad value quoted in its error line
 def shown(value: str) -> str:
     """A value as one line can show it: control characters escaped, at most MAX_SHOWN characters."""
     text = value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
-    text = "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
 
 
