@@ -48,15 +48,18 @@ log = logging.getLogger("gsrender")
 EXIT_CODES = """exit codes:
   0    every frame rendered (or skipped as existing)
   1    some frames failed on bad input (--on-error skip), or the run stopped at one (--on-error fail)
-  2    bad command line or option (unknown option, value out of range, NaN...)
+  2    bad command line, option or environment value (unknown option, value out of range,
+       NaN, a path that is not UTF-8, GSRENDER_DEBUG=maybe...)
   3    bad input and nothing rendered (no frames match, every frame missing/corrupt/too large)
   4    an output could not be written: missing folder, permission, read-only or full disk
-       ("no space left on device"), I/O error; also when other frames rendered
+       ("no space left on device"), I/O error, a read-only output frame (never replaced), a
+       symlink loop; also when other frames rendered
   5    the model or inference backend failed to load, validate or run
   70   internal error (an unexpected exception, a bug): the line names the frame; --debug
        shows the traceback
-  130  interrupted by SIGINT/SIGTERM; frames in flight are finished, the summary and --report
-       are written, partial frames never are: re-run with --skip-existing to resume
+  130  interrupted by SIGINT/SIGTERM (also during start-up); frames in flight are finished,
+       the summary and --report are written, partial frames never are: re-run with
+       --skip-existing to resume
   141  stdout was closed (a pipe reader went away), as for other Unix tools"""
 
 
