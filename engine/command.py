@@ -63,6 +63,7 @@ def run_command(
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     install_startup_signals()
+    _signals_received.clear()  # one command's signals (a program may run several in turn)
     try:
         env_flag("GSRENDER_DEBUG")  # a bad value is a usage error here, not a surprise later
         return int(body(argv) or 0)
