@@ -204,7 +204,7 @@ class PropertySet:
 
     def __init__(self, values: dict | None = None):
         self.values: dict[str, list] = {}
-        self._cstrings: dict[tuple[str, int], ctypes.Array] = {}
+        self._cstrings: dict[tuple[str, int, bytes], ctypes.Array] = {}
         for k, v in (values or {}).items():
             self.values[k] = list(v) if isinstance(v, list | tuple) else [v]
 
@@ -218,9 +218,11 @@ class PropertySet:
         return self.values[name][index]
 
     def cstring(self, name: str, index: int) -> int:
-        value = self.values[name][index]
-        buf = ctypes.create_string_buffer((value or "").encode())
-        self._cstrings[(name, index)] = buf
+        """Each value's buffer lives as long as the set: another thread may still read one handed out."""
+        data = (self.values[name][index] or "").encode()
+        buf = self._cstrings.get((name, index, data))
+        if buf is None:
+            buf = self._cstrings.setdefault((name, index, data), ctypes.create_string_buffer(data))
         return ctypes.addressof(buf)
 
 
