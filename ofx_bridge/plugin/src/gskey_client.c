@@ -74,8 +74,25 @@ static void sleep_ms(int ms)
     }
 }
 
-/* An environment value as it can be shown in one message line: control characters escaped
- * (\n, \r, \t, \xNN), at most 60 characters. */
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not UTF-8
+ * (stray continuation bytes, overlong forms, surrogates, beyond U+10FFFF). */
+static int utf8_sequence(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    for (int i = 1; i < n; ++i)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* A value as it can be shown in one message line: control characters and bytes that are not
+ * UTF-8 escaped (\n, \r, \t, \xNN), at most 60 characters. */
 static void shown_value(const char *v, char *out, size_t outlen)
 {
     size_t n = 0, chars = 0;
@@ -91,9 +108,14 @@ static void shown_value(const char *v, char *out, size_t outlen)
             n += (size_t)snprintf(out + n, outlen - n, "\\r");
         else if (*c == '\t')
             n += (size_t)snprintf(out + n, outlen - n, "\\t");
-        else if (*c < 0x20 || *c == 0x7f)
+        else if (*c < 0x20 || *c == 0x7f || (*c >= 0x80 && utf8_sequence(c) == 0))
             n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", *c);
-        else
+        else if (*c >= 0x80) { /* a whole UTF-8 character */
+            int k = utf8_sequence(c);
+            memcpy(out + n, c, (size_t)k);
+            n += (size_t)k;
+            c += k - 1;
+        } else
             out[n++] = (char)*c;
         out[n] = '\0';
     }
@@ -537,23 +559,6 @@ static int build_render_json(const GsShm *shm, const GsRenderRequest *req, char 
     }
     buf_add(&b, "%s", first ? "}" : "}}");
     return b.overflow ? -1 : 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not UTF-8
- * (stray continuation bytes, overlong forms, surrogates, beyond U+10FFFF). */
-static int utf8_sequence(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    for (int i = 1; i < n; ++i)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return n;
 }
 
 /* The protocol is UTF-8 JSON: a setting that is not UTF-8 (a Latin-1 file name) is named here,
