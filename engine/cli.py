@@ -39,7 +39,7 @@ from .output import OutputSettings, validate_output, writer_dtype
 from .output_check import check_report_path, problem_of
 from .preflight import utf8_path
 from .progress import ProgressPrinter
-from .render import FrameReport, RenderSettings, StageTimes, render_frames
+from .render import FrameReport, RenderSettings, StageTimes, existing_problem, render_frames
 from .render_options import OneLineParser, add_render_arguments, default_output, negative_frame_ranges
 from .sequence import FramePlan, FrameRef, expand_sequence, parse_frame_range, plan_sequence
 
@@ -259,7 +259,8 @@ def _dry_run(jobs: FramePlan | list, settings: RenderSettings) -> int:
         if target.is_dir():
             state = "ERROR: a folder has this name"
         elif settings.skip_existing and target.exists():
-            state = "exists, skip"
+            problem = existing_problem(ref, target, settings)
+            state = "exists, skip" if problem is None else f"exists but will be rendered again: {problem}"
         print(f"{ref.path} -> {target} ({state})")
     print(f"{len(jobs)} frame(s)")
     return EXIT_OK

@@ -312,10 +312,15 @@ def _display_window_frame(pixels: np.ndarray, like: ImageInfo) -> tuple[np.ndarr
 
 
 def _wants_display_window(fmt: str, window: str, like: ImageInfo | None, pixels: np.ndarray) -> bool:
-    if like is None or window == "data" or like.full_width <= 0 or like.full_height <= 0:
-        return False
-    if (like.width, like.height) != pixels.shape[1::-1]:
+    if like is None or (like.width, like.height) != pixels.shape[1::-1]:
         return False  # not the source's pixels (resized): nothing to place
+    return places_in_display_window(fmt, window, like)
+
+
+def places_in_display_window(fmt: str, window: str, like: ImageInfo) -> bool:
+    """Whether write_frame writes the source's pixels at its display window (else at its data window)."""
+    if window == "data" or like.full_width <= 0 or like.full_height <= 0:
+        return False
     if like.data_window == like.display_window:
         return False
     return window == "display" or fmt in _NO_DATA_WINDOW

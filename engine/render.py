@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
+from .existing_output import expected_shape, incomplete, plate_header
 from .frame_pipeline import FramePipeline, LoadedPlate, RawKey
 from .image_io import PlateSelection
 from .keyer import PreparedFrame
@@ -111,6 +112,13 @@ def io_workers_beside_gpu(cores: int | None = None) -> int:
     """A quarter of the cores per stage (at most MAX_IO_WORKERS), leaving room for OIIO's threads."""
     cores = cores or os.cpu_count() or 1
     return max(1, min(MAX_IO_WORKERS, cores // 4))
+
+
+def existing_problem(ref: FrameRef, target: Path, settings: RenderSettings) -> str | None:
+    """Why an existing output frame cannot be skipped (broken, or not what this render writes), or None."""
+    plate = plate_header(ref.path, settings.plate)
+    want = None if plate is None else expected_shape(plate, target, settings.output)
+    return incomplete(target, want)
 
 
 def render_frames(
@@ -207,8 +215,11 @@ def _render_frames(
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
                     continue
                 if settings.skip_existing and target.exists():
-                    report(FrameReport(ref.frame, ref.path, target, "skipped"))
-                    continue
+                    problem = existing_problem(ref, target, settings)
+                    if problem is None:
+                        report(FrameReport(ref.frame, ref.path, target, "skipped"))
+                        continue
+                    log.warning("gsrender: warning: %s: existing frame rendered again: %s", target, problem)
                 try:
                     plate = pipeline.read_and_prepare(ref)
                     check_screen(ref, plate.prepared)
