@@ -28,6 +28,7 @@ from .errors import (
     EXIT_OK,
     EXIT_OUTPUT,
     GsRenderError,
+    InputError,
     InternalError,
     OutputError,
     UsageError,
@@ -41,7 +42,15 @@ from .preflight import utf8_path
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, existing_problem, render_frames
 from .render_options import OneLineParser, add_render_arguments, default_output, negative_frame_ranges
-from .sequence import FramePlan, FrameRef, expand_sequence, parse_frame_range, plan_sequence
+from .sequence import (
+    FramePlan,
+    FrameRef,
+    describe_ranges,
+    expand_sequence,
+    frame_ranges,
+    parse_frame_range,
+    plan_sequence,
+)
 
 log = logging.getLogger("gsrender")
 
@@ -115,6 +124,27 @@ def _plan_jobs(args: argparse.Namespace) -> FramePlan | list[tuple[FrameRef, Pat
         if clash:
             raise UsageError(plan.output_folder / min(clash), "output would overwrite the input frame")
     return plan
+
+
+def _drop_missing(jobs: FramePlan | list, settings: RenderSettings) -> tuple[FramePlan | list, list[int]]:
+    """With --on-error skip, frames whose input file is missing are found once, from one listing of
+    the input folder, and reported in one line as ranges instead of failing one by one (-F 1-1000000
+    over a 5-frame sequence). With --on-error fail the first missing frame stops the run as before."""
+    if settings.on_error != "skip" or not isinstance(jobs, FramePlan):
+        return jobs, []
+    missing = jobs.missing()
+    if not missing:
+        return jobs, []
+    if len(missing) == 1:  # as the reader says it for one frame
+        ref, _ = jobs.pair(missing[0])
+        where, problem = f"frame {ref.frame}: {ref.path}", "file not found"
+    else:
+        where = f"frames {describe_ranges(missing)}: {jobs.input_pattern()}"
+        problem = f"{len(missing)} input frames missing (file not found)"
+    if len(missing) == len(jobs):
+        raise InputError(None, f"{where}: no input frame exists, {problem}")
+    print(f"gsrender: error: {where}: {problem}", file=sys.stderr, flush=True)
+    return jobs.without(missing), missing
 
 
 def _sides(jobs: FramePlan | list) -> tuple[Callable[[Path], bool], Callable[[Path], bool]]:
@@ -295,6 +325,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     report_path = check_report_path(args.report, *_sides(jobs)) if args.report else None
     if args.dry_run:
         return _dry_run(jobs, settings)
+    jobs, missing = _drop_missing(jobs, settings)
     _log_input_colour(args, jobs, settings.plate)
     names_by_folder = _output_names(jobs)
     _prepare_output_folders(set(names_by_folder))
@@ -321,7 +352,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     if fatal is not None:
         print(f"gsrender: error: {fatal.message}", file=sys.stderr, flush=True)
     reports = sorted(collected, key=lambda r: r.frame or 0)  # jobs are in frame order
-    code = _exit_code(reports, fatal, signals.received is not None)
+    code = _exit_code(reports, fatal, signals.received is not None, len(missing))
     if signals.received is not None:
         print(
             "gsrender: interrupted; complete frames kept, re-run with --skip-existing to resume",
@@ -329,12 +360,12 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
             flush=True,
         )
     try:
-        _summarise(reports, time.perf_counter() - start, backend_name, jobs)
+        _summarise(reports, time.perf_counter() - start, backend_name, jobs, len(missing))
     except BrokenPipeError:
         quiet_stdout()  # nobody reads stdout any more; the exit code and report still count
     finally:
         if report_path is not None:
-            code = _write_report(report_path, reports, jobs, backend_name, times, code, fatal)
+            code = _write_report(report_path, reports, jobs, backend_name, times, code, fatal, missing)
     return code
 
 
@@ -374,7 +405,9 @@ def _run(
     return fatal
 
 
-def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrupted: bool) -> int:
+def _exit_code(
+    reports: list[FrameReport], fatal: GsRenderError | None, interrupted: bool, missing: int = 0
+) -> int:
     """One code for the run: interrupted, then a fatal error, then the worst frame failure.
 
     Output failures (disk, permission, I/O) win over bad input, so a scheduler retries a chunk
@@ -385,9 +418,11 @@ def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrup
     if fatal is not None:
         return fatal.exit_code
     failed = [r for r in reports if r.status == "failed"]
-    if not failed:
+    if not failed and not missing:
         return EXIT_OK
     codes = {r.error.exit_code if r.error else EXIT_FRAMES_FAILED for r in failed}
+    if missing:
+        codes.add(InputError.exit_code)  # a missing input frame is bad input (3)
     for worst in (EXIT_OUTPUT, EXIT_INTERNAL):
         if worst in codes:
             return worst
@@ -396,20 +431,29 @@ def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrup
     return EXIT_FRAMES_FAILED
 
 
-def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list) -> None:
+def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list, missing: int = 0) -> None:
+    """The summary line; ``missing`` input frames (dropped from the plan) count as failed."""
     done = [r for r in reports if r.status == "rendered"]
     skipped = [r for r in reports if r.status == "skipped"]
-    failed = [r for r in reports if r.status == "failed"]
+    failed = sum(r.status == "failed" for r in reports) + missing
     not_started = len(jobs) - len(reports)
     per_frame = wall / len(done) if done else 0.0
     print(
-        f"gsrender summary: rendered={len(done)} skipped={len(skipped)} failed={len(failed)} "
+        f"gsrender summary: rendered={len(done)} skipped={len(skipped)} failed={failed} "
         f"not_started={not_started} seconds_per_frame={per_frame:.3f} backend={backend}",
         flush=True,
     )
     if done:
         outs = sorted({str(r.target.parent) for r in done})
         print("output: " + ", ".join(outs), flush=True)
+
+
+MAX_LISTED_MISSING = 1000  # missing input frames listed one by one in --report; all are in its ranges
+
+
+def _missing_report(jobs: FramePlan | list, frame: int) -> FrameReport:
+    ref, target = jobs.pair(frame)  # type: ignore[union-attr] - only plans have missing frames
+    return FrameReport(frame, ref.path, target, "failed", error=InputError(ref.path, "file not found"))
 
 
 def _write_report(
@@ -420,17 +464,25 @@ def _write_report(
     times: StageTimes,
     code: int,
     fatal: GsRenderError | None = None,
+    missing: list[int] | None = None,
 ) -> int:
     """Machine-readable run report for farm tooling; written atomically. Returns the exit code,
-    4 when the report itself cannot be written (and the run had nothing worse to say)."""
+    4 when the report itself cannot be written (and the run had nothing worse to say).
+    Missing input frames (--on-error skip) are listed as ranges, not one entry each."""
     import json
+
+    missing = missing or []
+    listed = [_missing_report(jobs, f) for f in missing[:MAX_LISTED_MISSING]]
+    counts = {s: sum(r.status == s for r in reports) for s in ("rendered", "skipped", "failed")}
+    counts["failed"] += len(missing)
 
     data = {
         "backend": backend,
         "exit_code": code,
         "error": fatal.message if fatal else None,
-        "frames_total": len(jobs),
-        "counts": {s: sum(r.status == s for r in reports) for s in ("rendered", "skipped", "failed")},
+        "frames_total": len(jobs) + len(missing),
+        "counts": counts,
+        "missing_frames": [[a, b] for a, b in frame_ranges(missing)],
         "not_started": len(jobs) - len(reports),
         "stage_seconds": {"read": times.read, "infer": times.infer, "write": times.write},
         "frames": [
@@ -442,7 +494,7 @@ def _write_report(
                 "seconds": round(r.seconds, 4),
                 "error": r.error.message if r.error else None,
             }
-            for r in reports
+            for r in sorted([*reports, *listed], key=lambda r: r.frame or 0)
         ],
     }
     try:
