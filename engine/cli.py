@@ -14,10 +14,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from . import allocator, compositor_inputs
+from . import allocator, compositor_inputs, overwrite_guard
 from .atomic_files import atomic_write_text, remove_stale_temps
 from .backends.base import Backend
 from .command import quiet_stdout, run_command
@@ -38,6 +38,7 @@ from .image_io import validate_output_options
 from .layers import PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .output_check import check_report_path, problem_of
+from .overwrite_guard import FileSet
 from .preflight import utf8_path
 from .progress import ProgressPrinter
 from .render import FrameReport, RenderSettings, StageTimes, existing_problem, render_frames
@@ -48,7 +49,9 @@ from .sequence import (
     describe_ranges,
     expand_sequence,
     frame_ranges,
+    has_frame_token,
     parse_frame_range,
+    pattern_files,
     plan_sequence,
 )
 
@@ -115,14 +118,7 @@ def _plan_jobs(args: argparse.Namespace) -> FramePlan | list[tuple[FrameRef, Pat
     plan = plan_sequence(args.input, out_pattern, frames)
     if plan is None:
         (ref,) = expand_sequence(args.input, frames)
-        target = Path(out_pattern)
-        if target.resolve() == ref.path.resolve():
-            raise UsageError(target, "output would overwrite the input frame")
-        return [(ref, target)]
-    if plan.input_folder.resolve() == plan.output_folder.resolve():
-        clash = plan.input_names() & plan.output_names()
-        if clash:
-            raise UsageError(plan.output_folder / min(clash), "output would overwrite the input frame")
+        return [(ref, Path(out_pattern))]
     return plan
 
 
@@ -147,18 +143,30 @@ def _drop_missing(jobs: FramePlan | list, settings: RenderSettings) -> tuple[Fra
     return jobs.without(missing), missing
 
 
-def _sides(jobs: FramePlan | list) -> tuple[Callable[[Path], bool], Callable[[Path], bool]]:
-    """Is a resolved path one of the inputs / outputs? By folder and name for a plan, so that
+def _check_overwrites(
+    args: argparse.Namespace, jobs: FramePlan | list, settings: RenderSettings, report: Path | None
+) -> None:
+    """Every file the run reads (plate frames, mattes, clean plate, model) against every file it
+    writes (frames, report): engine/overwrite_guard.py. By folder and names for a plan, so that
     no Path is made per frame."""
     if isinstance(jobs, FramePlan):
-        in_dir, out_dir = jobs.input_folder.resolve(), jobs.output_folder.resolve()
-        return (
-            lambda p: p.parent == in_dir and p.name in jobs.input_names(),
-            lambda p: p.parent == out_dir and p.name in jobs.output_names(),
-        )
-    inputs = {ref.path.resolve() for ref, _ in jobs}
-    outputs = {target.resolve() for _, target in jobs}
-    return inputs.__contains__, outputs.__contains__
+        reads = [FileSet("input frame", jobs.input_folder, jobs.input_names(), many=True)]
+        writes = [FileSet("output frame", jobs.output_folder, jobs.output_names(), many=True)]
+        frames = jobs.frames
+    else:
+        reads = overwrite_guard.files("input frame", [ref.path for ref, _ in jobs])
+        writes = overwrite_guard.files("output frame", [target for _, target in jobs])
+        frames = [ref.frame for ref, _ in jobs if ref.frame is not None]
+    for option, pattern in compositor_inputs.named_patterns(settings.inputs):
+        folder, names = pattern_files(pattern, frames)
+        reads.append(FileSet(option, folder, names, many=has_frame_token(pattern)))
+    if args.keyer == "neural":
+        from .backends.base import default_model_path
+
+        reads.append(overwrite_guard.single("--model", args.model or default_model_path()))
+    if report is not None:
+        writes.append(overwrite_guard.single("--report", report))
+    overwrite_guard.check_no_overwrite(reads, writes)
 
 
 def _output_names(jobs: FramePlan | list) -> dict[Path, set[str]]:
@@ -322,7 +330,8 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
         except UsageError as exc:
             raise UsageError(None, f"{option}: {exc.problem}") from None
     _check_model_option(args)
-    report_path = check_report_path(args.report, *_sides(jobs)) if args.report else None
+    report_path = check_report_path(args.report) if args.report else None
+    _check_overwrites(args, jobs, settings, report_path)
     if args.dry_run:
         return _dry_run(jobs, settings)
     jobs, missing = _drop_missing(jobs, settings)

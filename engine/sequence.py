@@ -183,10 +183,7 @@ class FramePlan(Sequence):
         return (self._pair(f) for f in self.frames)
 
     def _names(self, token: _Token | str) -> set[str]:
-        if not isinstance(token, _Token):
-            return {os.path.basename(token)}
-        prefix, tail, width = os.path.basename(token.head), token.tail, token.width
-        return {f"{prefix}{f:0{width}d}{tail}" for f in self.frames}
+        return _names_of(token, self.frames)
 
     def missing(self) -> list[int]:
         """Frames whose input file is not on disk, from one listing of the input folder."""
@@ -208,6 +205,20 @@ class FramePlan(Sequence):
 
     def output_names(self) -> set[str]:
         return self._names(self._target)
+
+
+def _names_of(token: _Token | str, frames: list[int]) -> set[str]:
+    if not isinstance(token, _Token):
+        return {os.path.basename(token)}
+    prefix, tail, width = os.path.basename(token.head), token.tail, token.width
+    return {f"{prefix}{f:0{width}d}{tail}" for f in frames}
+
+
+def pattern_files(pattern: str, frames: list[int]) -> tuple[Path, set[str]]:
+    """(folder, file names) a pattern names for these frames; a path without a token names itself."""
+    token = _parse_token(str(pattern))
+    folder = os.path.dirname(token.head if token else str(pattern))
+    return Path(folder or "."), _names_of(token or str(pattern), frames)
 
 
 def plan_sequence(pattern: str, out_pattern: str, frames: list[int] | None) -> FramePlan | None:
