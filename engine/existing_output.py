@@ -15,7 +15,7 @@ import OpenImageIO as oiio
 from .errors import GsRenderError
 from .image_io import ImageInfo, one_line, open_image, output_format, places_in_display_window, probe
 from .layers import PlateSelection, choose_plate
-from .output import OutputSettings
+from .output import OutputSettings, output_channels
 
 
 def expected_shape(plate: ImageInfo, target: Path, settings: OutputSettings) -> tuple[int, int, int]:
@@ -24,8 +24,7 @@ def expected_shape(plate: ImageInfo, target: Path, settings: OutputSettings) -> 
         width, height = plate.full_width, plate.full_height
     else:
         width, height = plate.width, plate.height
-    channels = 4 + 3 * ("fg" in settings.layers) + ("matte" in settings.layers)
-    return width, height, channels
+    return width, height, output_channels(settings)
 
 
 def plate_header(source: Path, selection: PlateSelection) -> ImageInfo | None:

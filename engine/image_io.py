@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -167,11 +168,16 @@ def probe(path: str | Path, part: int = 0) -> ImageInfo:
         inp.close()
 
 
-def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Frame:
+def read_frame(
+    path: str | Path,
+    selection: PlateSelection | None = None,
+    budget: Callable[[ImageInfo], None] | None = None,
+) -> Frame:
     """Read the plate's RGB as float32 (see choose_plate), refusing anything a key cannot be pulled from.
 
     With ``selection.input_alpha`` straight or premultiplied, the layer's alpha comes back
     too (premultiplied RGB is divided by it, so the keyer sees colours, not darkened ones).
+    ``budget`` sees the keyed part's header before any pixel is decoded, and may refuse it.
     """
     selection = selection or PlateSelection()
     path, inp = open_image(path)
@@ -194,6 +200,8 @@ def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Fra
             raise InputError(path, "deep image: a flat RGB plate is required")
         if spec.depth > 1:
             raise InputError(path, "volume image: a flat RGB plate is required")
+        if budget is not None:
+            budget(info)
         use_alpha = selection.input_alpha != "ignore" and plate.alpha is not None
         channels = list(plate.rgb) + ([plate.alpha] if use_alpha else [])
         lo, hi = min(channels), max(channels) + 1

@@ -69,6 +69,11 @@ def check_frame(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     if not path.is_file():
         return  # missing, a folder...: the reader says which
     width, height, channels = declared_size(path)
+    check_decode(path, width, height, channels, max_pixels)
+
+
+def check_decode(path: str | Path, width: int, height: int, channels: int, max_pixels: int) -> None:
+    """Refuse to decode a width x height image over the limit or over the free memory (InputError)."""
     pixels = width * height
     if pixels > max_pixels:
         raise InputError(

@@ -221,7 +221,7 @@ def _render_frames(
                         continue
                     log.warning("gsrender: warning: %s: existing frame rendered again: %s", target, problem)
                 try:
-                    plate = pipeline.read_and_prepare(ref)
+                    plate = pipeline.read_and_prepare(ref, target)
                     check_screen(ref, plate.prepared)
                 except GsRenderError as exc:
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
