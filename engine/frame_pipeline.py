@@ -31,7 +31,7 @@ from . import colour
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs, InputReader
 from .frame_budget import FrameBudget
-from .image_io import ImageInfo, output_format, read_frame, write_frame
+from .image_io import ImageInfo, attributes_not_carried, output_format, read_frame, write_frame
 from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
 from .layers import PlateSelection
 from .output import OutputSettings, compose_output, output_channels, output_colorspace, writer_dtype
@@ -128,8 +128,9 @@ class FramePipeline:
         alpha, bg = infer_frame(plate.prepared, self.backend, self.tile)
         return RawKey(replace(plate, prepared=plate.prepared.without_network_inputs()), alpha, bg)
 
-    def write_keyed(self, key: RawKey, target: Path) -> None:
-        """Finish the key (mattes, unmix, despill) and write it as the output frame."""
+    def write_keyed(self, key: RawKey, target: Path) -> int:
+        """Finish the key (mattes, unmix, despill) and write it as the output frame. Returns how
+        many of the input's header attributes the output goes without (image_io.MAX_CARRIED_*)."""
         plate = key.plate
         keyed = finish_frame(plate.prepared, key.alpha, key.bg, self.despill)
         out_space = output_colorspace(target, plate.in_space, self.output)
@@ -145,3 +146,4 @@ class FramePipeline:
             extra_attributes={"oiio:ColorSpace": out_space, "gsrender:backend": self.backend.name},
             window=self.output.window,
         )
+        return attributes_not_carried(plate.info, target)

@@ -14,6 +14,7 @@ from pathlib import Path
 import OpenImageIO as oiio
 
 from .errors import InputError, UsageError
+from .exr_header import check_header
 
 # A 16K plate (16384 x 16384, or any 16K film aperture) passes; 20000 x 20000 does not.
 DEFAULT_MAX_PIXELS = 16384 * 16384
@@ -51,6 +52,7 @@ def declared_size(path: Path) -> tuple[int, int, int]:
 
     An unreadable header is left to the reader, which names the problem properly.
     """
+    check_header(path)  # OpenImageIO's EXR reader is quadratic in the attribute count
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         oiio.geterror()

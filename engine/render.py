@@ -30,7 +30,7 @@ from .compositor_inputs import CompositorInputs
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
 from .existing_output import expected_shape, incomplete, plate_header
 from .frame_pipeline import FramePipeline, LoadedPlate, RawKey
-from .image_io import PlateSelection
+from .image_io import MAX_ATTRIBUTE_BYTES, MAX_CARRIED_ATTRIBUTES, PlateSelection
 from .keyer import PreparedFrame
 from .output import OutputSettings
 from .output_check import classify_output_failure
@@ -174,6 +174,24 @@ def _render_frames(
                 ref.path,
             )
 
+    dropped_noted: list[int] = []
+
+    def note_dropped(ref: FrameRef, count: int) -> None:
+        """One warning per run: header attributes an output goes without (too many, too large)."""
+        with lock:
+            first = not dropped_noted
+            dropped_noted.append(count)
+        if first:
+            log.warning(
+                "gsrender: warning: frame %s: %s: %d header attributes not carried over to the output "
+                "(more than %d, or larger than %d KiB each); later frames like it are not reported",
+                "-" if ref.frame is None else ref.frame,
+                ref.path,
+                count,
+                MAX_CARRIED_ATTRIBUTES,
+                MAX_ATTRIBUTE_BYTES // 1024,
+            )
+
     def unexpected(exc: BaseException) -> None:
         log.debug("unexpected exception", exc_info=exc)  # the traceback, with --debug
 
@@ -249,7 +267,9 @@ def _render_frames(
                 continue
             try:
                 t0 = time.perf_counter()
-                pipeline.write_keyed(work.key, work.target)
+                dropped = pipeline.write_keyed(work.key, work.target)
+                if dropped:
+                    note_dropped(work.ref, dropped)
                 times.add("write", time.perf_counter() - t0)
                 report(
                     FrameReport(
