@@ -60,7 +60,8 @@ log = logging.getLogger("gsrender")
 EXIT_CODES = """exit codes:
   0    every frame rendered (or skipped as existing)
   1    some frames failed on bad input (--on-error skip), or the run stopped at one (--on-error fail)
-  2    bad command line or option (unknown option, value out of range, NaN...)
+  2    bad command line or option (unknown option, value out of range, NaN...); an output
+       frame or --report that is a file the run reads (plate, matte, clean plate, model)
   3    bad input and nothing rendered (no frames match, every frame missing/corrupt/too large)
   4    an output could not be written: missing folder, permission, read-only or full disk
        ("no space left on device"), I/O error; also when other frames rendered
