@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Mapping
@@ -86,6 +87,7 @@ class OnnxRuntimeBackend(Backend):
         # Every session is built from these bytes, the ones validated: the file may be replaced
         # under a running render, and a later input shape must not pick up the replacement.
         self._model_bytes = model_bytes
+        self.model_sha256 = hashlib.sha256(model_bytes).hexdigest()  # what the log names: these bytes
         self._dim_names = _symbolic_dims(self.session)
         self._by_shape: dict[tuple[int, ...], Any] = {}
         self._lock = threading.Lock()  # the OFX worker and renders may share one backend
@@ -127,7 +129,7 @@ class OnnxRuntimeBackend(Backend):
         return alpha, bg
 
     def describe(self) -> str:
-        return f"{self.name} ({self.model_path.name})"
+        return f"{self.name} ({self.model_path.name}, sha256 {self.model_sha256[:12]})"
 
 
 def _symbolic_dims(session: Any) -> tuple[str, ...] | None:

@@ -3,6 +3,7 @@ validated, even when the file is replaced while the render runs."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def _inputs(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_sessions_for_later_shapes_run_the_validated_model_not_its_replacement(tmp_path: Path) -> None:
     model = _onnx_model(tmp_path / "m.onnx")  # alpha = mean of the plate's channels
+    validated = hashlib.sha256(model.read_bytes()).hexdigest()
     backend, _ = create_backend("onnxruntime", model=model, threads=1)  # validated, probe included
     try:
         # replaced under the render by a model with the wrong alpha shape (3 channels)
@@ -34,5 +36,6 @@ def test_sessions_for_later_shapes_run_the_validated_model_not_its_replacement(t
         model.unlink()
         alpha, _ = backend.infer(*_inputs(24, 24))
         assert alpha.shape == (1, 1, 24, 24)
+        assert f"sha256 {validated[:12]}" in backend.describe()  # the log names the bytes that run
     finally:
         backend.close()
