@@ -110,3 +110,18 @@ def test_the_worker_never_writes_its_answer_into_the_model(tmp_path):
         request = render_request(name, 8, 8, (0, 0, 8, 8), out_off, Settings(model=str(model)))
         reply = w.handle({**request, "version": protocol.VERSION})
         assert reply["ok"] is False and "would overwrite the Model file" in reply["error"]
+
+
+def test_gsrender_job_never_writes_its_side_files_over_inputs(plate_seq, tmp_path, capsys):
+    src = plate_seq()
+    roto = write_plate(tmp_path / "roto.png", make_plate())
+    before = roto.read_bytes()
+    base = [str(src / "plate.####.png"), "-o", str(tmp_path / "o" / "k.####.exr")]
+    base += ["--garbage-matte", str(roto)]
+    rc = farm_job.main([*base, "--params", str(roto)])
+    _refused(capsys, rc, "--params would overwrite the --garbage-matte")
+    assert roto.read_bytes() == before
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "template.yaml").symlink_to(src / "plate.1002.png")
+    rc = farm_job.main([*base, "--bundle", str(tmp_path / "b")])
+    _refused(capsys, rc, "--bundle would overwrite an input frame")
