@@ -4,6 +4,8 @@ An ONNX file with the right tensor names but the wrong shapes renders garbage ma
 exit 0; a stride of 0 or a negative halo in its metadata, or a checkpoint with the wrong
 weights, ends in a traceback deep in tiling. Checking the declared interface, the tiling
 metadata and one small probe inference turns each of those into one line and exit 5.
+What is validated is what runs: the ONNX Runtime backend reads the file's bytes once and builds
+every later session (one per input shape) from them, never from the path again.
 """
 
 from __future__ import annotations

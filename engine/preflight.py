@@ -15,6 +15,7 @@ from pathlib import Path
 import OpenImageIO as oiio
 
 from .errors import InputError, OutputError, UsageError
+from .exr_header import check_header
 
 # A 16K plate (16384 x 16384, or any 16K film aperture) passes; 20000 x 20000 does not.
 DEFAULT_MAX_PIXELS = 16384 * 16384
@@ -66,6 +67,7 @@ def declared_size(path: Path) -> tuple[int, int, int]:
 
     An unreadable header is left to the reader, which names the problem properly.
     """
+    check_header(path)  # OpenImageIO's EXR reader is quadratic in the attribute count
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         oiio.geterror()
@@ -84,6 +86,11 @@ def check_frame(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     if not path.is_file():
         return  # missing, a folder...: the reader says which
     width, height, channels = declared_size(path)
+    check_decode(path, width, height, channels, max_pixels)
+
+
+def check_decode(path: str | Path, width: int, height: int, channels: int, max_pixels: int) -> None:
+    """Refuse to decode a width x height image over the limit or over the free memory (InputError)."""
     pixels = width * height
     if pixels > max_pixels:
         raise InputError(

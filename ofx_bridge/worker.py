@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import allocator, colour
+from ..engine import allocator, colour, overwrite_guard
 from ..engine.compositor_inputs import FrameInputs, frame_inputs
 from ..engine.errors import BackendError, GsRenderError, InputError
 from ..engine.keyer import KeyedFrame, finish_frame, infer_frame, prepare_frame
@@ -412,6 +412,15 @@ def _frame_inputs(plate: np.ndarray, extras: dict, in_space: str, settings: Sett
     return frame_inputs(plate, garbage, core, clean, settings.invert_garbage, "CleanPlate")
 
 
+def _check_model_not_written(settings: Settings, shm: str) -> None:
+    """The CLI's rule (engine/overwrite_guard.py): the answer is written into the shared-memory
+    file, so that file must not be the model this render reads."""
+    if settings.keyer == "neural" and settings.model:
+        reads = [overwrite_guard.single("Model", settings.model)]
+        writes = [overwrite_guard.single("shared memory", SHM_DIR / shm.lstrip("/"))]
+        overwrite_guard.check_no_overwrite(reads, writes)
+
+
 # ---------------------------------------------------------------- server
 
 
@@ -685,6 +694,7 @@ class Worker:
         n_out = (x1 - x0) * (y1 - y0) * OUT_CHANNELS * FLOAT_BYTES
         self.warm_keyer.count("renders")
         with open_shared(str(msg["shm"])) as fd:
+            _check_model_not_written(settings, str(msg["shm"]))
             size = os.fstat(fd).st_size
             if min(in_off, out_off) < 0 or in_off + n_in > size or out_off + n_out > size:
                 raise ValueError("frame or window does not fit the shared memory")

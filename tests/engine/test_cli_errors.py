@@ -239,7 +239,17 @@ def test_an_existing_read_only_output_frame_is_refused_with_exit_4(tmp_path, cap
     assert_one_line(capsys.readouterr().err, "frame 1002", "k.1002.png", "read-only")
     assert locked.read_bytes() == b"approved frame"
     assert (out / "k.1001.png").is_file() and (out / "k.1003.png").is_file()
-    assert main([*args, "--skip-existing"]) == 0  # an existing frame that is skipped is not written
+    # --skip-existing renders a broken existing frame again, and a read-only one cannot be: exit 4
+    assert main([*args, "--skip-existing"]) == 4
+    assert_one_line(capsys.readouterr().err, "frame 1002", "k.1002.png", "read-only")
+    assert locked.read_bytes() == b"approved frame"
+    locked.chmod(0o644)
+    locked.unlink()
+    assert main(args) == 0
+    approved = locked.read_bytes()
+    locked.chmod(0o444)
+    assert main([*args, "--skip-existing"]) == 0  # a complete read-only frame is skipped, not written
+    assert locked.read_bytes() == approved
     report = tmp_path / "r.json"
     report.write_text("{}")
     report.chmod(0o444)
