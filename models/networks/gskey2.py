@@ -241,13 +241,15 @@ def colour_evidence(
 
 def corrected_key(
     ev: ColourEvidence,
-    o: torch.Tensor,
+    o: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
     bg_range: float,
     hold_subject: bool,
     hold_clear: bool = False,
     hold_detail: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The outputs from the trunk's 4 channels (alpha correction, bg correction), unaligned.
+
+    o: the 4 channels, or the alpha correction and the 3 bg corrections apart (no concatenation).
 
     Raising alpha is scaled by the gate; lowering it is phased out over HOLD_WIDTH above a raw
     key of 1 with ``hold_subject``. With ``hold_clear`` it is also phased out where the key is near
@@ -259,7 +261,7 @@ def corrected_key(
     is unaligned and added to the guide as given: the same as correcting the aligned guide and
     unaligning the sum (the swap is exact), one 3-channel split and concatenation fewer.
     """
-    delta = o[:, :1]
+    delta, bg_o = o if isinstance(o, tuple) else (o[:, :1], None)
     lower = F.relu(-delta)
     if hold_subject:
         lower = lower * torch.clamp((1.0 + HOLD_WIDTH - ev.raw) * (1.0 / HOLD_WIDTH), 0.0, 1.0)
@@ -269,7 +271,7 @@ def corrected_key(
     if hold_detail:
         lower = lower * (1.0 - ev.gate)
     alpha = torch.clamp(ev.start + ev.gate * F.relu(delta) - lower, 0.0, 1.0)
-    correction = screen_aligned(bg_range * torch.tanh(o[:, 1:]), ev.blue)
+    correction = screen_aligned(bg_range * torch.tanh(o[:, 1:] if bg_o is None else bg_o), ev.blue)
     return alpha, torch.clamp(ev.screen_input + correction, 0.0, 1.0)
 
 
@@ -367,7 +369,9 @@ class CorrectingKeyer(nn.Module):
         r = self.rules
         return colour_evidence(plate, screen, r.gate, r.clip, r.strength, r.clip_edges)
 
-    def keyed(self, ev: ColourEvidence, o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def keyed(
+        self, ev: ColourEvidence, o: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         r = self.rules
         return corrected_key(ev, o, self.bg_range, r.hold_subject, r.hold_clear, r.hold_detail)
 

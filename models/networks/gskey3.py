@@ -77,10 +77,12 @@ class GsKeyNet3(CorrectingKeyer):
         d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
         return self.keyed(ev, self.full_resolution(ev, self.h_out(r(self.h_mix(r(self.h_dw(d1)))))))
 
-    def full_resolution(self, ev: ColourEvidence, o: torch.Tensor) -> torch.Tensor:
+    def full_resolution(
+        self, ev: ColourEvidence, o: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The head's half-resolution output upsampled (model.kwargs.detail: bilinear or guided)."""
         if self.rules.detail == "guided":
-            return torch.cat([guided_up(o[:, :1], ev.start), _up(o[:, 1:])], dim=1)
+            return guided_up(o[:, :1], ev.start), _up(o[:, 1:])
         return _up(o)
 
 
