@@ -26,6 +26,8 @@ BLOCK = 4  # block-average factor before any statistics: cheap and denoises
 CELL_BLOCKS = 8  # cell size in blocks -> CELL_PX full-resolution pixels
 CELL_PX = BLOCK * CELL_BLOCKS
 MIN_CELL_COVER = 0.2  # fraction of screen pixels a cell needs to count as measured
+SCREEN_RATIO_TOL = 0.25  # largest red/green or blue/green difference from the screen colour that is screen
+RED_RATIO_TOL = 0.12  # ... and of red/green alone (a fringe of skin, brown or blond hair raises it)
 
 
 @dataclass
@@ -145,13 +147,22 @@ def screen_channel(small_enc: np.ndarray, colour_override: np.ndarray | None = N
 
 
 def _screen_mask(small_lin: np.ndarray, small_enc: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Pixels whose chromaticity matches the screen; brightness may vary (falloff)."""
+    """Pixels whose chromaticity matches the screen; brightness may vary (falloff).
+
+    Only these build the estimate, so the tolerances decide how much of the subject's fringe is
+    averaged into the screen behind it. A 30% brown strand over the screen moves red/green by 0.17:
+    at 0.25 such fringes (skin, brown or blond hair) darkened the estimate beside the subject and
+    every strand keyed against it came out too thin. Red/green is held to RED_RATIO_TOL; blue/green
+    keeps the wider SCREEN_RATIO_TOL because shadows on a green screen move it (cooler bounce
+    light): held to 0.12 too, the woman's shadow in the real photographs leaked twice as much.
+    Screen-aligned: for a blue screen "red/green" is red over the screen's blue.
+    """
     eps = 1e-4
     gc = max(float(colour[1]), eps)
     g = np.maximum(small_lin[..., 1], eps)
     rr = small_lin[..., 0] / g - colour[0] / gc
     br = small_lin[..., 2] / g - colour[2] / gc
-    chroma_ok = (np.abs(rr) < 0.25) & (np.abs(br) < 0.25)
+    chroma_ok = (np.abs(rr) < RED_RATIO_TOL) & (np.abs(br) < SCREEN_RATIO_TOL)
     bright_ok = (small_lin[..., 1] > 0.15 * gc) & (small_lin[..., 1] < 4.0 * gc)
     green_ok = _greenness(small_enc) > 0.3 * float(_greenness(srgb_oetf(colour[None, :]))[0])
     return chroma_ok & bright_ok & green_ok
