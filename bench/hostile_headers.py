@@ -57,7 +57,7 @@ def _run(args: list[str]) -> tuple[float, float, int, int]:
     """(seconds, peak RSS MB, exit code, error lines) of `gsrender ARGS` in a child process."""
     with tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "gsrender.engine.cli", *args, "--no-progress"],
+        proc = subprocess.Popen([sys.executable, "-m", "gsrender.cli", *args, "--no-progress"],
                                 stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gsrender.engine.cli import main as render
+from gsrender.cli.render import main as render
 from gsrender.engine.command import run_command
 from gsrender.engine.errors import UsageError
 
@@ -23,25 +23,25 @@ VerbMain = Callable[[list[str]], int]
 
 
 def _info() -> VerbMain:
-    from gsrender.engine.info import main
+    from gsrender.cli.info import main
 
     return main
 
 
 def _doctor() -> VerbMain:
-    from gsrender.engine.doctor import main
+    from gsrender.cli.doctor import main
 
     return main
 
 
 def _build_engine() -> VerbMain:
-    from gsrender.engine.backends.tensorrt.build_cli import main
+    from gsrender.cli.build_engine import main
 
     return main
 
 
 def _job() -> VerbMain:
-    from gsrender.engine.farm_job import main
+    from gsrender.cli.job import main
 
     return main
 

@@ -23,10 +23,10 @@ GSRENDER = [sys.executable, "-m", "gsrender.cli"]
 # verb -> (module its main lives in, what that module needs beyond the base install to load;
 # build-engine's command loads without TensorRT: it lists the cache and says what a build lacks)
 MODULES = {
-    "info": ("gsrender.engine.info", None),
-    "doctor": ("gsrender.engine.doctor", None),
-    "build-engine": ("gsrender.engine.backends.tensorrt.build_cli", None),
-    "job": ("gsrender.engine.farm_job", None),
+    "info": ("gsrender.cli.info", None),
+    "doctor": ("gsrender.cli.doctor", None),
+    "build-engine": ("gsrender.cli.build_engine", None),
+    "job": ("gsrender.cli.job", None),
     "serve": ("gsrender.ofx_bridge.worker", None),
     "train": ("gsrender.training.train", "torch"),
     "evaluate": ("gsrender.training.evaluate_cli", "torch"),
@@ -94,7 +94,7 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
 
 
 def test_build_engine_is_the_tensorrt_build_cli(capsys, tmp_path, monkeypatch):
-    """`gsrender build-engine` runs gsrender.engine.backends.tensorrt.build_cli, which loads without
+    """`gsrender build-engine` runs gsrender.cli.build_engine, which loads without
     TensorRT: it lists the engine cache anywhere, and a build without TensorRT is one line, exit 5."""
     assert VERBS["build-engine"].load().__module__ == MODULES["build-engine"][0]
     assert main(["build-engine", "--list", "--cache", str(tmp_path)]) == 0
@@ -148,7 +148,7 @@ def test_doctor_via_the_cli_verb(tmp_path: Path, capsys: pytest.CaptureFixture) 
 
 def test_unexpected_exception_in_a_tool_verb_is_one_line(tmp_path, capsys, monkeypatch):
     """Fault injection: the verb's own code raises what a bug would."""
-    from gsrender.engine import info
+    from gsrender.cli import info
 
     def broken(path, *args):
         raise KeyError("subimages")

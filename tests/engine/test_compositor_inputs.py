@@ -8,8 +8,8 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from gsrender.cli.render import main
 from gsrender.engine.backends import create_backend
-from gsrender.engine.cli import main
 from gsrender.engine.compositor_inputs import (
     CleanPlateScreen,
     FrameInputs,

@@ -9,8 +9,9 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from gsrender.engine import colour, info
-from gsrender.engine.cli import main
+from gsrender.cli import info
+from gsrender.cli.render import main
+from gsrender.engine import colour
 from gsrender.engine.image_io import probe, read_frame
 from tests.conftest import make_plate
 
@@ -250,7 +251,7 @@ def test_input_alpha_multiplies_the_key(tmp_path, mode):
 
 
 def test_attribute_formatting_edge_cases():
-    from gsrender.engine.info import format_attribute
+    from gsrender.cli.info import format_attribute
 
     assert format_attribute((0x23595929 | 0x40, 0), "timecode") == "23:59:59;29"  # drop-frame flag
     assert format_attribute((25, 1), "rational2i") == "25"

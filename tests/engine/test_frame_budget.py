@@ -11,8 +11,8 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from gsrender.cli.render import main
 from gsrender.engine import screen_estimate
-from gsrender.engine.cli import main
 from gsrender.engine.frame_budget import FRAME_BYTES_PER_PIXEL
 from gsrender.engine.preflight import DEFAULT_MAX_PIXELS, available_memory
 from tests.conftest import assert_one_line, make_plate, write_plate

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsrender.engine import farm_job, frame_pipeline, sequence
-from gsrender.engine.cli import main
+from gsrender.cli import job as farm_job
+from gsrender.cli.render import main
+from gsrender.engine import frame_pipeline, sequence
 from tests.conftest import assert_one_line, error_lines, make_plate, write_plate
 
-CLI = [sys.executable, "-m", "gsrender.engine.cli"]
-INFO = [sys.executable, "-m", "gsrender.engine.info"]
+CLI = [sys.executable, "-m", "gsrender.cli"]
+INFO = [sys.executable, "-m", "gsrender.cli.info"]
 
 
 def run(*args: object) -> int:
@@ -333,7 +334,7 @@ def test_planning_parses_the_output_pattern_once(plate_seq, tmp_path, monkeypatc
 
     monkeypatch.setattr(sequence, "_parse_token", counting)
     src = plate_seq()
-    from gsrender.engine.cli import _plan_jobs, _render_parser
+    from gsrender.cli.render import _plan_jobs, _render_parser
 
     args = _render_parser().parse_args(
         [str(src / "plate.####.png"), "-o", str(tmp_path / "k.######.exr"), "-F", "1-20000"]
@@ -471,7 +472,7 @@ def as_other_user():
     site_dir = sysconfig.get_paths()["purelib"]
     code = (
         f"import site, sys; site.addsitedir({site_dir!r}); "
-        "from gsrender.engine.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from gsrender.cli.render import main; sys.exit(main(sys.argv[1:]))"
     )
     root = Path(tempfile.mkdtemp(prefix="gsu-", dir="/tmp"))
     os.chmod(root, 0o755)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
+from gsrender.cli.render import main
 from gsrender.engine import exr_header
-from gsrender.engine.cli import main
 from gsrender.engine.image_io import MAX_ATTRIBUTE_BYTES, MAX_CARRIED_ATTRIBUTES, probe
 from tests.conftest import assert_one_line, make_plate
 

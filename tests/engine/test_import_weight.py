@@ -12,7 +12,7 @@ import pytest
 
 HEAVY = ("torch", "onnx", "tensorrt", "pycuda", "gsrender.training", "gsrender.export")
 LIGHT_MODULES = [
-    "gsrender.engine.cli",
+    "gsrender.cli.render",
     "gsrender.ofx_bridge.worker",
     "gsrender.models",
     "gsrender.models.metadata",

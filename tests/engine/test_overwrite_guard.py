@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gsrender.engine import farm_job
-from gsrender.engine.cli import main
+from gsrender.cli import job as farm_job
+from gsrender.cli.render import main
 from tests.conftest import assert_one_line, make_plate, write_plate
 
 

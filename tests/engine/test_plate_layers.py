@@ -9,8 +9,8 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from gsrender.engine import info
-from gsrender.engine.cli import main
+from gsrender.cli import info
+from gsrender.cli.render import main
 from gsrender.engine.errors import InputError
 from gsrender.engine.image_io import read_frame
 from gsrender.engine.layers import PlateSelection

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gsrender.engine.cli import main
+from gsrender.cli.render import main
 from gsrender.engine.image_io import read_frame, write_frame
 
 

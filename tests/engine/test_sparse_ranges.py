@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from gsrender.engine.cli import main
+from gsrender.cli.render import main
 from gsrender.engine.sequence import describe_ranges, frame_ranges
 from tests.conftest import error_lines
 

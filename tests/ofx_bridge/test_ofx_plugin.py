@@ -19,7 +19,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from gsrender.engine.cli import main as cli_main
+from gsrender.cli.render import main as cli_main
 from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.image_io import write_frame
 from gsrender.ofx_bridge import protocol

@@ -28,7 +28,7 @@ CASES: dict[str, tuple[Path, list[str]]] = {
 
 def render_case(name: str, out_dir: Path) -> Path:
     """Render one case with the real CLI (bundled model, CPU backend) into out_dir."""
-    from gsrender.engine.cli import main
+    from gsrender.cli.render import main
 
     src, extra = CASES[name]
     out = out_dir / name

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gsrender.engine.backends.tensorrt.build_cli import main
+from gsrender.cli.build_engine import main
 from gsrender.engine.backends.tensorrt.loader import ensure_engine
 from tests.engine.backends.tensorrt.fakes import NODE_B, fake_builder, make_request
 

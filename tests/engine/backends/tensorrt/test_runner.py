@@ -452,8 +452,8 @@ def test_fake_gpu_auto_fallback_is_one_log_line(
 ) -> None:
     """The CLI with --backend auto on a node whose GPU runs out of memory: it renders on the
     CPU and says why in one line (no traceback)."""
+    from gsrender.cli.render import main
     from gsrender.engine.backends import default_model_path
-    from gsrender.engine.cli import main
 
     cache = tmp_path / "engines"
     monkeypatch.setenv(CACHE_ENV, str(cache))

@@ -20,8 +20,10 @@ import OpenImageIO as oiio
 import pytest
 import yaml
 
-from gsrender.engine import farm_host, farm_job, farm_template
-from gsrender.engine.cli import main as gsrender_main
+from gsrender.cli import job as farm_job
+from gsrender.cli.job import host as farm_host
+from gsrender.cli.job import template as farm_template
+from gsrender.cli.render import main as gsrender_main
 from tests.conftest import make_plate, write_plate
 
 openjd_model = pytest.importorskip("openjd.model")
@@ -334,7 +336,7 @@ def test_overlapping_concurrent_tasks_never_corrupt_a_frame(shot, tmp_path):
     base = [
         sys.executable,
         "-m",
-        "gsrender.engine.cli",
+        "gsrender.cli",
         str(shot["src"] / PATTERN),
         "-o",
         str(out / OUT),

@@ -15,10 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .cli import main as render_command
-from .command import run_command
-from .errors import EXIT_BACKEND, EXIT_OK, UsageError
-from .farm_template import RUN_CHUNK
+from gsrender.cli.job.template import RUN_CHUNK
+from gsrender.cli.render import main as render_command
+from gsrender.engine.command import run_command
+from gsrender.engine.errors import EXIT_BACKEND, EXIT_OK, UsageError
 
 
 def _gpu_problem() -> str | None:
@@ -48,7 +48,7 @@ def _engine_build_problem() -> str | None:
     if importlib.util.find_spec("tensorrt") is None:
         return "TensorRT is not installed (pip install 'gsrender[tensorrt]')"
     try:
-        from .backends.tensorrt import build_cli  # noqa: F401 - only: does it load here?
+        from gsrender.cli import build_engine  # noqa: F401 - only: does it load here?
     except ImportError as exc:
         return f"gsrender build-engine is unavailable ({exc})"
     return None
@@ -56,7 +56,7 @@ def _engine_build_problem() -> str | None:
 
 def _build_engine(argv: list[str]) -> int:
     """`gsrender build-engine ARGV` in this process, ending as that verb does (one line, exit code)."""
-    from .backends.tensorrt.build_cli import main
+    from gsrender.cli.build_engine import main
 
     return run_command(main, argv, "build-engine")
 

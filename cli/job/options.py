@@ -14,11 +14,16 @@ import io
 import os
 from pathlib import Path
 
-from .cli import render_main
-from .errors import UsageError
-from .farm_template import INPUT_PARAMS, JobSpec, input_args
-from .render_options import OneLineParser, add_render_arguments, default_output, negative_frame_ranges
-from .sequence import expand_sequence, has_frame_token, parse_frame_range
+from gsrender.cli.job.template import INPUT_PARAMS, JobSpec, input_args
+from gsrender.cli.render import render_main
+from gsrender.cli.render_options import (
+    OneLineParser,
+    add_render_arguments,
+    default_output,
+    negative_frame_ranges,
+)
+from gsrender.engine.errors import UsageError
+from gsrender.engine.sequence import expand_sequence, has_frame_token, parse_frame_range
 
 # Render options the template itself sets (or that make no sense on a farm).
 _CONTROLLED = {"help", "input", "output", "frames", "skip_existing", "no_progress", "dry_run", "report"}
@@ -222,7 +227,7 @@ def _probe_model(args: argparse.Namespace) -> None:
     same file on a backend this host has: ONNX Runtime for .onnx, torch for a .pt checkpoint."""
     if getattr(args, "keyer", "neural") != "neural" or not getattr(args, "model", None):
         return  # the bundled model ships with gsrender and is tested with it
-    from .backends import create_backend
+    from gsrender.engine.backends import create_backend
 
     path = Path(args.model).expanduser()
     local = "torch" if path.suffix == ".pt" or getattr(args, "backend", "auto") == "torch" else "onnxruntime"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gsrender.engine.render_options import (
+from gsrender.cli.render_options import (
     OneLineParser,
     add_render_arguments,
     default_output,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gsrender.engine import backends, doctor
+from gsrender.cli import doctor
+from gsrender.engine import backends
 from gsrender.engine.atomic_files import file_sha256
 from gsrender.engine.backends.tensorrt.cache import BuildRequest
 from gsrender.engine.backends.tensorrt.loader import ensure_engine

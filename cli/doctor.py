@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .backends import default_model_path, resolve_auto
-from .backends.tensorrt.cache import default_cache_dir, list_engines
-from .backends.tensorrt.node import NodeIdentity, nvidia_smi, trt_major
-from .command import run_command
+from gsrender.engine.backends import default_model_path, resolve_auto
+from gsrender.engine.backends.tensorrt.cache import default_cache_dir, list_engines
+from gsrender.engine.backends.tensorrt.node import NodeIdentity, nvidia_smi, trt_major
+from gsrender.engine.command import run_command
 
 
 def _version(dist: str) -> str | None:

@@ -7,12 +7,12 @@ import sys
 
 import numpy as np
 
-from . import colour
-from .command import run_command
-from .errors import GsRenderError
-from .image_io import probe, read_frame
-from .layers import PlateSelection, choose_plate
-from .preflight import check_frame, utf8_path
+from gsrender.engine import colour
+from gsrender.engine.command import run_command
+from gsrender.engine.errors import GsRenderError
+from gsrender.engine.image_io import probe, read_frame
+from gsrender.engine.layers import PlateSelection, choose_plate
+from gsrender.engine.preflight import check_frame, utf8_path
 
 
 def _timecode(value: object) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsrender.engine.cli import main
+from gsrender.cli.render import main
 from gsrender.engine.image_io import write_frame
 from tests.conftest import assert_one_line, make_plate, write_plate
 
@@ -139,7 +139,7 @@ def test_sigterm_leaves_only_complete_frames(plate_seq, tmp_path, io_threads):
     cmd = [
         sys.executable,
         "-m",
-        "gsrender.engine.cli",
+        "gsrender.cli",
         str(src / "plate.####.png"),
         "-o",
         str(out / "k.####.exr"),

@@ -6,8 +6,8 @@ import sys
 import threading
 import time
 
-from .command import quiet_stdout
-from .render import FrameReport
+from gsrender.engine.command import quiet_stdout
+from gsrender.engine.render import FrameReport
 
 
 class ProgressPrinter:

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from gsrender.engine.cli import main as gsrender_main
+from gsrender.cli.render import main as gsrender_main
 from gsrender.engine.image_io import write_frame
-from tests.conftest import make_plate, write_plate
-from tests.engine.test_farm_job import (
+from tests.cli.test_job import (
     OPTS,
     OUT,
     PATTERN,
@@ -23,6 +22,7 @@ from tests.engine.test_farm_job import (
     pixels,
     summaries,
 )
+from tests.conftest import make_plate, write_plate
 
 pytest.importorskip("openjd.model")
 FRAMES = range(1, 5)
@@ -65,7 +65,7 @@ def test_inputs_are_path_parameters_of_the_template(matte_shot, tmp_path):
 
 
 def test_a_missing_matte_fails_when_the_job_is_made(matte_shot, tmp_path, capsys):
-    from gsrender.engine import farm_job
+    from gsrender.cli import job as farm_job
 
     rc = farm_job.main([str(matte_shot["src"] / PATTERN), "--garbage-matte", str(tmp_path / "none.png")])
     assert rc == 3

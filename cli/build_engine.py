@@ -18,12 +18,8 @@ import logging
 import sys
 from pathlib import Path
 
-from gsrender.models import metadata as M
-
-from ...command import run_command
-from ...errors import BackendError
-from ..base import default_model_path
-from .cache import (
+from gsrender.engine.backends.base import default_model_path
+from gsrender.engine.backends.tensorrt.cache import (
     CACHE_ENV,
     LOCK_TIMEOUT_S,
     PRECISIONS,
@@ -32,10 +28,13 @@ from .cache import (
     default_cache_dir,
     list_engines,
 )
-from .loader import ensure_engine
-from .node import NodeIdentity, detect_node
-from .profile import DEFAULT_MAX_BATCH, DEFAULT_MAX_TILE, select_profile
-from .request import prepare_request, read_onnx_metadata
+from gsrender.engine.backends.tensorrt.loader import ensure_engine
+from gsrender.engine.backends.tensorrt.node import NodeIdentity, detect_node
+from gsrender.engine.backends.tensorrt.profile import DEFAULT_MAX_BATCH, DEFAULT_MAX_TILE, select_profile
+from gsrender.engine.backends.tensorrt.request import prepare_request, read_onnx_metadata
+from gsrender.engine.command import run_command
+from gsrender.engine.errors import BackendError
+from gsrender.models import metadata as M
 
 
 def build_parser() -> argparse.ArgumentParser:

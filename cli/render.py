@@ -1,7 +1,7 @@
 """The render command: key a frame sequence (`gsrender plate.####.exr -o keyed/k.####.exr -F 1001-1100`).
 
 The `gsrender` script is gsrender.cli, which runs the other verbs (info, job, train...) and hands
-everything else to `main` here; `python -m gsrender.engine.cli` renders too.
+everything else to `main` here; `python -m gsrender.cli` renders too.
 """
 
 from __future__ import annotations
@@ -17,11 +17,18 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import allocator, compositor_inputs, overwrite_guard
-from .atomic_files import atomic_write_text, remove_stale_temps
-from .backends.base import Backend
-from .command import note_signal, quiet_stdout, run_command
-from .errors import (
+from gsrender.cli.progress import ProgressPrinter
+from gsrender.cli.render_options import (
+    OneLineParser,
+    add_render_arguments,
+    default_output,
+    negative_frame_ranges,
+)
+from gsrender.engine import allocator, compositor_inputs, overwrite_guard
+from gsrender.engine.atomic_files import atomic_write_text, remove_stale_temps
+from gsrender.engine.backends.base import Backend
+from gsrender.engine.command import note_signal, quiet_stdout, run_command
+from gsrender.engine.errors import (
     EXIT_FRAMES_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -34,16 +41,14 @@ from .errors import (
     UsageError,
     describe_exception,
 )
-from .image_io import validate_output_options
-from .layers import PlateSelection
-from .output import OutputSettings, validate_output, writer_dtype
-from .output_check import check_report_path, problem_of
-from .overwrite_guard import FileSet
-from .preflight import resolved, utf8_path
-from .progress import ProgressPrinter
-from .render import FrameReport, RenderSettings, StageTimes, existing_problem, render_frames
-from .render_options import OneLineParser, add_render_arguments, default_output, negative_frame_ranges
-from .sequence import (
+from gsrender.engine.image_io import validate_output_options
+from gsrender.engine.layers import PlateSelection
+from gsrender.engine.output import OutputSettings, validate_output, writer_dtype
+from gsrender.engine.output_check import check_report_path, problem_of
+from gsrender.engine.overwrite_guard import FileSet
+from gsrender.engine.preflight import resolved, utf8_path
+from gsrender.engine.render import FrameReport, RenderSettings, StageTimes, existing_problem, render_frames
+from gsrender.engine.sequence import (
     FramePlan,
     FrameRef,
     describe_ranges,
@@ -170,7 +175,7 @@ def _check_overwrites(
         folder, names = pattern_files(pattern, frames)
         reads.append(FileSet(option, folder, names, many=has_frame_token(pattern)))
     if args.keyer == "neural":
-        from .backends.base import default_model_path
+        from gsrender.engine.backends.base import default_model_path
 
         reads.append(overwrite_guard.single("--model", args.model or default_model_path()))
     if report is not None:
@@ -232,12 +237,12 @@ class _Signals:
 
 def _check_model_option(args: argparse.Namespace) -> None:
     """Backend name and model file, checked before anything is planned on them (also by --dry-run)."""
-    from .backends import BACKENDS
+    from gsrender.engine.backends import BACKENDS
 
     if args.backend not in BACKENDS:
         raise UsageError(None, f"unknown backend '{args.backend}' ({', '.join(BACKENDS)})")
     if args.keyer == "neural" and args.model:
-        from .errors import BackendError
+        from gsrender.engine.errors import BackendError
 
         utf8_path(args.model)
         if not Path(args.model).is_file():
@@ -246,9 +251,9 @@ def _check_model_option(args: argparse.Namespace) -> None:
 
 def _log_input_colour(args: argparse.Namespace, jobs: FramePlan | list, plate: PlateSelection) -> None:
     """One line saying which layer and colour space the first frame is keyed as, and why."""
-    from . import colour
-    from .image_io import probe
-    from .layers import choose_plate
+    from gsrender.engine import colour
+    from gsrender.engine.image_io import probe
+    from gsrender.engine.layers import choose_plate
 
     try:
         info = probe(jobs[0][0].path)
@@ -331,7 +336,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     validate_output_options(
         jobs[0][1], writer_dtype(jobs[0][1], settings.output), settings.output.compression
     )
-    from .colour import resolve_colorspace
+    from gsrender.engine.colour import resolve_colorspace
 
     for option, name in (("--colorspace", args.colorspace), ("--out-colorspace", args.out_colorspace)):
         try:
@@ -351,7 +356,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     for folder, names in names_by_folder.items():
         remove_stale_temps(folder, names)
 
-    from .backends import create_backend
+    from gsrender.engine.backends import create_backend
 
     start = time.perf_counter()
     times = StageTimes()

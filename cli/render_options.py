@@ -12,11 +12,11 @@ import math
 from pathlib import Path
 from typing import NoReturn
 
-from . import compositor_inputs
-from .image_io import WINDOW_MODES
-from .layers import INPUT_ALPHA_MODES
-from .preflight import DEFAULT_MAX_PIXELS
-from .tile_profile import AUTO_TILE, AUTO_WHOLE_FRAME
+from gsrender.engine import compositor_inputs
+from gsrender.engine.image_io import WINDOW_MODES
+from gsrender.engine.layers import INPUT_ALPHA_MODES
+from gsrender.engine.preflight import DEFAULT_MAX_PIXELS
+from gsrender.engine.tile_profile import AUTO_TILE, AUTO_WHOLE_FRAME
 
 MAX_THREADS = 1024  # inference threads; more is a typo, and ONNX Runtime fails obscurely on it
 MAX_IO_THREADS = 64  # frames read and written at once, each

@@ -27,13 +27,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import overwrite_guard
-from .atomic_files import atomic_write_text
-from .command import run_command
-from .errors import EXIT_OK, OutputError
-from .farm_host import build_engine_if_available, run_chunk
-from .farm_options import absolute, given_render_args, spec_from_args
-from .farm_template import (
+from gsrender.cli.job.host import build_engine_if_available, run_chunk
+from gsrender.cli.job.options import absolute, given_render_args, spec_from_args
+from gsrender.cli.job.template import (
     BUILD_GUARD,
     INPUT_PARAMS,
     RUN_CHUNK,
@@ -43,8 +39,12 @@ from .farm_template import (
     parameter_values,
     validate_template,
 )
-from .overwrite_guard import FileSet
-from .sequence import has_frame_token, pattern_files
+from gsrender.engine import overwrite_guard
+from gsrender.engine.atomic_files import atomic_write_text
+from gsrender.engine.command import run_command
+from gsrender.engine.errors import EXIT_OK, OutputError
+from gsrender.engine.overwrite_guard import FileSet
+from gsrender.engine.sequence import has_frame_token, pattern_files
 
 
 def _write_text(path: Path, text: str) -> None:

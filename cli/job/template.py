@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from gsrender.engine.errors import UsageError
 
 BUILD_GUARD = "--build-engine-if-available"
 RUN_CHUNK = "--run-chunk"

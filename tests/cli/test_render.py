@@ -9,8 +9,9 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from gsrender.engine import colour, info
-from gsrender.engine.cli import main
+from gsrender.cli import info
+from gsrender.cli.render import main
+from gsrender.engine import colour
 from gsrender.engine.encoding import srgb_eotf
 from gsrender.engine.image_io import read_frame, write_frame
 from tests.conftest import make_plate, write_plate
