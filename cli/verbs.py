@@ -53,7 +53,7 @@ def _serve() -> VerbMain:
 
 
 def _train() -> VerbMain:
-    from gsrender.training.train import main
+    from gsrender.cli.train import main
 
     return main
 

@@ -1,9 +1,6 @@
-"""Train a keying network from a TOML config; resume, fine-tune and scale with torchrun.
+"""The training run: a keying network trained from a TOML config, resumed, fine-tuned, scaled with torchrun.
 
-    gsrender-train --config training/configs/gskey.toml --out runs/gskey [--steps N] [--resume]
-                   [--set optim.lr=5e-4 ...] [--device cpu|cuda]
-    gsrender-train --finetune models/gskey.pt --data shot010/keyed --out runs/shot010
-    torchrun --nproc_per_node 4 -m gsrender.training.train --config gskey --out runs/gskey
+The command line (`gsrender train`, `gsrender-train`) is gsrender.cli.train.
 
 The run folder holds only what is needed to continue, pick and explain a run:
 config.toml (the config actually used), log.csv, loss.png, train_info.json, last.pt
@@ -20,7 +17,6 @@ uninterrupted run would have used.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -499,7 +495,7 @@ def _prepare_run_folder(
     return command
 
 
-def _check_model_options(cfg: dict[str, Any], source: str) -> None:
+def check_model_options(cfg: dict[str, Any], source: str) -> None:
     """Build the network once so a model option it does not take is a one-line error, not a crash."""
     try:
         build_model(cfg["model"]["name"], **dict(cfg["model"]["kwargs"]))
@@ -650,72 +646,7 @@ def _write_train_info(trainer: Trainer, info: dict[str, Any], session: _Session,
 # --------------------------------------------------------------------------- the run
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="gsrender-train",
-        description="Train a gsrender keying network (gskey or a seed baseline), or fine-tune the shipped "
-        "model on a few keyed frames of one shot.",
-    )
-    ap.add_argument(
-        "--config",
-        help="TOML config, or the name of a shipped one: "
-        f"{', '.join(C.shipped_configs())} (default: finetune with --finetune)",
-    )
-    ap.add_argument("--out", required=True, help="run folder (log.csv, loss.png, last.pt, best.pt, ...)")
-    ap.add_argument("--steps", type=int, help="total optimiser steps (overrides train.steps)")
-    ap.add_argument(
-        "--until",
-        type=int,
-        metavar="STEP",
-        help="stop after this step and checkpoint (the schedule still spans --steps): "
-        "for farm jobs that train in chunks with --resume",
-    )
-    ap.add_argument(
-        "--resume", action="store_true", help="continue from OUT/last.pt (starts fresh if absent)"
-    )
-    ap.add_argument("--finetune", metavar="CKPT", help="start from this checkpoint's weights (with --data)")
-    ap.add_argument(
-        "--data",
-        metavar="FOLDER",
-        help="train on keyed frames in the seed layout "
-        "(Data.01.RGB.0063.png + Data.01.ALPHA.0063.png) instead of synthetic plates",
-    )
-    ap.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)",
-    )
-    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
-    return ap
-
-
-def _resolve_config(args: argparse.Namespace, resume_ckpt: dict[str, Any] | None) -> dict[str, Any]:
-    overrides = list(args.set)
-    if resume_ckpt is not None:
-        cfg = C.from_dict(resume_ckpt["config"])
-        C.apply_overrides(cfg, overrides)
-    else:
-        name = args.config or ("finetune" if args.finetune else None)
-        if name is None:
-            raise ValueError("--config is required (or --finetune CKPT for fine-tuning)")
-        if args.data:  # before the user's --set, so those still win
-            folder = json.dumps(str(Path(args.data).resolve()))
-            overrides = ['data.kind="paired"', f"data.folder={folder}", *overrides]
-        cfg = C.load_config(name, overrides)
-        if args.finetune and not args.config:  # a shot fine-tune keeps the network it starts from
-            src = load_checkpoint(args.finetune)
-            cfg["model"] = C.from_dict(src["config"])["model"]
-    if args.steps is not None:
-        cfg["train"]["steps"] = args.steps
-    if args.device:
-        cfg["train"]["device"] = args.device
-    C.validate(cfg)
-    return cfg
-
-
-def _pick_device(cfg: dict[str, Any], rank: Dist) -> torch.device:
+def pick_device(cfg: dict[str, Any], rank: Dist) -> torch.device:
     want = cfg["train"]["device"]
     if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
@@ -725,65 +656,27 @@ def _pick_device(cfg: dict[str, Any], rank: Dist) -> torch.device:
     return torch.device("cpu")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of gsrender-train and `gsrender train`: errors are one line and an exit code."""
-    from gsrender.engine.command import run_command
-
-    return run_command(_main, argv, "train")
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """The training run the command line asks for; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    out = Path(args.out)
-    rank = Dist()
-    last_path = out / "last.pt"
-    if args.finetune and not (args.data or args.config):
-        print(
-            "gsrender-train: --finetune needs --data FOLDER (the keyed frames of the shot) or --config "
-            "(a training phase of its own, e.g. training/configs/gskey2_phase2.toml)",
-            file=sys.stderr,
-        )
-        return 2
-    if last_path.exists() and not args.resume:
-        msg = f"{out} already holds a run; pass --resume to continue it or pick another --out"
-        print(f"gsrender-train: {msg}", file=sys.stderr)
-        return 2
-    resume = load_checkpoint(last_path) if (args.resume and last_path.exists()) else None
-    try:
-        cfg = _resolve_config(args, resume)
-        _check_model_options(cfg, args.config or "the default config")
-        device = _pick_device(cfg, rank)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"gsrender-train: {exc}", file=sys.stderr)
-        return 2
-    rank.init(device)
-    try:
-        return _train(cfg, args, argv, out, rank, device, resume)
-    finally:
-        rank.close()
-
-
-def _train(
+def run_session(
     cfg: dict[str, Any],
-    args: argparse.Namespace,
     argv: list[str],
     out: Path,
     rank: Dist,
     device: torch.device,
     resume: dict[str, Any] | None,
+    finetune: str | None = None,
+    until: int | None = None,
 ) -> int:
-    """One session of a run: set up (or resume), train up to the stop step, write the run summary."""
+    """One session of a run: set up (or resume; else start from `finetune`'s weights when given), train up
+    to the stop step (`until`, else train.steps), write the run summary; the exit status."""
     if cfg["train"]["threads"] > 0:
         torch.set_num_threads(cfg["train"]["threads"])
     command = _prepare_run_folder(cfg, argv, out, rank, resume)
-    trainer = _build_trainer(cfg, args.finetune if resume is None else None, out, rank, device, command)
+    trainer = _build_trainer(cfg, finetune if resume is None else None, out, rank, device, command)
     if resume is not None:
         trainer.restore(resume)
 
     total_steps = cfg["train"]["steps"]
-    stop = min(total_steps, args.until) if args.until is not None else total_steps
+    stop = min(total_steps, until) if until is not None else total_steps
     if trainer.progress.step >= stop:
         if rank.main:
             print(
@@ -811,7 +704,3 @@ def _train(
         )
     rank.barrier()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,7 +28,7 @@ MODULES = {
     "build-engine": ("gsrender.cli.build_engine", None),
     "job": ("gsrender.cli.job", None),
     "serve": ("gsrender.ofx_bridge.worker", None),
-    "train": ("gsrender.training.train", "torch"),
+    "train": ("gsrender.cli.train", "torch"),
     "evaluate": ("gsrender.training.evaluate_cli", "torch"),
     "export": ("gsrender.export.onnx_export", "torch"),
 }

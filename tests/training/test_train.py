@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from gsrender.cli.train import main
 from gsrender.training import config as C
 from gsrender.training.datasets import make_validation_plates, write_paired_sequence
-from gsrender.training.train import lr_factor, main
+from gsrender.training.train import lr_factor
 
 # A few steps on 32 px crops: exercises every path (data, loss, optimiser, validation,
 # checkpoints, log, plot) in seconds on two CPU cores.
