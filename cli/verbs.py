@@ -65,7 +65,7 @@ def _evaluate() -> VerbMain:
 
 
 def _export() -> VerbMain:
-    from gsrender.export.onnx_export import main
+    from gsrender.cli.export import main
 
     return main
 

@@ -30,7 +30,7 @@ MODULES = {
     "serve": ("gsrender.ofx_bridge.worker", None),
     "train": ("gsrender.cli.train", "torch"),
     "evaluate": ("gsrender.training.evaluate_cli", "torch"),
-    "export": ("gsrender.export.onnx_export", "torch"),
+    "export": ("gsrender.cli.export", "torch"),
 }
 
 

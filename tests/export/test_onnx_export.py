@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from gsrender.cli import export as X
 from gsrender.export import onnx_export as E
 from gsrender.models.networks import build_model
 from gsrender.models.networks.gskey import receptive_radius
@@ -108,11 +109,11 @@ def test_fp16_close_to_fp32_in_onnxruntime(exported) -> None:
 def test_cli_exports_both_and_rejects_seed_models(tmp_path: Path, capsys) -> None:
     _checkpoint(tmp_path / "ck.pt")
     out, out16 = tmp_path / "m" / "gskey.onnx", tmp_path / "m" / "gskey_fp16.onnx"
-    assert E.main([str(tmp_path / "ck.pt"), "-o", str(out), "--fp16", str(out16), "--plates", "0"]) == 0
+    assert X.main([str(tmp_path / "ck.pt"), "-o", str(out), "--fp16", str(out16), "--plates", "0"]) == 0
     assert out.is_file() and out16.is_file()
     assert "OK" in capsys.readouterr().out
     _checkpoint(tmp_path / "seed.pt", "seed_regression")
-    assert E.main([str(tmp_path / "seed.pt"), "-o", str(tmp_path / "seed.onnx")]) == 2
+    assert X.main([str(tmp_path / "seed.pt"), "-o", str(tmp_path / "seed.onnx")]) == 2
 
 
 def test_a_model_option_the_network_does_not_take_is_one_line_naming_the_checkpoint(
@@ -125,7 +126,7 @@ def test_a_model_option_the_network_does_not_take_is_one_line_naming_the_checkpo
         ("model.kwargs.clip_white=0", "clip_black and clip_white"),
         ("model.kwargs.bogus=1", "bogus"),
     ):
-        assert E.main([str(ck), "-o", str(tmp_path / "x.onnx"), "--set", item, "--no-validate"]) == 2
+        assert X.main([str(ck), "-o", str(tmp_path / "x.onnx"), "--set", item, "--no-validate"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(ck) in err[0] and words in err[0], err
     assert not (tmp_path / "x.onnx").exists()
