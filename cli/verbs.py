@@ -47,7 +47,7 @@ def _job() -> VerbMain:
 
 
 def _serve() -> VerbMain:
-    from gsrender.ofx_bridge.worker import main
+    from gsrender.cli.serve import main
 
     return main
 

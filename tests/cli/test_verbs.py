@@ -27,7 +27,7 @@ MODULES = {
     "doctor": ("gsrender.cli.doctor", None),
     "build-engine": ("gsrender.cli.build_engine", None),
     "job": ("gsrender.cli.job", None),
-    "serve": ("gsrender.ofx_bridge.worker", None),
+    "serve": ("gsrender.cli.serve", None),
     "train": ("gsrender.cli.train", "torch"),
     "evaluate": ("gsrender.training.evaluate_cli", "torch"),
     "export": ("gsrender.cli.export", "torch"),

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gsrender.cli import serve
 from gsrender.engine.backends import create_backend
 from gsrender.engine.keyer import key_frame
 from gsrender.engine.output import OutputSettings, compose_output
@@ -241,7 +242,7 @@ def test_one_worker_per_socket_and_stale_sockets_are_replaced(sock_path):
     stale.close()
     with running(sock_path):
         assert protocol.request(sock_path, {"op": "ping"})["ok"]
-        assert worker.main(["--socket", str(sock_path)]) == 0  # says "already running", exits
+        assert serve.main(["--socket", str(sock_path)]) == 0  # says "already running", exits
         assert protocol.request(sock_path, {"op": "ping"})["ok"]
 
 

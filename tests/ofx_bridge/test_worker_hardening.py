@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gsrender.cli import serve
 from gsrender.ofx_bridge import protocol, worker
 from gsrender.ofx_bridge.protocol import Settings
 from tests.conftest import make_plate
@@ -27,7 +28,7 @@ def sock_path(tmp_path_factory) -> Path:
 def test_serve_refuses_to_delete_a_regular_file(tmp_path, capsys):
     victim = tmp_path / "notes.txt"
     victim.write_text("keep me\n")
-    assert worker.main(["--socket", str(victim), "--idle-timeout", "1"]) == 1
+    assert serve.main(["--socket", str(victim), "--idle-timeout", "1"]) == 1
     assert victim.read_text() == "keep me\n"
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "error" in x]
     assert "is not a socket" in line
@@ -37,7 +38,7 @@ def test_serve_refuses_a_folder_others_can_write(tmp_path, capsys):
     folder = tmp_path / "shared"
     folder.mkdir()
     os.chmod(folder, 0o777)
-    assert worker.main(["--socket", str(folder / "w.sock"), "--idle-timeout", "1"]) == 1
+    assert serve.main(["--socket", str(folder / "w.sock"), "--idle-timeout", "1"]) == 1
     assert "can be written by other users" in capsys.readouterr().err
     assert not (folder / "w.sock").exists()
 
