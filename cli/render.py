@@ -21,6 +21,7 @@ from gsrender.cli.progress import ProgressPrinter
 from gsrender.cli.render_options import (
     OneLineParser,
     add_render_arguments,
+    compositor_inputs_from_args,
     default_output,
     negative_frame_ranges,
 )
@@ -293,7 +294,7 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
         io_workers=args.io_threads,
         plate=PlateSelection(layer=args.layer, part=args.part, input_alpha=args.input_alpha),
         max_pixels=args.max_pixels,
-        inputs=compositor_inputs.from_args(args),
+        inputs=compositor_inputs_from_args(args),
         output=OutputSettings(
             colorspace=args.out_colorspace,
             alpha_mode=args.alpha_mode,

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import NoReturn
 
-from gsrender.engine import compositor_inputs
+from gsrender.engine.compositor_inputs import CompositorInputs
 from gsrender.engine.image_io import WINDOW_MODES
 from gsrender.engine.layers import INPUT_ALPHA_MODES
 from gsrender.engine.preflight import DEFAULT_MAX_PIXELS
@@ -187,7 +187,7 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         "overscan cropped), EXR keeps the data window; display: always the display window; "
         "data: always the data window",
     )
-    compositor_inputs.add_arguments(parser)
+    add_compositor_arguments(parser)
     f = parser.add_argument_group("farm")
     f.add_argument(
         "--skip-existing",
@@ -236,3 +236,40 @@ def negative_frame_ranges(argv: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def add_compositor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The CLI options (an argument group of the render command)."""
+    g = parser.add_argument_group("compositor inputs")
+    g.add_argument(
+        "--garbage-matte",
+        metavar="SEQ",
+        help="garbage matte: where it is 1 the output is transparent (alpha 0, colour 0); a "
+        "sequence with the plate's frame token or one still; its alpha channel, else its first",
+    )
+    g.add_argument(
+        "--core-matte",
+        metavar="SEQ",
+        help="core matte: where it is 1 the output is opaque (the plate's own colour); as --garbage-matte",
+    )
+    g.add_argument("--invert-garbage", action="store_true", help="the garbage matte is 0 on the screen")
+    g.add_argument(
+        "--matte-fit", action="store_true", help="scale mattes of another size to the plate's (else refused)"
+    )
+    g.add_argument(
+        "--clean-plate",
+        metavar="SEQ",
+        help="the screen without the subject (sequence or one still, the plate's size and exposure): "
+        "the keyer's screen guide and the unmix's screen colour instead of the estimate",
+    )
+
+
+def compositor_inputs_from_args(args: argparse.Namespace) -> CompositorInputs:
+    """The compositor inputs the render options name (none given: none used)."""
+    return CompositorInputs(
+        garbage=args.garbage_matte or None,
+        core=args.core_matte or None,
+        clean_plate=args.clean_plate or None,
+        invert_garbage=args.invert_garbage,
+        matte_fit=args.matte_fit,
+    )

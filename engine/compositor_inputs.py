@@ -23,7 +23,6 @@ without the subject (clean plate). This module reads them per frame and applies 
 
 from __future__ import annotations
 
-import argparse
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,42 +114,6 @@ def input_path(pattern: str, frame: int | None, what: str) -> Path:
     if frame is None:
         raise UsageError(pattern, f"{what} has a frame token but the plate is a single file")
     return frame_path(pattern, frame)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The CLI options (an argument group of the render command)."""
-    g = parser.add_argument_group("compositor inputs")
-    g.add_argument(
-        "--garbage-matte",
-        metavar="SEQ",
-        help="garbage matte: where it is 1 the output is transparent (alpha 0, colour 0); a "
-        "sequence with the plate's frame token or one still; its alpha channel, else its first",
-    )
-    g.add_argument(
-        "--core-matte",
-        metavar="SEQ",
-        help="core matte: where it is 1 the output is opaque (the plate's own colour); as --garbage-matte",
-    )
-    g.add_argument("--invert-garbage", action="store_true", help="the garbage matte is 0 on the screen")
-    g.add_argument(
-        "--matte-fit", action="store_true", help="scale mattes of another size to the plate's (else refused)"
-    )
-    g.add_argument(
-        "--clean-plate",
-        metavar="SEQ",
-        help="the screen without the subject (sequence or one still, the plate's size and exposure): "
-        "the keyer's screen guide and the unmix's screen colour instead of the estimate",
-    )
-
-
-def from_args(args: argparse.Namespace) -> CompositorInputs:
-    return CompositorInputs(
-        garbage=args.garbage_matte or None,
-        core=args.core_matte or None,
-        clean_plate=args.clean_plate or None,
-        invert_garbage=args.invert_garbage,
-        matte_fit=args.matte_fit,
-    )
 
 
 def check_patterns(inputs: CompositorInputs, plate_is_sequence: bool) -> None:

@@ -116,6 +116,13 @@ LEAK_ALPHA = 0.05
 HOLE_ALPHA = 0.95
 
 
+def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
+    """A grey checkerboard (RGB) to show a keyed foreground over."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    v = np.where((yy // cell + xx // cell) % 2 == 0, 0.6, 0.25).astype(np.float32)
+    return np.repeat(v[..., None], 3, axis=2)
+
+
 def radius_for(height: int, width: int) -> int:
     """The erosion radius r in pixels: ~4 at 640 px, ~7 at 1080p, ~14 at 4K."""
     return max(2, round(min(height, width) / 160))
@@ -416,7 +423,6 @@ def composite_over_checker(frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.n
     from gsrender.engine.keyer import finish_frame
 
     from .evaluate import ENGINE_DESPILL
-    from .make_figure import checkerboard
 
     a = np.clip(alpha, 0.0, 1.0).astype(np.float32)
     keyed = finish_frame(frame, a, frame.screen_enc if bg_enc is None else bg_enc, ENGINE_DESPILL)

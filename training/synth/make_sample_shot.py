@@ -1,6 +1,6 @@
 """Write a small deterministic sample shot with ground-truth alpha.
 
-    python -m gsrender.training.synth.make_sample_shot OUT_DIR [--frames 4] [--width 960]
+    python tools/make_sample_shot.py OUT_DIR [--frames 4] [--width 960]
         [--height 540] [--seed 7]
 
 Writes OUT_DIR/plate.1001.png ... (sRGB 8-bit, what the camera recorded) and
@@ -10,7 +10,6 @@ renders and regression checks can rely on it. Noise is kept modest so the PNGs s
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
@@ -43,19 +42,3 @@ def make_sample_shot(
         write_png(out / "gt" / f"alpha.{n}.png", p.alpha[..., None])
         written.append(path)
     return written
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out_dir")
-    ap.add_argument("--frames", type=int, default=4)
-    ap.add_argument("--width", type=int, default=960)
-    ap.add_argument("--height", type=int, default=540)
-    ap.add_argument("--seed", type=int, default=7)
-    a = ap.parse_args(argv)
-    paths = make_sample_shot(a.out_dir, a.frames, a.width, a.height, a.seed)
-    print(f"wrote {len(paths)} frames to {a.out_dir}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Start a new network from a trained one: copy every weight whose name and shape match.
 
-    python -m gsrender.training.transplant SRC.pt --config CONFIG.toml -o INIT.pt
+    python tools/transplant.py SRC.pt --config CONFIG.toml -o INIT.pt
 
 Why: GsKeyNet3 keeps GsKeyNet2's encoder and decoder (same layer names and shapes) and moves
 its head to half resolution; training it from GsKeyNet2's weights starts from a good key
@@ -20,8 +20,7 @@ import torch
 
 from gsrender.models.checkpoint import load_checkpoint
 from gsrender.models.networks import build_model
-
-from . import config as C
+from gsrender.training import config as C
 
 
 def transplant(src_path: Path, cfg: dict) -> tuple[dict, list[str], list[str]]:
@@ -46,7 +45,7 @@ def transplant(src_path: Path, cfg: dict) -> tuple[dict, list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m gsrender.training.transplant", description=__doc__.split("\n\n")[0]
+        prog="python tools/transplant.py", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("source", type=Path, help="trained checkpoint to copy weights from")
     ap.add_argument("--config", type=Path, required=True, help="training config of the new network")

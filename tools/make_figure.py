@@ -1,6 +1,6 @@
 """The README picture: plate, alpha and a checkerboard composite, gsrender beside the classic keyer.
 
-    python -m gsrender.training.make_figure docs/keyer_comparison.png --indep runs/indep_val \
+    python tools/make_figure.py docs/keyer_comparison.png --indep runs/indep_val \
         [--model models/gskey.onnx]
 
 Rows are plates of the independent validation set (path-traced with Mitsuba, never seen in
@@ -22,14 +22,9 @@ from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.image_io import write_frame
 from gsrender.engine.keyer import KeyedFrame, key_frame
 from gsrender.training.indep_val.dataset import load_indep_val
+from gsrender.training.real_eval import checkerboard
 
 ROWS = ("iv000_hair_blue", "iv003_lattice_green", "iv004_veil_blue")
-
-
-def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w]
-    v = np.where((yy // cell + xx // cell) % 2 == 0, 0.6, 0.25).astype(np.float32)
-    return np.repeat(v[..., None], 3, axis=2)
 
 
 def over_checker(keyed: KeyedFrame) -> np.ndarray:
