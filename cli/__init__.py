@@ -1,6 +1,11 @@
-"""The `gsrender` command: the render, and the verbs of every layer (info, job, train, serve...).
+"""The `gsrender` command: the render and every other verb, one module each.
 
-The top of the package tree: it may import any gsrender package, and nothing imports it.
+    render.py (the default verb)  info.py  doctor.py  job/  build_engine.py  serve.py
+    train.py  evaluate  export.py          (verbs.py dispatches; render_options.py and
+                                             progress.py serve the render and job)
+
+The top of the package tree and the only place that parses command lines: it may import any
+gsrender package, and nothing imports it.
 SIGTERM is handled before anything heavy is imported, so a signal during start-up (numpy,
 OpenImageIO, ONNX Runtime loading) ends the command with exit 130 and one line.
 """

@@ -4,9 +4,9 @@
     gsrender build-engine --list [--cache DIR]
     gsrender build-engine --dry-run            (what would be built; works without a GPU)
 
-A thin command line over the package: the request (request.py), the cache (cache.py)
-and the loader (loader.py), which builds when the cache has no valid engine. Farm jobs
-run it as their engine step (engine/farm_job.py), so its messages and exit codes are
+A thin command line over gsrender.engine.backends.tensorrt: the request (request.py), the cache
+(cache.py) and the loader (loader.py), which builds when the cache has no valid engine. Farm jobs
+run it as their engine step (cli/job/), so its messages and exit codes are
 part of the interface: 0 built or already cached, 2 bad option, 5 no TensorRT/GPU or the
 build failed.
 """

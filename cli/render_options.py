@@ -1,6 +1,6 @@
 """The render options of `gsrender`, as an argument group any parser can take.
 
-The render command (engine/cli.py) and `gsrender job` (engine/farm_options.py), which passes
+The render command (cli/render.py) and `gsrender job` (cli/job/options.py), which passes
 render options through to every farm task and so must check them exactly as the render would,
 build their parsers from `add_render_arguments`.
 """

@@ -16,7 +16,7 @@ Two helper modes are run by the template on the farm hosts (not meant to be type
 ``gsrender job --run-chunk START --chunk-size N --last END -- RENDER ARGS``.
 
 This module is the entry point and writes the side files; the command line is
-engine/farm_options.py, the template engine/farm_template.py, the host modes engine/farm_host.py.
+cli/job/options.py, the template cli/job/template.py, the host modes cli/job/host.py.
 """
 
 from __future__ import annotations

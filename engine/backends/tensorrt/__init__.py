@@ -10,7 +10,8 @@ Split by job, as Polygraphy splits its TensorRT backend:
     loader    an engine from the cache, or built: the only place that builds
     jobs      batches cut into engine calls the profile accepts (no GPU)
     runner    the Backend that executes an engine with pycuda buffers and streams
-    build_cli `gsrender build-engine`
+
+The command line over them, `gsrender build-engine`, is gsrender.cli.build_engine.
 
 This file imports nothing, so importing any one of them never imports the others, and
 TensorRT and pycuda are imported only inside the functions that need a GPU: everything
