@@ -29,6 +29,7 @@ from gsrender.engine import allocator, compositor_inputs, overwrite_guard
 from gsrender.engine.atomic_files import atomic_write_text, remove_stale_temps
 from gsrender.engine.backends.base import Backend
 from gsrender.engine.command import note_signal, quiet_stdout, run_command
+from gsrender.engine.encoding import HALF_MAX
 from gsrender.engine.errors import (
     EXIT_FRAMES_FAILED,
     EXIT_INTERNAL,
@@ -82,7 +83,7 @@ EXIT_CODES = """exit codes:
   141  stdout was closed (a pipe reader went away), as for other Unix tools"""
 
 
-MAX_SCREEN = 65504.0  # the largest half float: no plate holds a brighter screen
+MAX_SCREEN = HALF_MAX  # no plate holds a brighter screen
 
 
 def _render_parser(verbs: Mapping[str, str] | None = None) -> argparse.ArgumentParser:

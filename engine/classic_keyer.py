@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .edge_clip import clip_key
+from .screen_estimate import channel_of_colour
 
 MIN_STRENGTH = 1e-6  # absolute floor on the clean screen's strength (guards the division)
 MIN_STRENGTH_FRAC = 0.05  # ... and relative to the global screen colour's strength
@@ -46,13 +47,15 @@ def classic_key(
     clip_white: float = 0.95,
     rb_weight: float | None = None,
     clip_edges: bool = False,
+    channel: int | None = None,
 ) -> np.ndarray:
     """Colour-difference alpha (HxW float32 in [0, 1]) of a green- or blue-screen plate.
 
     plate_lin: HxWx3 scene-linear Rec.709. screen_lin: HxWx3 smooth clean-screen estimate
     (linear), the reference strength per pixel. screen_colour: (3,) linear screen colour;
-    its largest channel picks the screen channel (green or blue) and its strength sets
-    the floor for a clean-screen guess that is too dark or contaminated to divide by.
+    its strength sets the floor for a clean-screen guess that is too dark or contaminated to
+    divide by. channel: the screen's channel (ScreenEstimate.channel); None takes it from
+    screen_colour by the same rule (screen_estimate.channel_of_colour), never red.
     clip_black / clip_white: raw alpha at or below clip_black becomes 0 and at or above
     clip_white becomes 1 (linear remap in between), cleaning noise in screen and core.
     rb_weight: None uses the max of the two other channels (Keylight-style, holds
@@ -75,7 +78,7 @@ def classic_key(
     if rb_weight is not None and not 0.0 <= rb_weight <= 1.0:
         raise ValueError(f"rb_weight must be in [0, 1] or None, got {rb_weight}")
 
-    screen_ch = int(np.argmax(colour))
+    screen_ch = channel_of_colour(colour) if channel is None else channel
     plate = np.nan_to_num(plate, nan=0.0, posinf=0.0, neginf=0.0)
     screen = np.nan_to_num(screen, nan=0.0, posinf=0.0, neginf=0.0)
 

@@ -1,4 +1,4 @@
-"""Compositor inputs: garbage matte, core matte and clean plate (issue 14).
+"""Compositor inputs: garbage matte, core matte and clean plate, read per frame and applied.
 
 An artist knows things the keyer can only guess: which areas are certainly screen or rigs
 (garbage matte), which are certainly subject (core matte), and what the screen looks like
@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from . import colour
-from .encoding import encode_for_network
 from .errors import InputError, UsageError
 from .preflight import DEFAULT_MAX_PIXELS, check_decode, utf8_path
-from .screen_estimate import ScreenEstimate, estimate_screen
+from .screen_estimate import channel_of_colour
 from .sequence import frame_path, has_frame_token
 
 # A clean plate whose screen is more than this factor brighter or darker than the plate's
@@ -67,34 +66,6 @@ class FrameInputs:
     garbage: np.ndarray | None = None
     core: np.ndarray | None = None
     clean_plate: np.ndarray | None = None
-
-
-@dataclass
-class CleanPlateScreen(ScreenEstimate):
-    """A ScreenEstimate whose clean screen is the artist's clean plate at full resolution.
-
-    colour and grid come from estimate_screen on the clean plate (it is all screen, so the
-    colour estimate is reliable); ``smooth``/``smooth_enc`` are the clean plate itself, so
-    the network, the classic keyer and the unmix all see the true screen behind each pixel.
-    """
-
-    plate: np.ndarray | None = None  # HxWx3 working-space linear clean plate
-
-    @property
-    def smooth(self) -> np.ndarray:
-        return self.plate
-
-    def smooth_enc_padded(self, height: int, width: int) -> np.ndarray:
-        return encode_for_network(self.plate, (height, width))
-
-
-def clean_plate_screen(clean_lin: np.ndarray, colour_override: np.ndarray | None = None) -> CleanPlateScreen:
-    """The screen guide of a clean plate (see CleanPlateScreen)."""
-    clean_lin = np.ascontiguousarray(clean_lin, dtype=np.float32)
-    est = estimate_screen(clean_lin, colour_override)
-    return CleanPlateScreen(
-        colour=est.colour, grid=est.grid, height=est.height, width=est.width, found=est.found, plate=clean_lin
-    )
 
 
 def apply_mattes(alpha: np.ndarray, garbage: np.ndarray | None, core: np.ndarray | None) -> np.ndarray:
@@ -231,7 +202,7 @@ def check_exposure(plate: np.ndarray, clean: np.ndarray, path: Path | str) -> No
     the chromaticity and shows in the brightness ratio, whose median is then tested.
     """
     p, c = _block_means(plate), _block_means(clean)  # 4x4 means: grain would blur the chromaticity
-    ch = int(np.argmax(np.median(c, axis=0)))
+    ch = channel_of_colour(np.median(c, axis=0))
     others = [i for i in range(3) if i != ch]
     ps, cs = np.maximum(p[:, ch], 1e-6), np.maximum(c[:, ch], 1e-6)
     same = np.ones(len(p), bool)
@@ -316,12 +287,3 @@ class InputReader:
             else:
                 clean = self._cached(("clean plate", str(path), size), load)
         return frame_inputs(plate_lin, garbage, core, clean, self.inputs.invert_garbage, path)
-
-
-def screen_of(
-    plate_lin: np.ndarray, clean_plate: np.ndarray | None, colour_override: np.ndarray | None
-) -> ScreenEstimate:
-    """The frame's screen guide: the clean plate's when there is one, else the estimate."""
-    if clean_plate is not None:
-        return clean_plate_screen(clean_plate, colour_override)
-    return estimate_screen(plate_lin, colour_override)

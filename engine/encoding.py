@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+HALF_MAX = 65504.0  # the largest finite half float: EXR half pixels and sane colour values end here
+
 
 def srgb_oetf(linear: np.ndarray) -> np.ndarray:
     """Linear [0,1] -> sRGB-encoded [0,1] (IEC 61966-2-1 piecewise curve)."""

@@ -19,6 +19,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from .atomic_files import ReadOnlyFileError, replacing
+from .encoding import HALF_MAX
 from .errors import GsRenderError, InputError, OutputError, UsageError
 from .exr_header import check_header
 from .layers import PlateLayer, PlateSelection, choose_plate
@@ -286,7 +287,6 @@ _DROP_ALWAYS |= {"tiff:PlanarConfiguration", "tiff:RowsPerStrip", "jpeg:subsampl
 _DROP_ALWAYS |= {"dpx:ImageDescriptor", "dpx:EndOfLinePadding", "dpx:EndOfImagePadding", "openexr:chunkCount"}
 _FORMAT_PREFIXES = ("openexr:", "png:", "tiff:", "jpeg:", "dpx:", "exr:")
 
-_HALF_MAX = 65504.0
 
 # Formats that cannot store a data window (PNG, JPEG), or not reliably (OIIO writes a TIFF's
 # position in resolution units, so a pixel aspect of 2 doubles y; Nuke ignores it): their
@@ -496,7 +496,7 @@ def _prepare_pixels(pixels: np.ndarray, dtype: str) -> np.ndarray:
     px = np.ascontiguousarray(pixels, dtype=np.float32)
     if dtype == "half":
         # Beyond the half range a value becomes Inf, which readers (ours included) reject.
-        return np.clip(px, -_HALF_MAX, _HALF_MAX)
+        return np.clip(px, -HALF_MAX, HALF_MAX)
     if dtype.startswith("uint"):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
         bits = int(dtype[4:])

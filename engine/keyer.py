@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .backends.base import Backend
-from .compositor_inputs import FrameInputs, apply_mattes, screen_of
+from .compositor_inputs import FrameInputs, apply_mattes
 from .encoding import encode_for_network
-from .screen_estimate import ScreenEstimate
+from .screen_estimate import ScreenEstimate, screen_of
 from .tile_profile import resolve_tile
 from .tiling import TilePlan, iter_tile_inputs, pad_to_plan, place_core, plan_tiles, round_up
 from .unmix import despill, premultiplied_foreground
@@ -150,7 +150,7 @@ def finish_frame(
     if frame.clean_plate is not None:
         bg_enc = encode_for_network(frame.clean_plate)
     premult = premultiplied_foreground(frame.plate_lin, alpha, bg_enc)
-    premult = despill(premult, frame.screen.colour, despill_strength)
+    premult = despill(premult, frame.screen.channel, despill_strength)
     return KeyedFrame(alpha=alpha, premult=premult, screen=frame.screen)
 
 

@@ -11,7 +11,9 @@ then interpolated bilinearly back to full resolution.
 Green and blue screens: the estimate is written for a green screen. For a blue one the
 plate's green and blue channels are swapped on the way in and the results swapped back,
 so both screens go through the same, tested code. Which screen a plate shows is decided
-by which channel dominates the larger mass of pixels (screen_channel).
+by which channel dominates the larger mass of pixels (screen_channel), or by the artist's screen
+colour (channel_of_colour); ScreenEstimate.channel carries that decision to every consumer (the
+classic keyer, despill, the evaluation), so no one decides it again by another rule.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encoding import srgb_oetf
+from .encoding import encode_for_network, srgb_oetf
 
 BLOCK = 4  # block-average factor before any statistics: cheap and denoises
 CELL_BLOCKS = 8  # cell size in blocks -> CELL_PX full-resolution pixels
@@ -44,6 +46,7 @@ class ScreenEstimate:
     height: int
     width: int
     found: bool  # False when no green or blue screen was recognised (the colour is a fallback)
+    channel: int  # GREEN (1) or BLUE (2): the screen's channel, decided once in estimate_screen
 
     @property
     def smooth(self) -> np.ndarray:
@@ -135,14 +138,21 @@ def _dominance_mass(enc: np.ndarray, ch: int) -> float:
     return float(np.maximum(excess, 0.0).sum())
 
 
+def channel_of_colour(colour: np.ndarray) -> int:
+    """GREEN or BLUE for a screen colour: BLUE where blue exceeds green, else GREEN, never red
+    (a warm-lit blue screen can be brightest in red; it is still a blue screen)."""
+    rgb = np.asarray(colour, np.float32).reshape(3)
+    return BLUE if float(rgb[BLUE]) > float(rgb[GREEN]) else GREEN
+
+
 def screen_channel(small_enc: np.ndarray, colour_override: np.ndarray | None = None) -> int:
-    """GREEN or BLUE: the override's largest channel, else the channel dominating the larger mass.
+    """GREEN or BLUE: the override's (channel_of_colour), else the channel dominating the larger mass.
 
     A blue costume in front of a green screen covers less of the frame than the screen,
     and a blue screen barely has any green-dominant pixels, so the mass decides reliably.
     """
     if colour_override is not None:
-        return BLUE if int(np.argmax(np.asarray(colour_override).reshape(3))) == BLUE else GREEN
+        return channel_of_colour(colour_override)
     return BLUE if _dominance_mass(small_enc, BLUE) > _dominance_mass(small_enc, GREEN) else GREEN
 
 
@@ -297,4 +307,48 @@ def estimate_screen(plate_lin: np.ndarray, colour_override: np.ndarray | None = 
     grid = _smooth3(_fill_unknown(means, known, colour)).astype(np.float32)
     if swap:
         colour, grid = colour[_SWAP_GB], np.ascontiguousarray(grid[..., _SWAP_GB])
-    return ScreenEstimate(colour=colour, grid=grid, height=h, width=w, found=found)
+    channel = BLUE if swap else GREEN
+    return ScreenEstimate(colour=colour, grid=grid, height=h, width=w, found=found, channel=channel)
+
+
+@dataclass
+class CleanPlateScreen(ScreenEstimate):
+    """A ScreenEstimate whose clean screen is the artist's clean plate at full resolution.
+
+    colour and grid come from estimate_screen on the clean plate (it is all screen, so the
+    colour estimate is reliable); ``smooth``/``smooth_enc`` are the clean plate itself, so
+    the network, the classic keyer and the unmix all see the true screen behind each pixel.
+    """
+
+    plate: np.ndarray | None = None  # HxWx3 working-space linear clean plate
+
+    @property
+    def smooth(self) -> np.ndarray:
+        return self.plate
+
+    def smooth_enc_padded(self, height: int, width: int) -> np.ndarray:
+        return encode_for_network(self.plate, (height, width))
+
+
+def clean_plate_screen(clean_lin: np.ndarray, colour_override: np.ndarray | None = None) -> CleanPlateScreen:
+    """The screen guide of a clean plate (see CleanPlateScreen)."""
+    clean_lin = np.ascontiguousarray(clean_lin, dtype=np.float32)
+    est = estimate_screen(clean_lin, colour_override)
+    return CleanPlateScreen(
+        colour=est.colour,
+        grid=est.grid,
+        height=est.height,
+        width=est.width,
+        found=est.found,
+        channel=est.channel,
+        plate=clean_lin,
+    )
+
+
+def screen_of(
+    plate_lin: np.ndarray, clean_plate: np.ndarray | None, colour_override: np.ndarray | None
+) -> ScreenEstimate:
+    """The frame's screen guide: the clean plate's when there is one, else the estimate."""
+    if clean_plate is not None:
+        return clean_plate_screen(clean_plate, colour_override)
+    return estimate_screen(plate_lin, colour_override)

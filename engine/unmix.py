@@ -28,11 +28,6 @@ LOCAL_CELL = 32  # pixels per side of the cells whose plate maximum (with neighb
 FULL_BOUND_ALPHA = 1.0 / 32.0  # below this alpha F <= the local plate maximum; above, a/this times it
 
 
-def screen_channel(screen_colour: np.ndarray) -> int:
-    """Index of the screen's dominant channel: 1 for green, 2 for blue."""
-    return 2 if float(screen_colour[2]) > float(screen_colour[1]) else 1
-
-
 def _max_pool(img: np.ndarray, cell: int) -> np.ndarray:
     """Maximum over blocks of `cell` rows (the last block may be shorter): strided passes, no copy."""
     h = img.shape[0]
@@ -98,15 +93,15 @@ def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg_enc: np.nd
     return premult.astype(np.float32, copy=False)
 
 
-def despill(premult: np.ndarray, screen_colour: np.ndarray, strength: float) -> np.ndarray:
-    """Limit the screen channel to the mean of the other two (Keylight-style average).
+def despill(premult: np.ndarray, channel: int, strength: float) -> np.ndarray:
+    """Limit the screen channel (ScreenEstimate.channel) to the mean of the other two (Keylight-style).
 
     Works on premultiplied values: the limit is linear in colour, so despilling aF
     equals premultiplying the despilled F. strength 0 = off, 1 = full.
     """
     if strength <= 0.0:
         return premult
-    c = screen_channel(screen_colour)
+    c = channel
     others = [i for i in range(3) if i != c]
     limit = 0.5 * (premult[..., others[0]] + premult[..., others[1]])
     excess = np.maximum(premult[..., c] - limit, 0.0)

@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.encoding import HALF_MAX
 from ..engine.environment import env_folder, env_path
 
 VERSION = 2  # 2: optional garbage matte, core matte and clean plate (issue 14)
@@ -27,7 +28,7 @@ HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
 MAX_DEPTH = 8  # requests nest three deep; deeper JSON is refused before it is parsed
 MAX_SIDE = 1 << 16  # frame width/height limit (a 64K frame is 48 GiB of float RGB)
-MAX_COLOUR = 65504.0  # colours beyond the largest half float are typos (and overflow float32 maths)
+MAX_COLOUR = HALF_MAX  # colours beyond the largest half float are typos (and overflow float32 maths)
 MAX_SOCKET_PATH = 107  # bytes of an AF_UNIX socket address (sun_path), less its NUL
 FLOAT_BYTES = 4
 IN_CHANNELS = 3  # the plugin sends straight RGB, float32, rows top-down

@@ -182,7 +182,7 @@ def plate_evidence(frame: PreparedFrame) -> Evidence:
         empty = np.zeros((h, w), bool)
         nan = np.full((h, w), np.nan, np.float32)
         return Evidence(-1, source, nan, empty, empty.copy(), empty.copy(), nan.copy(), nan.copy())
-    k = int(np.argmax(est.colour))
+    k = est.channel
     plate = np.maximum(np.nan_to_num(frame.plate_lin, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
     smooth = est.smooth
     floor = max(1e-6, 0.05 * float(_dominance(est.colour, k)))

@@ -11,7 +11,6 @@ import pytest
 from gsrender.cli.render import main
 from gsrender.engine.backends import create_backend
 from gsrender.engine.compositor_inputs import (
-    CleanPlateScreen,
     FrameInputs,
     apply_mattes,
     check_exposure,
@@ -20,6 +19,7 @@ from gsrender.engine.compositor_inputs import (
 from gsrender.engine.errors import InputError
 from gsrender.engine.image_io import write_frame
 from gsrender.engine.keyer import key_frame, prepare_frame
+from gsrender.engine.screen_estimate import CleanPlateScreen
 from tests.conftest import SCREEN, make_plate, write_plate
 
 H, W = 72, 104

@@ -106,3 +106,27 @@ def test_a_cool_shadow_on_the_screen_still_builds_the_estimate():
     plate[:, :96] = shadow
     est = estimate_screen(plate)
     np.testing.assert_allclose(est.smooth[80, 20], shadow, rtol=0.05)
+
+
+def test_the_screen_channel_is_decided_once_even_where_red_is_brightest():
+    """A blue screen under warm light can be brightest in red. The estimate decides the channel
+    (blue: blue exceeds green) and every consumer takes that decision: the classic keyer, despill."""
+    from gsrender.engine.backends.classic import ClassicBackend
+    from gsrender.engine.classic_keyer import classic_key
+    from gsrender.engine.keyer import key_frame
+    from gsrender.engine.screen_estimate import BLUE, channel_of_colour
+
+    screen = np.array([0.45, 0.2, 0.42], np.float32)
+    plate = np.empty((64, 64, 3), np.float32)
+    plate[:] = screen
+    plate[16:48, 16:48] = (0.6, 0.1, 0.1)
+    est = estimate_screen(plate, screen)
+    assert est.channel == BLUE == channel_of_colour(screen)
+    decided = classic_key(plate, est.smooth, est.colour, channel=BLUE)
+    np.testing.assert_array_equal(classic_key(plate, est.smooth, est.colour), decided)
+    assert not np.array_equal(classic_key(plate, est.smooth, est.colour, channel=0), decided)  # red's key
+    despilled = key_frame(plate, ClassicBackend(), screen_colour=screen, despill_strength=1.0)
+    plain = key_frame(plate, ClassicBackend(), screen_colour=screen, despill_strength=0.0)
+    assert despilled.screen.channel == BLUE
+    change = despilled.premult - plain.premult
+    assert not change[..., :2].any() and change[..., 2].any()  # despill limited blue alone

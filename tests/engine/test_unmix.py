@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from gsrender.engine.encoding import srgb_eotf, srgb_oetf
-from gsrender.engine.unmix import despill, premultiplied_foreground, screen_channel, straight_foreground
+from gsrender.engine.screen_estimate import BLUE, GREEN, channel_of_colour
+from gsrender.engine.unmix import despill, premultiplied_foreground, straight_foreground
 
 SCREEN = np.array([0.1, 0.6, 0.12], np.float32)
 
@@ -38,20 +39,20 @@ def test_zero_alpha_gives_zero_foreground_and_no_negative_values():
 
 def test_despill_limits_green_to_mean_of_red_and_blue():
     premult = np.array([[[0.2, 0.9, 0.4]]], np.float32)
-    full = despill(premult, SCREEN, 1.0)
+    full = despill(premult, GREEN, 1.0)
     np.testing.assert_allclose(full[0, 0], [0.2, 0.3, 0.4], atol=1e-6)
-    half = despill(premult, SCREEN, 0.5)
+    half = despill(premult, GREEN, 0.5)
     np.testing.assert_allclose(half[0, 0, 1], 0.6, atol=1e-6)
-    assert despill(premult, SCREEN, 0.0) is premult
+    assert despill(premult, GREEN, 0.0) is premult
     # a colour with no excess green is untouched
     grey = np.array([[[0.5, 0.5, 0.5]]], np.float32)
-    np.testing.assert_array_equal(despill(grey, SCREEN, 1.0), grey)
+    np.testing.assert_array_equal(despill(grey, GREEN, 1.0), grey)
 
 
 def test_blue_screen_despills_blue():
     blue = np.array([0.05, 0.1, 0.7], np.float32)
-    assert screen_channel(blue) == 2 and screen_channel(SCREEN) == 1
-    out = despill(np.array([[[0.2, 0.4, 0.9]]], np.float32), blue, 1.0)
+    assert channel_of_colour(blue) == BLUE and channel_of_colour(SCREEN) == GREEN
+    out = despill(np.array([[[0.2, 0.4, 0.9]]], np.float32), BLUE, 1.0)
     np.testing.assert_allclose(out[0, 0], [0.2, 0.4, 0.3], atol=1e-6)
 
 
