@@ -4,11 +4,11 @@
       --read_and_prepare-->  LoadedPlate: the plate in working linear light (read_frame,
                              colour conversion), its compositor inputs (mattes, clean
                              plate), the screen estimate and the encoded network inputs
-                             (keyer.prepare_frame); plus the file's header and colour space
+                             (Keyer.prepare); plus the file's header and colour space
       --infer------------->  RawKey: the network's alpha and encoded local screen colour,
-                             tile by tile through the backend (keyer.infer_frame)
+                             tile by tile through the backend (Keyer.infer)
       --write_keyed------->  mattes applied, foreground unmixed and despilled
-                             (keyer.finish_frame), composed into the output's colour space
+                             (Keyer.finish), composed into the output's colour space
                              and layers (output.compose_output), written with the
                              input's metadata (image_io.write_frame)
     output file
@@ -17,7 +17,7 @@ engine/render.py runs read_and_prepare on its reader threads, infer on the calli
 and write_keyed on its writer threads, and owns the scheduling, failure policy and reports
 around them; the stages only transform frames, raising on failure. Unmixing on the writer
 threads keeps that arithmetic off the inference stage, which is the one a frame waits for.
-The OpenFX worker keys with the same keyer calls, so its pixels equal these.
+The OpenFX worker keys through the same Keyer, so its pixels equal these.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .backends.base import Backend
 from .compositor_inputs import CompositorInputs, InputReader
 from .frame_budget import FrameBudget
 from .image_io import ImageInfo, attributes_not_carried, output_format, read_frame, write_frame
-from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
+from .keyer import Keyer, KeySettings, PreparedFrame
 from .layers import PlateSelection
 from .output import OutputSettings, compose_output, output_channels, output_colorspace, writer_dtype
 from .preflight import utf8_path
@@ -87,13 +87,12 @@ class FramePipeline:
         output: OutputSettings,
     ) -> None:
         self.backend = backend
+        self.keyer = Keyer(backend, KeySettings(screen_colour, tile, despill))
         self.plate_selection = plate_selection  # --layer, --part, --input-alpha
         self.colorspace = colorspace  # input colour space override
-        self.screen_colour = None if screen_colour is None else np.asarray(screen_colour, np.float32)
         self.max_pixels = max_pixels  # frames declaring more are refused before decoding
         self.extra_inputs = InputReader(inputs, colorspace) if inputs.used else None
         self.tile = tile
-        self.despill = despill
         self.output = output
 
     def budget(self, target: Path) -> FrameBudget:
@@ -117,22 +116,20 @@ class FramePipeline:
             if self.colorspace
             else colour.default_colorspace(frame.info)
         )
-        plate = colour.convert(frame.rgb, in_space, colour.WORKING_SPACE)
+        plate = self.keyer.to_working(frame.rgb, in_space)
         extra = self.extra_inputs.read(ref.frame, plate) if self.extra_inputs else None
-        info = self.backend.info
-        prepared = prepare_frame(plate, self.screen_colour, info.stride, extra, info.clean_plate_guide)
-        return LoadedPlate(prepared, frame.info, in_space, frame.alpha)
+        return LoadedPlate(self.keyer.prepare(plate, extra), frame.info, in_space, frame.alpha)
 
     def infer(self, plate: LoadedPlate) -> RawKey:
         """Run the network over the prepared frame, tile by tile."""
-        alpha, bg = infer_frame(plate.prepared, self.backend, self.tile)
+        alpha, bg = self.keyer.infer(plate.prepared)
         return RawKey(replace(plate, prepared=plate.prepared.without_network_inputs()), alpha, bg)
 
     def write_keyed(self, key: RawKey, target: Path) -> int:
         """Finish the key (mattes, unmix, despill) and write it as the output frame. Returns how
         many of the input's header attributes the output goes without (image_io.MAX_CARRIED_*)."""
         plate = key.plate
-        keyed = finish_frame(plate.prepared, key.alpha, key.bg, self.despill)
+        keyed = self.keyer.finish(plate.prepared, key.alpha, key.bg)
         out_space = output_colorspace(target, plate.in_space, self.output)
         pixels, names = compose_output(keyed, target, out_space, self.output, plate.input_alpha)
         write_frame(

@@ -1,15 +1,18 @@
 """Key one frame: per-frame guides, tiles through a backend, assembled full-frame result.
 
-This is the part every caller shares (the CLI's frame pipeline, the OFX worker, the
-regression tests), so all of them produce the same pixels.
+The pure steps (prepare_frame -> infer_frame -> finish_frame) and the Keyer that runs them for
+one backend and one set of key settings. Every caller keys through it (the render's frame
+pipeline, the OpenFX worker, the regression tests), so all of them produce the same pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import colour
 from .backends.base import Backend
 from .compositor_inputs import FrameInputs, apply_mattes
 from .encoding import encode_for_network
@@ -154,6 +157,55 @@ def finish_frame(
     return KeyedFrame(alpha=alpha, premult=premult, screen=frame.screen)
 
 
+@dataclass(frozen=True)
+class KeySettings:
+    """What changes a frame's key besides its pixels and the backend."""
+
+    screen_colour: Sequence[float] | np.ndarray | None = None  # linear RGB the artist picked; None: estimated
+    tile: int = 0  # tile size (0: the backend's profile decides, engine/tile_profile.py)
+    despill: float = 1.0  # 0 off, 1 full
+
+
+class Keyer:
+    """convert -> prepare -> infer -> finish for one backend and one set of key settings.
+
+    The render (engine/frame_pipeline.py) and the OpenFX worker (ofx_bridge/worker.py) both key
+    through it, which is what makes the plugin's pixels equal the command line's. The steps are
+    separate methods so the render can run them on different threads and the worker can hold its
+    backend's lock around inference alone.
+    """
+
+    def __init__(self, backend: Backend, settings: KeySettings | None = None) -> None:
+        self.backend = backend
+        self.settings = settings or KeySettings()
+        override = self.settings.screen_colour
+        self._screen_colour = None if override is None else np.asarray(override, np.float32)
+
+    @staticmethod
+    def to_working(rgb: np.ndarray, in_space: str) -> np.ndarray:
+        """The plate in the working linear space the keyer works in."""
+        return colour.convert(rgb, in_space, colour.WORKING_SPACE)
+
+    def prepare(self, plate_lin: np.ndarray, inputs: FrameInputs | None = None) -> PreparedFrame:
+        """The per-frame guides and network inputs (prepare_frame) with this backend's stride."""
+        info = self.backend.info
+        return prepare_frame(plate_lin, self._screen_colour, info.stride, inputs, info.clean_plate_guide)
+
+    def infer(self, frame: PreparedFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Alpha (HxW) and encoded bg (3xHxW), tile by tile (infer_frame)."""
+        return infer_frame(frame, self.backend, self.settings.tile)
+
+    def finish(self, frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray) -> KeyedFrame:
+        """Mattes, unmix and despill (finish_frame)."""
+        return finish_frame(frame, alpha, bg_enc, self.settings.despill)
+
+    def key(self, plate_lin: np.ndarray, inputs: FrameInputs | None = None) -> KeyedFrame:
+        """All three steps on one working-space plate."""
+        frame = self.prepare(plate_lin, inputs)
+        alpha, bg = self.infer(frame)
+        return self.finish(frame, alpha, bg)
+
+
 def key_frame(
     plate_lin: np.ndarray,
     backend: Backend,
@@ -163,8 +215,5 @@ def key_frame(
     screen_colour: np.ndarray | None = None,
     inputs: FrameInputs | None = None,
 ) -> KeyedFrame:
-    """All stages for one frame in one call (tests, the OFX worker)."""
-    info = backend.info
-    frame = prepare_frame(plate_lin, screen_colour, info.stride, inputs, info.clean_plate_guide)
-    alpha, bg = infer_frame(frame, backend, tile)
-    return finish_frame(frame, alpha, bg, despill_strength)
+    """All stages for one frame in one call (tests, tools, evaluation)."""
+    return Keyer(backend, KeySettings(screen_colour, tile, despill_strength)).key(plate_lin, inputs)

@@ -6,9 +6,9 @@ down). The plugin starts this worker on demand, sends whole frames through share
 memory and a Unix socket (PROTOCOL.md), and gets back only the render window.
 
 Why whole frames: the keyer's per-frame guides (screen estimate) need the full frame,
-and keying it with the same engine calls as the CLI (prepare_frame -> infer_frame ->
-finish_frame, same colour conversions, same output composition) is what makes the
-plugin's pixels equal the CLI's. The last keyed frames are cached by FrameKey (the whole
+and keying it through the CLI's Keyer (engine/keyer.py: same colour conversion, guides,
+inference and unmix) with the same output composition is what makes the plugin's pixels
+equal the CLI's. The last keyed frames are cached by FrameKey (the whole
 frame's inputs and the settings that change the key, never the window), so the several
 render windows and threads a host uses for one frame cost one inference; models stay
 loaded across frames, instances and hosts until the worker has been idle for
@@ -39,7 +39,7 @@ import numpy as np
 from ..engine import colour, overwrite_guard
 from ..engine.compositor_inputs import FrameInputs, frame_inputs
 from ..engine.errors import BackendError, GsRenderError, InputError
-from ..engine.keyer import KeyedFrame, finish_frame, infer_frame, prepare_frame
+from ..engine.keyer import KeyedFrame, Keyer, KeySettings
 from ..engine.output import OutputSettings, compose_output
 from .protocol import (
     EXTRA_INPUTS,
@@ -350,23 +350,23 @@ class WarmKeyer:
     def _compute(
         self, rgb: np.ndarray, in_space: str, bkey: BackendKey, settings: Settings, extras: dict
     ) -> KeyedFrame:
-        """The CLI's stages in the CLI's order (engine/frame_pipeline.py), on one frame."""
+        """The render's Keyer on one frame (engine/keyer.py), inference under the backend's lock."""
         _check_finite(rgb, "source")
-        plate = colour.convert(rgb, in_space, colour.WORKING_SPACE)
-        screen = None if settings.screen_colour is None else np.asarray(settings.screen_colour, np.float32)
         backend, lock = self.backend(bkey)
+        keyer = Keyer(backend, KeySettings(settings.screen_colour, 0, settings.despill))  # type: ignore[arg-type]
+        plate = keyer.to_working(rgb, in_space)
         inputs = _frame_inputs(plate, extras, in_space, settings) if extras else None
-        frame = prepare_frame(plate, screen, backend.info.stride, inputs, backend.info.clean_plate_guide)
+        frame = keyer.prepare(plate, inputs)
         try:
             with lock:
-                alpha, bg = infer_frame(frame, backend, 0)  # type: ignore[arg-type]
+                alpha, bg = keyer.infer(frame)
         except GsRenderError:
             raise
         except Exception as exc:
             raise BackendError(
                 None, f"inference failed: {str(exc).splitlines()[0] if str(exc) else exc}"
             ) from None
-        return finish_frame(frame, alpha, bg, settings.despill)
+        return keyer.finish(frame, alpha, bg)
 
     def stats(self) -> dict:
         with self._lock:

@@ -66,3 +66,29 @@ def test_keying_is_deterministic(backend):
     b = key_frame(plate.copy(), backend)
     np.testing.assert_array_equal(a.alpha, b.alpha)
     np.testing.assert_array_equal(a.premult, b.premult)
+
+
+def test_the_render_and_the_ofx_worker_key_through_one_keyer(tmp_path, monkeypatch):
+    """Both callers run Keyer.infer (not a copy of its steps), so their pixels cannot drift apart."""
+    from gsrender.cli.render import main
+    from gsrender.engine.keyer import Keyer
+    from gsrender.ofx_bridge.protocol import Settings
+    from gsrender.ofx_bridge.worker import WarmKeyer
+    from tests.conftest import write_plate
+
+    callers = []
+    infer = Keyer.infer
+
+    def spy(self: Keyer, frame):  # noqa: ANN001, ANN202 - a pass-through
+        callers.append(self.backend.name)
+        return infer(self, frame)
+
+    monkeypatch.setattr(Keyer, "infer", spy)
+    plate = make_plate(40, 56)
+    src = write_plate(tmp_path / "plate.exr", plate)
+    assert main([str(src), "-o", str(tmp_path / "k.exr"), "--keyer", "classic", "-q"]) == 0
+    assert callers == ["classic"]
+    worker = WarmKeyer()
+    keyed, _, cached = worker.keyed("d", plate.shape[:2], lambda: plate, Settings(keyer="classic"))
+    assert not cached and callers == ["classic", "classic"] and keyed.alpha.shape == plate.shape[:2]
+    worker.close()
