@@ -150,9 +150,10 @@ def finish_frame(
     """
     if frame.garbage is not None or frame.core is not None:
         alpha = apply_mattes(alpha, frame.garbage, frame.core)
-    if frame.clean_plate is not None:
-        bg_enc = encode_for_network(frame.clean_plate)
-    premult = premultiplied_foreground(frame.plate_lin, alpha, bg_enc)
+    if frame.clean_plate is not None:  # the true screen behind each pixel, in linear light as it is
+        premult = premultiplied_foreground(frame.plate_lin, alpha, bg_lin=frame.clean_plate)
+    else:
+        premult = premultiplied_foreground(frame.plate_lin, alpha, bg_enc)
     premult = despill(premult, frame.screen.channel, despill_strength)
     return KeyedFrame(alpha=alpha, premult=premult, screen=frame.screen)
 

@@ -63,13 +63,18 @@ def _bound(premult: np.ndarray, plate: np.ndarray, a: np.ndarray, cap: np.ndarra
     return np.minimum(np.maximum(premult, lower), upper)
 
 
-def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg_enc: np.ndarray) -> np.ndarray:
+def premultiplied_foreground(
+    plate: np.ndarray, alpha: np.ndarray, bg_enc: np.ndarray | None = None, bg_lin: np.ndarray | None = None
+) -> np.ndarray:
     """a*F = I - (1-a)*B, zero where alpha is zero, bounded as the module docstring says.
 
-    bg_enc is the network's 3xHxW encoded local screen colour. Most pixels are exactly
-    opaque (a*F = I) or clear (0), so B is decoded only where 0 < alpha < 1, unless so
+    B is the linear screen behind each pixel: ``bg_lin`` (HxWx3, e.g. the artist's clean plate)
+    when given, else the network's 3xHxW encoded local screen colour ``bg_enc``. Most pixels are
+    exactly opaque (a*F = I) or clear (0), so B is decoded only where 0 < alpha < 1, unless so
     many pixels are semi-transparent that whole-frame arithmetic is cheaper than gathers.
     """
+    if bg_lin is None and bg_enc is None:
+        raise ValueError("premultiplied_foreground needs the screen behind the subject (bg_lin or bg_enc)")
     opaque = alpha >= 1.0
     mixed = (alpha > ALPHA_EPS) & ~opaque
     count = np.count_nonzero(mixed)
@@ -80,7 +85,8 @@ def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg_enc: np.nd
         h, w = alpha.shape
         cap = cells[np.arange(h) // LOCAL_CELL][:, np.arange(w) // LOCAL_CELL]
         a = alpha[..., None]
-        premult = plate - (1.0 - a) * srgb_eotf(bg_enc.transpose(1, 2, 0))
+        behind = bg_lin if bg_lin is not None else srgb_eotf(bg_enc.transpose(1, 2, 0))
+        premult = plate - (1.0 - a) * behind
         premult = np.where(opaque[..., None], plate, _bound(premult, plate, a, cap))
         premult *= (alpha > ALPHA_EPS)[..., None]
     else:
@@ -88,7 +94,8 @@ def premultiplied_foreground(plate: np.ndarray, alpha: np.ndarray, bg_enc: np.nd
         ys, xs = np.nonzero(mixed)
         a = alpha[ys, xs][:, None]
         values = plate[ys, xs]
-        unmixed = values - (1.0 - a) * srgb_eotf(bg_enc[:, ys, xs].T)
+        behind = bg_lin[ys, xs] if bg_lin is not None else srgb_eotf(bg_enc[:, ys, xs].T)
+        unmixed = values - (1.0 - a) * behind
         premult[ys, xs] = _bound(unmixed, values, a, cells[ys // LOCAL_CELL, xs // LOCAL_CELL])
     return premult.astype(np.float32, copy=False)
 

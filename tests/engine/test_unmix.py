@@ -104,3 +104,15 @@ def test_bound_leaves_moderate_alpha_and_hdr_highlights_alone():
     plate = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
     premult = premultiplied_foreground(plate, alpha, bg_enc)
     np.testing.assert_allclose(premult, alpha[..., None] * fg, rtol=1e-5, atol=1e-5)
+
+
+def test_a_linear_background_is_used_as_it_is_hdr_included():
+    """A clean plate is the screen behind the subject in linear light: it reaches the unmix without
+    the network's bounded encoding, so a screen brighter than 1.0 unmixes exactly."""
+    screen, fg, a = 2.0, 0.2, 0.5
+    plate = np.full((4, 4, 3), a * fg + (1 - a) * screen, np.float32)
+    alpha = np.full((4, 4), a, np.float32)
+    premult = premultiplied_foreground(plate, alpha, bg_lin=np.full((4, 4, 3), screen, np.float32))
+    np.testing.assert_allclose(premult, a * fg, atol=1e-6)
+    with pytest.raises(ValueError, match="screen behind"):
+        premultiplied_foreground(plate, alpha)
