@@ -43,9 +43,9 @@ def main() -> None:
     args = p.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
     seeds = green_seeds(args.plates, h, w)
-    classic, _ = create_backend(keyer="classic")
-    neural, _ = create_backend("onnxruntime", threads=0)
-    forced, _ = create_backend("onnxruntime", threads=0)
+    classic = create_backend(keyer="classic")
+    neural = create_backend("onnxruntime", threads=0)
+    forced = create_backend("onnxruntime", threads=0)
     forced.info = dataclasses.replace(forced.info, clean_plate_guide=True)
     rows = [("classic keyer", classic), ("network (shipped)", neural)]
     rows.append(("network, clean plate as guide", forced))

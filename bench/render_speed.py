@@ -59,7 +59,7 @@ def bench_size(
         write_frame(frame_path(str(src / "plate.####.exr"), f), synthetic_plate(height, width, f),
                     ["R", "G", "B"], None, dtype="half")  # fmt: skip
     refs = expand_sequence(str(src / "plate.####.exr"))
-    backend, _ = create_backend("onnxruntime", model=model, threads=threads)
+    backend = create_backend("onnxruntime", model=model, threads=threads)
     # One untimed frame first: the first runs pay one-off costs (ONNX Runtime's allocator
     # arenas, page faults on fresh buffers) that a farm task amortises over a whole chunk.
     warm = read_frame(refs[0].path)
@@ -84,7 +84,7 @@ def bench_size(
         write_frame(out / f"w.{i}.exr", rgba, ["R", "G", "B", "A"], None, dtype="half")
         write_t.append(time.perf_counter() - t)
 
-    classic, _ = create_backend(keyer="classic")
+    classic = create_backend(keyer="classic")
     walls, classic_walls = [], []
     for r in range(repeats):  # back-to-back pairs: machine drift hits both keyers of a pair
         walls.append(_end_to_end(refs, backend, root / f"o{r}_{width}x{height}"))

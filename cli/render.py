@@ -366,7 +366,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     fatal: GsRenderError | None = None
     backend_name = args.backend if args.keyer == "neural" else "classic"
     try:
-        backend, note = create_backend(
+        backend = create_backend(
             args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
         )
     except GsRenderError as exc:
@@ -375,6 +375,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
         pass  # SIGTERM/SIGINT while loading the model: summary and report, exit 130
     else:
         backend_name = backend.name
+        note = backend.auto_note
         log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
         fatal = _run(jobs, backend, settings, args, signals, collected, times)
     if fatal is not None:

@@ -40,7 +40,7 @@ def garbage_box(alpha: np.ndarray) -> np.ndarray:
 def main(argv: list[str]) -> int:
     out = Path(argv[0] if argv else "docs/compositor_inputs.png")
     plate = generate_plate(SEED, HEIGHT, WIDTH, KINDS)
-    backend, _ = create_backend("onnxruntime", threads=1)
+    backend = create_backend("onnxruntime", threads=1)
     garbage = garbage_box(plate.alpha)
     plain = key_frame(plate.plate, backend).alpha
     matted = key_frame(plate.plate, backend, inputs=FrameInputs(garbage=garbage)).alpha

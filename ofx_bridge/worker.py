@@ -270,12 +270,13 @@ class WarmKeyer:
         with self._backends_lock:
             entry = self._backends.get(key)
             if entry is None:
-                backend, note = create_backend(
+                backend = create_backend(
                     key.backend if key.keyer == "neural" else "auto",
                     model=key.model or None,
                     keyer=key.keyer,
                     threads=self.threads,
                 )
+                note = backend.auto_note
                 log.info("backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
                 entry = (backend, threading.Lock())
                 self._backends[key] = entry

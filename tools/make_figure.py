@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--indep", required=True, help="the rendered independent validation set")
     p.add_argument("--model", default=None)
     args = p.parse_args(argv)
-    neural, _ = create_backend("onnxruntime", model=args.model)
-    classic, _ = create_backend(keyer="classic")
+    neural = create_backend("onnxruntime", model=args.model)
+    classic = create_backend(keyer="classic")
     plates = {name: (plate, alpha) for name, plate, alpha, _ in load_indep_val(args.indep)}
     rows = []
     for name in ROWS:

@@ -236,5 +236,5 @@ def _probe_model(args: argparse.Namespace) -> None:
 
         if importlib.util.find_spec("torch") is None:
             return  # cannot load a checkpoint here; the file was checked to exist by the dry run
-    backend, _ = create_backend(local, model=path, threads=1)
+    backend = create_backend(local, model=path, threads=1)
     backend.close()

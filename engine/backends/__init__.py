@@ -44,12 +44,13 @@ def create_backend(
     keyer: str = "neural",
     threads: int = 0,
     precision: str = "fp16",
-) -> tuple[Backend, str | None]:
-    """Build a backend. Returns it and, for `auto`, a note on why it was picked."""
+) -> Backend:
+    """Build a backend; for `auto` its auto_note says why it was picked. A context manager:
+    `with create_backend(...) as backend:` closes it (device memory, sessions) on the way out."""
     if keyer == "classic":
         from .classic import ClassicBackend
 
-        return ClassicBackend(), None
+        return ClassicBackend()
     if keyer != "neural":
         raise UsageError(None, f"unknown keyer '{keyer}' (neural, classic)")
     if name not in BACKENDS:
@@ -64,7 +65,7 @@ def create_backend(
 
             trt = TensorRTBackend(model_path, precision=precision)
             _validated(trt, model_path, run_probe=False)  # its shape profile may not take a probe tile
-            return trt, note
+            return _noted(trt, note)
         except Exception as exc:  # every construction failure: auto falls back, explicit fails
             reason = getattr(exc, "message", None) or first_line(exc)
             if note is None:  # --backend tensorrt asked explicitly: fail with the reason
@@ -74,13 +75,17 @@ def create_backend(
     if name == "torch":
         from .torch_backend import TorchBackend
 
-        return _validated(_loaded(TorchBackend, model_path), model_path), note
+        return _noted(_validated(_loaded(TorchBackend, model_path), model_path), note)
     from .onnx_runtime import OnnxRuntimeBackend
 
     device = "cuda" if name == "cuda" else "cpu"
-    return _validated(
-        _loaded(OnnxRuntimeBackend, model_path, device=device, threads=threads), model_path
-    ), note
+    backend = _validated(_loaded(OnnxRuntimeBackend, model_path, device=device, threads=threads), model_path)
+    return _noted(backend, note)
+
+
+def _noted(backend: Backend, note: str | None) -> Backend:
+    backend.auto_note = note
+    return backend
 
 
 def _loaded(cls: type, model_path: Path, **kwargs: object) -> Backend:

@@ -49,6 +49,14 @@ class Backend(ABC):
     # Inference keeps this host's cores busy (CPU backends). GPU backends leave them to the
     # reader and writer stages, which then run several frames at once.
     cpu_bound: bool = True
+    # Why `--backend auto` picked this backend (create_backend), for the log; None when asked for by name.
+    auto_note: str | None = None
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @abstractmethod
     def infer(

@@ -252,7 +252,7 @@ def test_clean_plate_lowers_the_error_on_uneven_screens():
     from gsrender.training.synth.generator import generate_clean
 
     plates = _green_plates(6)
-    classic, _ = create_backend(keyer="classic")
+    classic = create_backend(keyer="classic")
     sad = {False: 0.0, True: 0.0}
     for p in plates:
         for use in sad:
@@ -260,7 +260,7 @@ def test_clean_plate_lowers_the_error_on_uneven_screens():
                           inputs=FrameInputs(clean_plate=p.screen) if use else None)  # fmt: skip
             sad[use] += float(np.abs(k.alpha - p.alpha).sum())
     assert sad[True] < 0.95 * sad[False], sad
-    neural, _ = create_backend("onnxruntime", threads=1)
+    neural = create_backend("onnxruntime", threads=1)
     err = {False: 0.0, True: 0.0}
     seeds = []
     for seed in range(2000, 2040):
@@ -284,8 +284,8 @@ def test_clean_plate_lowers_the_error_on_uneven_screens():
 def test_the_classic_keyer_takes_the_clean_plate_as_its_guide_the_shipped_network_does_not():
     plate = make_plate(H, W)
     clean = np.broadcast_to(np.array([0.07, 0.42, 0.09], np.float32), plate.shape).copy()
-    classic, _ = create_backend(keyer="classic")
-    neural, _ = create_backend("onnxruntime", threads=1)
+    classic = create_backend(keyer="classic")
+    neural = create_backend("onnxruntime", threads=1)
     f = prepare_frame(plate, None, 1, FrameInputs(clean_plate=clean), classic.info.clean_plate_guide)
     assert isinstance(f.screen, CleanPlateScreen)
     np.testing.assert_allclose(f.screen_enc[:, 5, 5], f.screen_enc[:, 60, 90])  # the flat clean plate

@@ -23,7 +23,7 @@ def _inputs(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_sessions_for_later_shapes_run_the_validated_model_not_its_replacement(tmp_path: Path) -> None:
     model = _onnx_model(tmp_path / "m.onnx")  # alpha = mean of the plate's channels
     validated = hashlib.sha256(model.read_bytes()).hexdigest()
-    backend, _ = create_backend("onnxruntime", model=model, threads=1)  # validated, probe included
+    backend = create_backend("onnxruntime", model=model, threads=1)  # validated, probe included
     try:
         # replaced under the render by a model with the wrong alpha shape (3 channels)
         wrong = _onnx_model(tmp_path / "wrong.onnx", alpha_channels=3)

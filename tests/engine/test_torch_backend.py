@@ -16,8 +16,8 @@ from tests.conftest import make_plate  # noqa: E402
 
 
 def test_torch_backend_matches_onnxruntime_on_the_bundled_model(model_path):
-    torch_backend, _ = create_backend("torch", model=model_path)
-    ort_backend, _ = create_backend("onnxruntime", model=model_path)
+    torch_backend = create_backend("torch", model=model_path)
+    ort_backend = create_backend("onnxruntime", model=model_path)
     assert torch_backend.name.startswith("torch-") and torch_backend.info.halo == ort_backend.info.halo
     plate = make_plate(120, 176, seed=9)
     a = key_frame(plate, torch_backend, tile=64)

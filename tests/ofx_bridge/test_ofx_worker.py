@@ -118,7 +118,7 @@ def test_default_socket_path_is_per_user(monkeypatch, tmp_path):
 def test_render_window_equals_the_engine_and_is_cached(sock_path):
     h, w = 40, 64
     plate = make_plate(h, w, seed=2)
-    backend, _ = create_backend("auto")
+    backend = create_backend("auto")
     keyed = key_frame(plate, backend, despill_strength=0.5)
     full, _ = compose_output(keyed, Path("x.exr"), "lin_rec709", OutputSettings(alpha_mode="premultiplied"))
     window = (5, 7, 50, 33)

@@ -433,7 +433,8 @@ def test_fake_gpu_each_construction_failure_falls_back_under_auto(
     side, key, exc = CONSTRUCTION_FAILURES[failure]
     (fake_gpu.gpu if side == "gpu" else fake_gpu.trt).fail[key] = exc
     with caplog.at_level(logging.INFO, logger="gsrender"):
-        backend, note = create_backend("auto", model=stressed_model)
+        backend = create_backend("auto", model=stressed_model)
+        note = backend.auto_note
     try:
         assert backend.name == "onnxruntime-cpu"
         assert note.startswith("onnxruntime (TensorRT unavailable here: ") and "\n" not in note
