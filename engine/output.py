@@ -1,6 +1,6 @@
 """Lay out what gets written: channels, colour space and alpha convention per format.
 
-Conventions (ARCHITECTURE.md): EXR is scene-linear, premultiplied RGBA (half, zip by
+Conventions (docs/architecture.md, README.md): EXR is scene-linear, premultiplied RGBA (half, zip by
 default) with optional layers `fg` (straight foreground) and `matte` (channel `matte.A`, so
 that DWA compression leaves it exact as it does `A`); PNG/TIFF/JPEG are display-referred
 (sRGB by default) with straight alpha, and never tagged with a space they cannot say.

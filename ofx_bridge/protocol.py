@@ -23,7 +23,7 @@ from pathlib import Path
 from ..engine.encoding import HALF_MAX
 from ..engine.environment import env_folder, env_path
 
-VERSION = 2  # 2: optional garbage matte, core matte and clean plate (issue 14)
+VERSION = 2  # 2: optional garbage matte, core matte and clean plate
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
 MAX_DEPTH = 8  # requests nest three deep; deeper JSON is refused before it is parsed

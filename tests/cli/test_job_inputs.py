@@ -1,4 +1,4 @@
-"""`gsrender job` with compositor inputs (issue 14): mattes and clean plate as PATH job parameters,
+"""`gsrender job` with compositor inputs: mattes and clean plate as PATH job parameters,
 run for real under `openjd run` and compared with a plain gsrender run."""
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_roles_keep_config_meaning():
     assert resolve_colorspace("data") == "Raw"
 
 
-# ---------------------------------------------------------------- input space rules (issue 15, items 5, 6)
+# ---------------------------------------------------------------- which colour space a file is read in
 
 AP1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
 

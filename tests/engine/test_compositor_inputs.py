@@ -1,4 +1,4 @@
-"""Garbage matte, core matte and clean plate (issue 14): exact areas, stills and sequences, bad inputs."""
+"""Garbage matte, core matte and clean plate: exact areas, stills and sequences, bad inputs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pipeline conventions end to end (issue 15, items 2 and 4-8): plates made here, the real CLI."""
+"""Pipeline conventions end to end (alpha per format, metadata, windows, colour spaces): the real CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile inputs, full disks and signals (issue 11): one line, the right exit code, nothing lost."""
+"""Hostile inputs, full disks and signals: one line, the right exit code, nothing lost."""
 
 from __future__ import annotations
 

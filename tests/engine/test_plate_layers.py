@@ -1,4 +1,4 @@
-"""Which layer of a multi-part or layered EXR gets keyed (issue 15, item 1)."""
+"""Which layer of a multi-part or layered EXR gets keyed."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_blue_screen_despills_blue():
     np.testing.assert_allclose(out[0, 0], [0.2, 0.4, 0.3], atol=1e-6)
 
 
-# ---------------------------------------------------------------- bounds (issue 15, items 2 and 3)
+# ---------------------------------------------------------------- bounds of F at low alpha
 
 
 def test_opaque_pixels_keep_negative_and_out_of_gamut_values():

@@ -1,4 +1,4 @@
-"""The plugin's optional GarbageMatte, CoreMatte and CleanPlate clips (issue 14) against the CLI.
+"""The plugin's optional GarbageMatte, CoreMatte and CleanPlate clips against the CLI.
 
 Each clip connected renders what `gsrender --garbage-matte / --core-matte / --clean-plate` renders
 on the same frame and files (float EXR, within 1e-4); unconnected, what the CLI renders without it.

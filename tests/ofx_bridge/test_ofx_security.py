@@ -1,4 +1,4 @@
-"""A hostile local user against the plugin's worker folder and socket (issue 11).
+"""A hostile local user against the plugin's worker folder and socket .
 
 Without XDG_RUNTIME_DIR the plugin uses $TMPDIR/gsrender-UID, a name any local user can
 create first. These tests play that user with uid 65534 (needs root to switch to it) and

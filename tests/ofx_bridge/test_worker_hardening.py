@@ -1,4 +1,4 @@
-"""The worker against hostile same-user clients and mistakes (issue 11)."""
+"""The worker against hostile same-user clients and mistakes."""
 
 from __future__ import annotations
 
