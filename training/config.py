@@ -16,7 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # installed: the shipped model's recipe, finetune
+# The configs of earlier and tried models (docs/model-history.md): in a checkout of the repository
+# only, never installed, still loadable by name there.
+EXPERIMENTS_DIR = Path(__file__).resolve().parent / "experiments"
 
 DEFAULTS: dict[str, Any] = {
     "model": {
@@ -113,18 +116,27 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A path to a TOML file, or the bare name of a shipped config ("gskey", "finetune")."""
+    """A path to a TOML file, or the bare name of a shipped config ("gskey3", "finetune") or, in a
+    checkout, of an experiment config ("gskey2")."""
     p = Path(name_or_path)
     if p.is_file():
         return p
-    shipped = CONFIG_DIR / f"{p.stem if p.suffix == '.toml' else p.name}.toml"
-    if p.suffix in ("", ".toml") and p.parent == Path(".") and shipped.is_file():
-        return shipped
+    if p.suffix in ("", ".toml") and p.parent == Path("."):
+        for folder in (CONFIG_DIR, EXPERIMENTS_DIR):
+            named = folder / f"{p.stem if p.suffix == '.toml' else p.name}.toml"
+            if named.is_file():
+                return named
     raise FileNotFoundError(f"config '{name_or_path}' not found (shipped: {', '.join(shipped_configs())})")
 
 
 def shipped_configs() -> list[str]:
+    """The configs installed with the package."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def experiment_configs() -> list[str]:
+    """The configs of the model history, present in a checkout of the repository only."""
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.toml"))
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -112,7 +112,7 @@ def test_config_overrides_are_typed_and_checked(tmp_path: Path) -> None:
     p = tmp_path / "c.toml"
     p.write_text(C.dump_toml(cfg))
     assert C.load_config(p) == cfg
-    for name in C.shipped_configs():
+    for name in [*C.shipped_configs(), *C.experiment_configs()]:
         if name != "finetune":
             C.load_config(name)
 
