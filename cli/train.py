@@ -1,9 +1,9 @@
 """`gsrender train` and `gsrender-train`: train a keying network from a TOML config, resume, fine-tune.
 
-    gsrender-train --config training/configs/gskey.toml --out runs/gskey [--steps N] [--resume]
+    gsrender-train --config gskey3 --out runs/gskey3 [--steps N] [--resume]
                    [--set optim.lr=5e-4 ...] [--device cpu|cuda]
     gsrender-train --finetune models/gskey.pt --data shot010/keyed --out runs/shot010
-    torchrun --nproc_per_node 4 -m gsrender.cli.train --config gskey --out runs/gskey
+    torchrun --nproc_per_node 4 -m gsrender.cli.train --config gskey3 --out runs/gskey3
 
 The command line only: the run itself (trainer, run folder, checkpoints) is gsrender.training.train.
 """
@@ -103,7 +103,7 @@ def _main(argv: list[str] | None = None) -> int:
     if args.finetune and not (args.data or args.config):
         print(
             "gsrender-train: --finetune needs --data FOLDER (the keyed frames of the shot) or --config "
-            "(a training phase of its own, e.g. training/configs/gskey2_phase2.toml)",
+            "(a training phase of its own, e.g. training/configs/gskey3_phase2.toml)",
             file=sys.stderr,
         )
         return 2
