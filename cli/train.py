@@ -5,7 +5,7 @@
     gsrender-train --finetune models/gskey.pt --data shot010/keyed --out runs/shot010
     torchrun --nproc_per_node 4 -m gsrender.cli.train --config gskey3 --out runs/gskey3
 
-The command line only: the run itself (trainer, run folder, checkpoints) is gsrender.training.train.
+The command line only: the run itself (trainer, run folder, checkpoints) is gsrender.training.trainer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from gsrender.models.checkpoint import load_checkpoint
 from gsrender.training import config as C
-from gsrender.training.train import Dist, check_model_options, pick_device, run_session
+from gsrender.training.trainer import Dist, check_model_options, pick_device, run_session
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -383,7 +383,7 @@ def test_checker_reads_the_whole_tree() -> None:
             assert pkg in mapped, f"{pkg}/ exists but pyproject.toml does not map gsrender.{pkg} to it"
     assert {"models", "engine", "training", "export", "ofx_bridge"} <= mapped
     assert len(report.modules) >= 60, sorted(report.modules)  # ~80 modules in five packages
-    for name in ("gsrender.cli.render", "gsrender.training.train", "gsrender.ofx_bridge.worker"):
+    for name in ("gsrender.cli.render", "gsrender.training.trainer", "gsrender.ofx_bridge.worker"):
         assert name in report.modules
     assert len(report.edges) >= 100  # the internal imports are seen, not silently skipped
 

@@ -13,7 +13,7 @@ import torch
 from gsrender.cli.train import main
 from gsrender.training import config as C
 from gsrender.training.datasets import make_validation_plates, write_paired_sequence
-from gsrender.training.train import lr_factor
+from gsrender.training.trainer import lr_factor
 
 # A few steps on 32 px crops: exercises every path (data, loss, optimiser, validation,
 # checkpoints, log, plot) in seconds on two CPU cores.
