@@ -18,7 +18,8 @@ from typing import Any
 
 from gsrender.models.checkpoint import load_checkpoint
 from gsrender.training import config as C
-from gsrender.training.trainer import Dist, check_model_options, pick_device, run_session
+from gsrender.training.batches import Dist
+from gsrender.training.trainer import check_model_options, pick_device, run_session
 
 
 def build_parser() -> argparse.ArgumentParser:

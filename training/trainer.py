@@ -1,6 +1,7 @@
-"""The training run: a keying network trained from a TOML config, resumed, fine-tuned, scaled with torchrun.
+"""The trainer: a keying network trained from a TOML config, resumed, fine-tuned, scaled with torchrun.
 
-The command line (`gsrender train`, `gsrender-train`) is gsrender.cli.train.
+The command line (`gsrender train`, `gsrender-train`) is gsrender.cli.train; the batches are
+training/batches.py; the run's log and summary training/run_log.py.
 
 The run folder holds only what is needed to continue, pick and explain a run:
 config.toml (the config actually used), log.csv, loss.png, train_info.json, last.pt
@@ -17,177 +18,37 @@ uninterrupted run would have used.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
 import platform
 import random
 import shlex
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from gsrender.engine.atomic_files import file_sha256, replacing
-from gsrender.engine.environment import env_whole
 from gsrender.models.checkpoint import load_checkpoint
 from gsrender.models.networks import build_model
 
 from . import config as C
+from .batches import BatchStream, Dist, build_dataset, build_val_samples
 from .evaluate import (
     REPORT_KEYS,
     EvalSample,
     TorchPredictor,
     evaluate_predictor,
-    paired_samples,
-    synthetic_samples,
 )
 from .losses import compute_loss, loss_part_names
-from .synth.generator import LightingMix
+from .run_log import RunLog, hardware, write_train_info
 
 CKPT_FORMAT = 1
 BATCH_KEYS = ("plate", "screen", "alpha", "plate_lin", "bg", "has_fg")  # what the losses read
-VAL_COLUMNS = [f"val_{k}" for k in REPORT_KEYS]
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before giving up
-
-
-# --------------------------------------------------------------------------- distributed
-
-
-class Dist:
-    """Rank facts; a single process is world size 1, rank 0."""
-
-    def __init__(self) -> None:
-        # set by torchrun; a bad value is one line (exit 2), not a ValueError traceback
-        self.world = env_whole("WORLD_SIZE", 1, 1, 65536)
-        self.rank = env_whole("RANK", 0, 0, self.world - 1)
-        self.local_rank = env_whole("LOCAL_RANK", 0, 0, 65535)
-        self.enabled = self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def init(self, device: torch.device) -> None:
-        if self.enabled and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-    def all_mean(self, t: torch.Tensor) -> torch.Tensor:
-        if self.enabled:
-            t = t.clone()
-            dist.all_reduce(t)
-            t /= self.world
-        return t
-
-    def all_true(self, flag: torch.Tensor) -> bool:
-        """True when the flag holds on every rank (ranks must agree before skipping a step)."""
-        if self.enabled:
-            flag = flag.to(torch.int32)
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag)
-
-    def close(self) -> None:
-        if self.enabled and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-# --------------------------------------------------------------------------- data
-
-
-class _SkipSampler(Sampler[int]):
-    """A DistributedSampler whose first `skip` indices of the current epoch are dropped (resume)."""
-
-    def __init__(self, base: DistributedSampler) -> None:
-        self.base = base
-        self.skip = 0
-
-    def __iter__(self) -> Iterator[int]:
-        for i, idx in enumerate(self.base):
-            if i >= self.skip:
-                yield idx
-
-    def __len__(self) -> int:
-        return max(0, len(self.base) - self.skip)
-
-
-def _worker_init(worker_id: int) -> None:
-    """numpy/random in workers follow torch's per-worker seed (itself from the loader generator)."""
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
-
-
-def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
-    d = cfg["data"]
-    from . import datasets
-
-    if d["kind"] == "synthetic":
-        return datasets.SyntheticKeyingDataset(
-            d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"],
-            clean_guide=d["clean_guide"],
-            lighting=LightingMix(d["shadow_share"], tuple(d["shadow_strength"]), tuple(d["spill_base"])),
-        )  # fmt: skip
-    return datasets.PairedSequenceDataset(
-        d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]
-    )
-
-
-def build_val_samples(cfg: dict[str, Any]) -> list[EvalSample]:
-    d = cfg["data"]
-    if d["val_kind"] == "synthetic":
-        return synthetic_samples(d["val_count"], d["val_size"], d["val_seed"])
-    return paired_samples(d["folder"], d["val_count"], d["val_size"], d["val_seed"])
-
-
-class BatchStream:
-    """Endless batches in a reproducible order that can start at any step."""
-
-    def __init__(self, dataset: Any, cfg: dict[str, Any], rank: Dist, device: torch.device) -> None:
-        t = cfg["train"]
-        self.seed = t["seed"]
-        self.batch = t["batch_size"]
-        self.base = DistributedSampler(
-            dataset, num_replicas=rank.world, rank=rank.rank, shuffle=True, seed=self.seed, drop_last=True
-        )
-        self.sampler = _SkipSampler(self.base)
-        self.per_epoch = len(self.base) // self.batch
-        if self.per_epoch < 1:
-            raise ValueError(
-                f"the dataset has {len(dataset)} samples, fewer than one batch of {self.batch} per process"
-            )
-        self.generator = torch.Generator()
-        self.loader = DataLoader(
-            dataset,
-            batch_size=self.batch,
-            sampler=self.sampler,
-            num_workers=t["num_workers"],
-            worker_init_fn=_worker_init,
-            generator=self.generator,
-            drop_last=True,
-            pin_memory=device.type == "cuda",
-            persistent_workers=False,
-        )
-
-    def from_step(self, step: int) -> Iterator[dict[str, torch.Tensor]]:
-        epoch, skip = divmod(step, self.per_epoch)
-        while True:
-            self.base.set_epoch(epoch)
-            self.sampler.skip = skip * self.batch
-            self.generator.manual_seed(self.seed * 1_000_003 + epoch)  # worker seeds, per epoch
-            yield from self.loader
-            epoch, skip = epoch + 1, 0
 
 
 # --------------------------------------------------------------------------- optimisation
@@ -253,94 +114,6 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """Write then rename, so a crash never leaves a half-written checkpoint behind."""
     with replacing(path) as tmp:
         torch.save(obj, tmp)
-
-
-def _read_log(path: Path, up_to_step: int) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= up_to_step]
-
-
-class RunLog:
-    """log.csv (rewritten on resume to drop steps after the checkpoint) and loss.png."""
-
-    def __init__(self, out: Path, parts: list[str], resume_step: int | None) -> None:
-        self.path = out / "log.csv"
-        self.png = out / "loss.png"
-        self.parts = parts
-        self.columns = ["step", "seconds", "lr", "loss", *parts, *VAL_COLUMNS]
-        self.rows = _read_log(self.path, resume_step) if resume_step is not None else []
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, self.columns, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(self.rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        clean = {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        self.rows.append({k: str(v) for k, v in clean.items()})
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(clean)
-
-    def plot(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        def series(key: str) -> tuple[list[int], list[float]]:
-            pts = [(int(r["step"]), float(r[key])) for r in self.rows if r.get(key, "") not in ("", "nan")]
-            return [p[0] for p in pts], [p[1] for p in pts]
-
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        for key in ["loss", *self.parts]:
-            x, y = series(key)
-            if x and all(v > 0 for v in y):
-                ax1.plot(
-                    x, y, label="total (weighted)" if key == "loss" else key, lw=1.5 if key == "loss" else 0.8
-                )
-        ax1.set_yscale("log")
-        ax1.set_xlabel("step")
-        ax1.set_title("training loss (parts unweighted)")
-        ax1.legend(fontsize=8)
-        ax1.grid(alpha=0.3)
-        for key, label in (("val_sad", "SAD"), ("val_sad_unknown", "SAD unknown band")):
-            x, y = series(key)
-            if x:
-                ax2.plot(x, y, marker="o", ms=3, label=label)
-        ax2.set_xlabel("step")
-        ax2.set_title("validation SAD (/1000, per plate)")
-        ax2.legend(fontsize=8)
-        ax2.grid(alpha=0.3)
-        fig.tight_layout()
-        with replacing(self.png) as tmp:
-            fig.savefig(tmp, dpi=90)
-        plt.close(fig)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _hardware(device: torch.device, world: int) -> dict[str, Any]:
-    hw: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device.type,
-        "world_size": world,
-    }
-    if device.type == "cuda":
-        hw["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return hw
 
 
 # --------------------------------------------------------------------------- one session
@@ -528,7 +301,7 @@ def _run_info(trainer: Trainer, argv: list[str]) -> dict[str, Any]:
         "argv": list(argv),
         "torch_version": str(torch.__version__),
         "python_version": platform.python_version(),
-        "hardware": _hardware(trainer.device, trainer.rank.world),
+        "hardware": hardware(trainer.device, trainer.rank.world),
         "config_sha256": C.config_sha256(trainer.cfg),
         "model": trainer.name,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
@@ -617,32 +390,6 @@ def _log_step(
     print(msg, flush=True)
 
 
-def _write_train_info(trainer: Trainer, info: dict[str, Any], session: _Session, resumed: bool) -> None:
-    """train_info.json: the set-up, this session's timings and results, and every session so far."""
-    p = trainer.progress
-    info.update(
-        finished_step=p.step,
-        wall_seconds=round(time.perf_counter() - session.started, 3),
-        train_seconds=round(session.train_seconds, 3),
-        total_elapsed_seconds=round(p.elapsed, 3),
-        steps_per_second=round((p.step - session.start_step) / max(session.train_seconds, 1e-9), 4),
-        best_val_sad=p.best_sad,
-        best_step=p.best_step,
-        last_val=session.last_val,
-    )
-    info_path = trainer.out / "train_info.json"
-    history = []
-    if info_path.is_file() and resumed:
-        try:
-            prev = json.loads(info_path.read_text())
-            history = prev.get("sessions", [])
-        except (OSError, ValueError):
-            history = []
-    keys = ("started_at_step", "finished_step", "wall_seconds", "steps_per_second", "hardware")
-    info["sessions"] = [*history, {k: info[k] for k in keys}]
-    info_path.write_text(json.dumps(info, indent=2, default=str) + "\n")
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -696,7 +443,7 @@ def run_session(
     if status:
         return status
     if rank.main:
-        _write_train_info(trainer, info, session, resumed=resume is not None)
+        write_train_info(trainer, info, session, resumed=resume is not None)
         p = trainer.progress
         print(
             f"gsrender-train: done, step {p.step}; best validation SAD {p.best_sad:.4g} "

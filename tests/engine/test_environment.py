@@ -109,7 +109,7 @@ def test_commands_refuse_bad_environment_values_in_one_line(tmp_path, args, env,
 
 def test_training_ranks_are_checked(monkeypatch):
     pytest.importorskip("torch")
-    from gsrender.training.trainer import Dist
+    from gsrender.training.batches import Dist
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "2")
