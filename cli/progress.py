@@ -7,7 +7,7 @@ import threading
 import time
 
 from gsrender.engine.command import quiet_stdout
-from gsrender.engine.render import FrameReport
+from gsrender.engine.render import FrameReport, FrameStatus
 
 
 class ProgressPrinter:
@@ -27,7 +27,7 @@ class ProgressPrinter:
         with self.lock:
             self.count += 1
             frame = "-" if r.frame is None else str(r.frame)
-            if r.status == "failed":
+            if r.status == FrameStatus.FAILED:
                 self._clear()
                 self._write(
                     f"gsrender: error: frame {frame}: {r.error.message if r.error else 'failed'}\n", True

@@ -43,13 +43,21 @@ from gsrender.engine.errors import (
     UsageError,
     describe_exception,
 )
+from gsrender.engine.formats import AlphaMode
 from gsrender.engine.image_io import validate_output_options
 from gsrender.engine.layers import PlateSelection
 from gsrender.engine.output import OutputSettings, validate_output, writer_dtype
 from gsrender.engine.output_check import check_report_path, problem_of
 from gsrender.engine.overwrite_guard import FileSet
 from gsrender.engine.preflight import resolved, utf8_path
-from gsrender.engine.render import FrameReport, RenderSettings, StageTimes, existing_problem, render_frames
+from gsrender.engine.render import (
+    FrameReport,
+    FrameStatus,
+    RenderSettings,
+    StageTimes,
+    existing_problem,
+    render_frames,
+)
 from gsrender.engine.sequence import (
     FramePlan,
     FrameRef,
@@ -298,7 +306,7 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
         inputs=compositor_inputs_from_args(args),
         output=OutputSettings(
             colorspace=args.out_colorspace,
-            alpha_mode=args.alpha_mode,
+            alpha_mode=AlphaMode(args.alpha_mode),
             layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),
             exr_dtype=args.exr_dtype,
             compression=args.compression,
@@ -446,7 +454,7 @@ def _exit_code(
         return EXIT_INTERRUPTED
     if fatal is not None:
         return fatal.exit_code
-    failed = [r for r in reports if r.status == "failed"]
+    failed = [r for r in reports if r.status == FrameStatus.FAILED]
     if not failed and not missing:
         return EXIT_OK
     codes = {r.error.exit_code if r.error else EXIT_FRAMES_FAILED for r in failed}
@@ -455,16 +463,16 @@ def _exit_code(
     for worst in (EXIT_OUTPUT, EXIT_INTERNAL):
         if worst in codes:
             return worst
-    if not any(r.status in ("rendered", "skipped") for r in reports) and len(codes) == 1:
+    if not any(r.status in (FrameStatus.RENDERED, FrameStatus.SKIPPED) for r in reports) and len(codes) == 1:
         return codes.pop()  # nothing could render: say why (3 bad input)
     return EXIT_FRAMES_FAILED
 
 
 def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list, missing: int = 0) -> None:
     """The summary line; ``missing`` input frames (dropped from the plan) count as failed."""
-    done = [r for r in reports if r.status == "rendered"]
-    skipped = [r for r in reports if r.status == "skipped"]
-    failed = sum(r.status == "failed" for r in reports) + missing
+    done = [r for r in reports if r.status == FrameStatus.RENDERED]
+    skipped = [r for r in reports if r.status == FrameStatus.SKIPPED]
+    failed = sum(r.status == FrameStatus.FAILED for r in reports) + missing
     not_started = len(jobs) - len(reports)
     per_frame = wall / len(done) if done else 0.0
     print(
@@ -482,7 +490,8 @@ MAX_LISTED_MISSING = 1000  # missing input frames listed one by one in --report;
 
 def _missing_report(jobs: FramePlan | list, frame: int) -> FrameReport:
     ref, target = jobs.pair(frame)  # type: ignore[union-attr] - only plans have missing frames
-    return FrameReport(frame, ref.path, target, "failed", error=InputError(ref.path, "file not found"))
+    missing = InputError(ref.path, "file not found")
+    return FrameReport(frame, ref.path, target, FrameStatus.FAILED, error=missing)
 
 
 def _write_report(
@@ -502,8 +511,8 @@ def _write_report(
 
     missing = missing or []
     listed = [_missing_report(jobs, f) for f in missing[:MAX_LISTED_MISSING]]
-    counts = {s: sum(r.status == s for r in reports) for s in ("rendered", "skipped", "failed")}
-    counts["failed"] += len(missing)
+    counts = {s.value: sum(r.status == s for r in reports) for s in FrameStatus}
+    counts[FrameStatus.FAILED.value] += len(missing)
 
     data = {
         "backend": backend,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from gsrender.engine.compositor_inputs import CompositorInputs
+from gsrender.engine.formats import AlphaMode
 from gsrender.engine.image_io import WINDOW_MODES
 from gsrender.engine.layers import INPUT_ALPHA_MODES
 from gsrender.engine.preflight import DEFAULT_MAX_PIXELS
@@ -167,7 +168,7 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
     )
     o.add_argument(
         "--alpha-mode",
-        choices=("auto", "premultiplied", "straight"),
+        choices=[mode.value for mode in AlphaMode],
         default="auto",
         help="auto: EXR premultiplied, PNG/TIFF straight",
     )

@@ -30,6 +30,7 @@ import numpy as np
 from . import colour
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs, InputReader
+from .formats import OutputFormat
 from .frame_budget import FrameBudget
 from .image_io import ImageInfo, attributes_not_carried, output_format, read_frame, write_frame
 from .keyer import Keyer, KeySettings, PreparedFrame
@@ -130,16 +131,17 @@ class FramePipeline:
         many of the input's header attributes the output goes without (image_io.MAX_CARRIED_*)."""
         plate = key.plate
         keyed = self.keyer.finish(plate.prepared, key.alpha, key.bg)
-        out_space = output_colorspace(target, plate.in_space, self.output)
-        pixels, names = compose_output(keyed, target, out_space, self.output, plate.input_alpha)
+        fmt = output_format(target)
+        out_space = output_colorspace(fmt, plate.in_space, self.output)
+        pixels, names = compose_output(keyed, fmt, out_space, self.output, plate.input_alpha)
         write_frame(
             target,
             pixels,
             names,
             plate.info,
-            dtype=writer_dtype(target, self.output),
+            dtype=writer_dtype(fmt, self.output),
             compression=self.output.compression,
-            unassociated_alpha=names[3] == "A" and target.suffix.lower() != ".exr",
+            unassociated_alpha=names[3] == "A" and fmt is not OutputFormat.EXR,
             extra_attributes={"oiio:ColorSpace": out_space, "gsrender:backend": self.backend.name},
             window=self.output.window,
         )

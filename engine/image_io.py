@@ -22,6 +22,7 @@ from .atomic_files import ReadOnlyFileError, replacing
 from .encoding import HALF_MAX
 from .errors import GsRenderError, InputError, OutputError, UsageError
 from .exr_header import check_header
+from .formats import INTEGER_BITS, OutputFormat
 from .layers import PlateLayer, PlateSelection, choose_plate
 
 
@@ -262,9 +263,6 @@ def read_frame(
 
 # ---------------------------------------------------------------- writing
 
-_FORMATS = {".exr": "openexr", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg"}
-_FORMATS |= {".jpeg": "jpeg", ".dpx": "dpx"}
-
 # Per format: allowed sample types (first = default when dtype is None).
 _DTYPES = {
     "openexr": ("half", "float"),
@@ -300,14 +298,9 @@ LOSSY_EXR = {"b44", "b44a", "dwaa", "dwab"}
 _FLOAT_ALPHA_EXR = {"b44", "b44a"}
 
 
-def output_format(path: str | Path) -> str:
-    """OIIO format name for an output path, from its extension."""
-    ext = Path(path).suffix.lower()
-    fmt = _FORMATS.get(ext)
-    if fmt is None:
-        shown = ext or "(none)"
-        raise UsageError(str(path), f"unsupported output format {shown!r}; use .exr, .png, .tif, .jpg, .dpx")
-    return fmt
+def output_format(path: str | Path | OutputFormat) -> OutputFormat:
+    """The output format of a path, from its extension (OutputFormat.of)."""
+    return OutputFormat.of(path)
 
 
 def validate_output_options(path: str | Path, dtype: str | None = None, compression: str = "zip") -> None:
@@ -460,7 +453,7 @@ def _build_spec(
             spec.full_x, spec.full_y = like.full_x, like.full_y
             spec.full_width, spec.full_height = like.full_width, like.full_height
     if dtype in ("uint10", "uint12"):
-        spec.attribute("oiio:BitsPerSample", int(dtype[4:]))
+        spec.attribute("oiio:BitsPerSample", INTEGER_BITS[dtype])
     if fmt in ("openexr", "tiff"):
         spec.attribute("compression", compression.lower())
     if fmt == "openexr" and dtype == "half" and compression.lower().partition(":")[0] in _FLOAT_ALPHA_EXR:
@@ -499,7 +492,7 @@ def _prepare_pixels(pixels: np.ndarray, dtype: str) -> np.ndarray:
         return np.clip(px, -HALF_MAX, HALF_MAX)
     if dtype.startswith("uint"):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
-        bits = int(dtype[4:])
+        bits = INTEGER_BITS[dtype]
         if bits in (10, 12):
             # Quantise to the stored levels here: OIIO rounds to 16 bits and then truncates.
             levels = float((1 << bits) - 1)

@@ -15,18 +15,17 @@ import numpy as np
 
 from . import colour
 from .errors import UsageError
+from .formats import INTEGER_BITS, AlphaMode, OutputFormat
 from .image_io import WINDOW_MODES, colour_tag_round_trips, output_format
 from .keyer import KeyedFrame
 
 LAYERS = ("fg", "matte")
-LINEAR_FORMATS = {".exr"}
-ALPHA_FORMATS = {".exr", ".png", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)
 class OutputSettings:
     colorspace: str | None = None  # None: follow the input (see output_colorspace)
-    alpha_mode: str = "auto"  # auto | premultiplied | straight
+    alpha_mode: AlphaMode = AlphaMode.AUTO
     layers: tuple[str, ...] = ()
     exr_dtype: str = "half"
     compression: str = "zip"
@@ -37,20 +36,21 @@ class OutputSettings:
 def validate_output(path: str, settings: OutputSettings) -> None:
     """Fail early, before any frame is rendered, on settings the format cannot hold."""
     ext = Path(path).suffix.lower()
-    if ext not in ALPHA_FORMATS:
+    fmt = OutputFormat.named_by(path)
+    if fmt is None or not fmt.holds_alpha:
         raise UsageError(path, f"output format '{ext}' cannot store alpha (use .exr, .png or .tif)")
     unknown = [layer for layer in settings.layers if layer not in LAYERS]
     if unknown:
         raise UsageError(None, f"unknown layer(s) {', '.join(unknown)} (known: {', '.join(LAYERS)})")
-    if settings.layers and ext != ".exr":
+    if settings.layers and fmt is not OutputFormat.EXR:
         raise UsageError(path, "extra layers (--layers) need EXR output")
-    if settings.alpha_mode not in ("auto", "premultiplied", "straight"):
+    if settings.alpha_mode not in tuple(AlphaMode):
         raise UsageError(None, f"unknown alpha mode '{settings.alpha_mode}'")
     if settings.window not in WINDOW_MODES:
         raise UsageError(None, f"unknown output window '{settings.window}' (use {', '.join(WINDOW_MODES)})")
-    if settings.colorspace and ext not in LINEAR_FORMATS:
+    if settings.colorspace and not fmt.scene_linear:
         space = colour.resolve_colorspace(settings.colorspace)
-        if not colour_tag_round_trips(output_format(path), space):
+        if not colour_tag_round_trips(fmt, space):
             raise UsageError(
                 path,
                 f"a {ext} file cannot say its pixels are {space} (it would read back as another "
@@ -58,7 +58,7 @@ def validate_output(path: str, settings: OutputSettings) -> None:
             )
 
 
-def output_colorspace(out_path: Path, input_space: str, settings: OutputSettings) -> str:
+def output_colorspace(out_path: Path | OutputFormat, input_space: str, settings: OutputSettings) -> str:
     """Explicit choice wins; else EXR keeps a linear input space, others keep a display one.
 
     A display-referred input space the output format cannot tag (sRGB Encoded AP1 to PNG, say)
@@ -66,32 +66,30 @@ def output_colorspace(out_path: Path, input_space: str, settings: OutputSettings
     """
     if settings.colorspace:
         return colour.resolve_colorspace(settings.colorspace)
-    if out_path.suffix.lower() in LINEAR_FORMATS:
+    fmt = output_format(out_path)
+    if fmt.scene_linear:
         return input_space if colour.is_scene_linear(input_space) else colour.WORKING_SPACE
-    if colour.is_display_encoded(input_space) and colour_tag_round_trips(
-        output_format(out_path), input_space
-    ):
+    if colour.is_display_encoded(input_space) and colour_tag_round_trips(fmt, input_space):
         return input_space
     return colour.SRGB_SPACE
 
 
-def is_premultiplied(out_path: Path, settings: OutputSettings) -> bool:
-    if settings.alpha_mode != "auto":
-        return settings.alpha_mode == "premultiplied"
-    return out_path.suffix.lower() == ".exr"
+def is_premultiplied(out_path: Path | OutputFormat, settings: OutputSettings) -> bool:
+    """Whether colour is stored premultiplied: as asked, else (auto) in EXR only."""
+    if settings.alpha_mode != AlphaMode.AUTO:
+        return settings.alpha_mode == AlphaMode.PREMULTIPLIED
+    return output_format(out_path) is OutputFormat.EXR
 
 
-def _alpha_zero_below(out_path: Path, settings: OutputSettings) -> float:
+def _alpha_zero_below(out_path: Path | OutputFormat, settings: OutputSettings) -> float:
     """Alpha below this is stored as 0 (integer formats round it to code 0)."""
-    dtype = writer_dtype(out_path, settings)
-    if dtype.startswith("uint"):
-        return 0.5 / float((1 << int(dtype[4:])) - 1)
-    return 0.0
+    bits = INTEGER_BITS.get(writer_dtype(out_path, settings))
+    return 0.5 / float((1 << bits) - 1) if bits else 0.0
 
 
 def compose_output(
     keyed: KeyedFrame,
-    out_path: Path,
+    out_path: Path | OutputFormat,
     out_space: str,
     settings: OutputSettings,
     input_alpha: np.ndarray | None = None,
@@ -138,8 +136,8 @@ def output_channels(settings: OutputSettings) -> int:
     return 4 + 3 * ("fg" in settings.layers) + ("matte" in settings.layers)
 
 
-def writer_dtype(out_path: Path, settings: OutputSettings) -> str:
-    ext = out_path.suffix.lower()
-    if ext == ".exr":
+def writer_dtype(out_path: Path | OutputFormat, settings: OutputSettings) -> str:
+    """The sample type written: --exr-dtype for EXR, else 8 or 16 bits (--png-bits)."""
+    if output_format(out_path) is OutputFormat.EXR:
         return settings.exr_dtype
     return "uint16" if settings.png_bits == 16 else "uint8"

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -59,12 +60,20 @@ class RenderSettings:
     inputs: CompositorInputs = field(default_factory=CompositorInputs)  # mattes, clean plate
 
 
+class FrameStatus(StrEnum):
+    """What became of one frame of a render (the report's `status`)."""
+
+    RENDERED = "rendered"
+    SKIPPED = "skipped"  # --skip-existing found it complete
+    FAILED = "failed"
+
+
 @dataclass
 class FrameReport:
     frame: int | None
     source: Path
     target: Path
-    status: str  # rendered | skipped | failed
+    status: FrameStatus
     seconds: float = 0.0
     error: GsRenderError | None = None
 
@@ -155,7 +164,7 @@ def _render_frames(
         with lock:
             reports.append(r)
         on_report(r)
-        if r.status == "failed" and settings.on_error == "fail":
+        if r.status == FrameStatus.FAILED and settings.on_error == "fail":
             stop.set()
 
     screenless: list[Path] = []  # frames where no green or blue screen was recognised
@@ -231,33 +240,32 @@ def _render_frames(
                 t0 = time.perf_counter()
                 if target.is_dir():  # never "skipped as existing", never written over
                     error = OutputError(target, "a folder has this output frame's name")
-                    report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
+                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
                 if settings.skip_existing and target.exists():
                     problem = existing_problem(ref, target, settings)
                     if problem is None:
-                        report(FrameReport(ref.frame, ref.path, target, "skipped"))
+                        report(FrameReport(ref.frame, ref.path, target, FrameStatus.SKIPPED))
                         continue
                     log.warning("gsrender: warning: %s: existing frame rendered again: %s", target, problem)
                 if (locked := read_only_problem(target)) is not None:  # before the work, not after
-                    report(
-                        FrameReport(ref.frame, ref.path, target, "failed", error=OutputError(target, locked))
-                    )
+                    error = OutputError(target, locked)
+                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
                 try:
                     plate = pipeline.read_and_prepare(ref, target)
                     check_screen(ref, plate.prepared)
                 except GsRenderError as exc:
-                    report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
+                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=exc))
                     continue
                 except MemoryError:
                     error = InputError(ref.path, "out of memory decoding this frame")
-                    report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
+                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
                 except Exception as exc:  # a decoder or colour library bug: this frame fails, in one line
                     unexpected(exc)
                     error = InternalError(ref.path, f"unexpected error reading: {describe_exception(exc)}")
-                    report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
+                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
                 times.add("read", time.perf_counter() - t0)
                 to_infer.put(_Work(ref, target, t0, plate=plate))
@@ -282,20 +290,22 @@ def _render_frames(
                         work.ref.frame,
                         work.ref.path,
                         work.target,
-                        "rendered",
+                        FrameStatus.RENDERED,
                         time.perf_counter() - work.started,
                     )
                 )
             except OutputError as exc:
                 error = classify_output_failure(exc, work.target, work.key.output_bytes)
-                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=error))
+                ref = work.ref
+                report(FrameReport(ref.frame, ref.path, work.target, FrameStatus.FAILED, error=error))
                 stop.set()  # an unwritable destination fails every later frame too
             except GsRenderError as exc:
-                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=exc))
+                report(FrameReport(work.ref.frame, work.ref.path, work.target, FrameStatus.FAILED, error=exc))
             except Exception as exc:  # a bug: this frame fails, in one line; the rest follow --on-error
                 unexpected(exc)
                 error = InternalError(work.target, f"unexpected error writing: {describe_exception(exc)}")
-                report(FrameReport(work.ref.frame, work.ref.path, work.target, "failed", error=error))
+                ref = work.ref
+                report(FrameReport(ref.frame, ref.path, work.target, FrameStatus.FAILED, error=error))
             except BaseException as exc:  # pragma: no cover
                 fatal.append(exc)
                 stop.set()

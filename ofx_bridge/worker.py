@@ -39,6 +39,7 @@ import numpy as np
 from ..engine import colour, overwrite_guard
 from ..engine.compositor_inputs import FrameInputs, frame_inputs
 from ..engine.errors import BackendError, GsRenderError, InputError
+from ..engine.formats import AlphaMode, OutputFormat
 from ..engine.keyer import KeyedFrame, Keyer, KeySettings
 from ..engine.output import OutputSettings, compose_output
 from .protocol import (
@@ -180,9 +181,9 @@ def compose_window(
         part = KeyedFrame(alpha=alpha, premult=premult, screen=keyed.screen)
         # integer hosts get the CLI's PNG rule: RGB 0 where alpha rounds to code 0
         bits = {"byte": 8, "short": 16}.get(settings.source_depth)
-        target = Path("plugin.png" if bits else "plugin.exr")
-        out = OutputSettings(alpha_mode=settings.output, png_bits=bits or 8)
-        pixels, _ = compose_output(part, target, in_space, out)
+        fmt = OutputFormat.PNG if bits else OutputFormat.EXR
+        out = OutputSettings(alpha_mode=AlphaMode(settings.output), png_bits=bits or 8)
+        pixels, _ = compose_output(part, fmt, in_space, out)
         return pixels
     if settings.output == "matte":
         return np.ascontiguousarray(np.repeat(alpha[..., None], 4, axis=2), dtype=np.float32)
