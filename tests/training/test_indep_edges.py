@@ -96,6 +96,27 @@ def test_motion_and_defocus_kinds_set_the_camera() -> None:
             assert s.aperture >= 0.03 and s.focus < 0.85 * _subject_depth(s)
 
 
+def test_edge_screens_are_clean_plates_lit_only_by_themselves() -> None:
+    for i in range(len(EDGE_KINDS)):
+        s = edge_scene_for(9000 + i)
+        centre_z = -_subject_depth(s)
+        assert not s.screen_reflects and s.screen_emission > 0
+        assert s.screen_depth > -centre_z + 1.0  # well behind the subject
+        assert all(li.target[2] > -s.screen_depth + 0.5 for li in s.lights)  # no lamp aimed at the screen
+
+
+def test_an_edge_plates_screen_is_even_and_without_shadow() -> None:
+    pytest.importorskip("mitsuba", reason="the renderer is the optional 'validate' extra")
+    from gsrender.training.indep_val import render as R
+
+    spec = edge_scene_for(9001, 48, 36)  # fur, lit by its key, fill and rim lights
+    r = R.finish(spec, R.render_passes(spec, spp=16))
+    level = r.screen.max(axis=2)
+    assert float(level.std()) < 1e-3 * float(level.mean())
+    behind = (r.alpha == 0) & (r.plate_clean.max(axis=2) > 0)
+    assert np.allclose(r.plate_clean[behind], r.screen[behind], rtol=1e-4, atol=1e-6)  # no cast shadow
+
+
 def test_a_moving_subject_is_blurred_and_its_plate_is_still_the_alpha_composite() -> None:
     pytest.importorskip("mitsuba", reason="the renderer is the optional 'validate' extra")
     from gsrender.training.indep_val import render as R

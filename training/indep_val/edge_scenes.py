@@ -14,8 +14,11 @@ scenes, and their published scores, do not change):
 - ``*_motion``: the subject moves 6-16 px during the shutter (rendered as 8 sub-frames);
 - ``*_defocus``: a wide aperture focused in front of the subject (blur of a few pixels).
 
-Everything else (screen cloth, uneven screen lights, spill, exposure, camera noise) is the
-studio set's (scene._studio), drawn after the subject from the same stream.
+The rest (screen cloth, subject lights, exposure, camera noise) is drawn as for the studio set
+(scene._studio), after the subject from the same stream, but the screen is lit as a careful
+studio's clean plates show it: evenly lit, without cast shadows (self-luminous, reflecting
+nothing), 1.5-3 m behind the subject, so that shadows and uneven light, the studio set's
+subject, do not dominate the score (the degraded copy, degrade.py, adds uneven light back).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ STRAND_COLOURS = {
 }
 FUR_COLOURS = {**STRAND_COLOURS, "white": (0.75, 0.74, 0.70), "ginger": (0.55, 0.22, 0.06)}
 MOTION_PX = (6.0, 16.0)  # travel during the shutter, at most 2 px per sub-frame
+SCREEN_GLOW = (0.03, 0.06)  # the screen's radiance / its colour: exposed about as the subject is
 EDGE_STREAM = 0xED9E5  # the random stream's salt: independent of the studio set's
 
 
@@ -71,7 +75,7 @@ def build_edge_scene(seed: int, kind: str, screen: str, width: int = 480, height
         _fur_coat(b, rgb * r.uniform(0.8, 1.2, 3), px)
     else:
         b.tree(with_leaves=True, green=cycle % 2 == 0)
-    spec = _studio(r, seed, kind, screen, lay, b.shapes, width, height)
+    spec = _well_lit(_studio(r, seed, kind, screen, lay, b.shapes, width, height), lay, r)
     if effect == "motion":
         ang = float(r.uniform(-0.6, 0.6) + r.choice([0.0, np.pi]))
         length = float(r.uniform(*MOTION_PX)) * px
@@ -83,6 +87,21 @@ def build_edge_scene(seed: int, kind: str, screen: str, width: int = 480, height
             spec, aperture=float(r.uniform(0.03, 0.06)), focus=float(depth * r.uniform(0.7, 0.8))
         )
     return dataclasses.replace(spec, aperture=0.0)  # sharp: the strands themselves are the test
+
+
+def _well_lit(spec: SceneSpec, lay: _Layout, r: np.random.Generator) -> SceneSpec:
+    """The screen as the clean plates of a careful shoot: evenly lit and free of cast shadows (a
+    self-luminous screen that reflects nothing, 1.5-3 m behind the subject), so the edges, not
+    the screen, decide the score. Its light still spills onto the subject; the subject keeps its
+    key, fill and rim lights."""
+    on_subject = [li for li in spec.lights if np.allclose(li.target, lay.centre)]
+    return dataclasses.replace(
+        spec,
+        lights=on_subject,
+        screen_depth=float(-lay.subj_z + r.uniform(1.5, 3.0)),
+        screen_emission=float(r.uniform(*SCREEN_GLOW)),
+        screen_reflects=False,
+    )
 
 
 def _long_hair(b: _Builder, rgb: np.ndarray, px: float) -> None:

@@ -162,7 +162,8 @@ class _Dicts:
             d["bsdf"] = {"type": "diffuse", "reflectance": {"type": "rgb", "value": [0.0, 0.0, 0.0]}}
             d["emitter"] = {"type": "area", "radiance": {"type": "rgb", "value": [1.0, 1.0, 1.0]}}
         else:
-            d["bsdf"] = {"type": "diffuse", "reflectance": {"type": "rgb", "value": list(sp.screen_rgb)}}
+            albedo = list(sp.screen_rgb) if sp.screen_reflects else [0.0, 0.0, 0.0]
+            d["bsdf"] = {"type": "diffuse", "reflectance": {"type": "rgb", "value": albedo}}
             if sp.screen_emission > 0:
                 glow = [c * sp.screen_emission for c in sp.screen_rgb]
                 d["emitter"] = {"type": "area", "radiance": {"type": "rgb", "value": glow}}

@@ -87,6 +87,7 @@ class SceneSpec:
     noise_read: float
     screen_emission: float = 0.0  # > 0: a backlit (self-luminous) screen, radiance = screen_rgb * this
     motion: tuple[float, float, float] = (0.0, 0.0, 0.0)  # subject travel while the shutter is open
+    screen_reflects: bool = True  # False: the screen only emits (no shadow or light from lamps on it)
 
 
 def _v(x: np.ndarray | tuple) -> tuple[float, float, float]:
