@@ -20,6 +20,9 @@ from gsrender.training.indep_val.edge_scenes import EDGE_KINDS, STRAND_COLOURS, 
 STUDIO_7000_DIGEST = "5eeae7ca6268f7436d9097c4a2dbbfd54bd8923d8be616710df6ddfea7e1b041"
 
 
+ADDED_LATER = {"motion": (0.0, 0.0, 0.0), "screen_reflects": True}  # fields added with the edges set
+
+
 def _spec_digest(specs) -> str:
     """Every number of the scenes (fields added later with their neutral default are left out)."""
     h = hashlib.sha256()
@@ -27,7 +30,7 @@ def _spec_digest(specs) -> str:
     def walk(x) -> None:
         if dataclasses.is_dataclass(x):
             for f in dataclasses.fields(x):
-                if f.name == "motion":  # added with the edges set; checked separately below
+                if f.name in ADDED_LATER:  # checked separately
                     continue
                 h.update(f.name.encode())
                 walk(getattr(x, f.name))
@@ -50,7 +53,7 @@ def _spec_digest(specs) -> str:
 
 def test_studio_scenes_of_seed_7000_are_unchanged() -> None:
     specs = [scene_for(7000 + i, 480, 360) for i in range(24)]
-    assert all(s.motion == (0.0, 0.0, 0.0) for s in specs)
+    assert all(getattr(s, k) == v for s in specs for k, v in ADDED_LATER.items())
     assert _spec_digest(specs) == STUDIO_7000_DIGEST
 
 
@@ -62,9 +65,9 @@ def _subject_depth(spec) -> float:
 
 
 def _strand_diameters_px(spec) -> np.ndarray:
-    """Every curve point's diameter in pixels at the subject's distance."""
+    """Every strand's diameter at its first point, in pixels at the subject's distance."""
     px = 2 * _subject_depth(spec) * np.tan(np.deg2rad(spec.fov_deg) / 2) / spec.height
-    radii = np.concatenate([c[:, 3] for s in spec.subject if s.kind == "curves" for c in s.curves])
+    radii = np.concatenate([c[0:1, 3] for s in spec.subject if s.kind == "lines" for c in s.curves])
     return 2 * radii / px
 
 
@@ -75,10 +78,10 @@ def test_edge_scenes_cover_every_kind_screen_and_strand_colour() -> None:
     colours: set[tuple[float, float, float]] = set()
     for s in specs:
         if s.kind.startswith("strands"):
-            (hair,) = [sh for sh in s.subject if sh.kind == "curves"]
+            (hair,) = [sh for sh in s.subject if sh.kind == "lines" and sh.material.kind == "diffuse"]
             colours.add(hair.material.rgb)
             assert len(hair.curves) > 1000  # many strands
-            roots = _strand_diameters_px(s)[::7]  # a curve's first point is its root
+            roots = _strand_diameters_px(s)  # each strand's first point, near its root
             assert 0.6 < np.median(roots) < 3.0
     nearest = {
         min(STRAND_COLOURS, key=lambda n: np.abs(np.subtract(STRAND_COLOURS[n], c)).sum()) for c in colours

@@ -50,6 +50,38 @@ def scene_for(seed: int, width: int, height: int):
     return build_scene(seed, kind, screen, width, height)
 
 
+CRASH_RETRIES = 4
+RETRY_SEED_STEP = 1_000_003  # a crashed plate's next sampler seed: far from every scene seed
+
+
+class RendererCrashed(RuntimeError):
+    """The renderer process died on every try of one plate."""
+
+
+def render_isolated(spec, spp: int) -> tuple[render.Rendered, int]:
+    """Render one plate in a child process; returns it and the sampler seed used.
+
+    Mitsuba 3.9's B-spline curve intersection can crash the process (SIGSEGV) on a rare ray;
+    a crash is the child's alone, and the plate is rendered again with the next sampler seed
+    (the scene and the camera noise stay the scene seed's, so a retry is as repeatable as the
+    first try). The first try uses the scene seed, as rendering in-process always did.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(CRASH_RETRIES):
+        seed = spec.seed + attempt * RETRY_SEED_STEP
+        try:
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                passes = pool.submit(render.render_passes, spec, spp, seed).result()
+        except BrokenProcessPool:
+            continue
+        return render.finish(spec, passes), seed
+    raise RendererCrashed(f"scene seed {spec.seed}: the renderer crashed on {CRASH_RETRIES} sampler seeds")
+
+
 def render_set(
     out: Path,
     count: int,
@@ -83,7 +115,7 @@ def render_set(
         spec = scene_fn(seed + i, width, height)
         name = f"{prefix}{i:03d}_{spec.kind}_{spec.screen}"
         t0 = time.perf_counter()
-        r = render.render_scene(spec, spp)
+        r, sampler_seed = render_isolated(spec, spp)
         dt = time.perf_counter() - t0
         total += dt
         files = dataset.write_plate(
@@ -100,6 +132,7 @@ def render_set(
                 **({"aperture": spec.aperture, "focus": spec.focus} if which != "studio" else {}),
                 **({"motion": list(spec.motion)} if any(spec.motion) else {}),
                 "noise": {"gain": spec.noise_gain, "read": spec.noise_read},
+                **({"sampler_seed": sampler_seed} if sampler_seed != spec.seed else {}),
                 "render_seconds": round(dt, 2),
                 "files": files,
             }

@@ -27,7 +27,7 @@ import dataclasses
 
 import numpy as np
 
-from .scene import SCREENS, Material, SceneSpec, _Builder, _Layout, _studio, _unit, _v
+from .scene import SCREENS, Material, SceneSpec, Shape, _Builder, _Layout, _studio, _unit, _v
 
 SUBJECTS = ("strands", "fur", "leaves")
 EFFECTS = ("", "_motion", "_defocus")
@@ -41,6 +41,7 @@ STRAND_COLOURS = {
 }
 FUR_COLOURS = {**STRAND_COLOURS, "white": (0.75, 0.74, 0.70), "ginger": (0.55, 0.22, 0.06)}
 MOTION_PX = (6.0, 16.0)  # travel during the shutter, at most 2 px per sub-frame
+POLYLINE_STEPS = 4  # linear segments per B-spline span of a strand
 SCREEN_GLOW = (0.03, 0.06)  # the screen's radiance / its colour: exposed about as the subject is
 EDGE_STREAM = 0xED9E5  # the random stream's salt: independent of the studio set's
 
@@ -75,7 +76,8 @@ def build_edge_scene(seed: int, kind: str, screen: str, width: int = 480, height
         _fur_coat(b, rgb * r.uniform(0.8, 1.2, 3), px)
     else:
         b.tree(with_leaves=True, green=cycle % 2 == 0)
-    spec = _well_lit(_studio(r, seed, kind, screen, lay, b.shapes, width, height), lay, r)
+    shapes = [_as_polylines(s) for s in b.shapes]
+    spec = _well_lit(_studio(r, seed, kind, screen, lay, shapes, width, height), lay, r)
     if effect == "motion":
         ang = float(r.uniform(-0.6, 0.6) + r.choice([0.0, np.pi]))
         length = float(r.uniform(*MOTION_PX)) * px
@@ -87,6 +89,29 @@ def build_edge_scene(seed: int, kind: str, screen: str, width: int = 480, height
             spec, aperture=float(r.uniform(0.03, 0.06)), focus=float(depth * r.uniform(0.7, 0.8))
         )
     return dataclasses.replace(spec, aperture=0.0)  # sharp: the strands themselves are the test
+
+
+def _as_polylines(shape: Shape, per_segment: int = POLYLINE_STEPS) -> Shape:
+    """B-spline strands as the same curves sampled into fine linear segments.
+
+    Mitsuba 3.9's B-spline curve intersection crashes (SIGSEGV) on some rays through these dense
+    strands (reproducibly, for some sampler seeds); its linear curves do not. The uniform cubic
+    B-spline of each strand (position and radius) is evaluated at `per_segment` points per span.
+    """
+    if shape.kind != "curves":
+        return shape
+    t = np.linspace(0.0, 1.0, per_segment, endpoint=False)
+    basis = (
+        np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3], axis=1)
+        / 6.0
+    )  # per_segment x 4
+    end = np.array([[0.0, 1.0, 4.0, 1.0]]) / 6.0  # t = 1 of the last span
+    lines = []
+    for c in shape.curves:
+        c64 = np.asarray(c, np.float64)
+        spans = [basis @ c64[i : i + 4] for i in range(len(c64) - 3)]
+        lines.append(np.vstack([*spans, end @ c64[-4:]]).astype(np.float32))
+    return dataclasses.replace(shape, kind="lines", curves=lines)
 
 
 def _well_lit(spec: SceneSpec, lay: _Layout, r: np.random.Generator) -> SceneSpec:
