@@ -186,3 +186,28 @@ def test_degrade_of_a_missing_set_is_one_line_exit_3(tmp_path: Path, capsys) -> 
     assert build_main(["--degrade", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "manifest.json" in err
+
+
+_CRASH_PROBE = """
+import dataclasses, tempfile
+from pathlib import Path
+import numpy as np
+from gsrender.training.indep_val import render as R
+from gsrender.training.indep_val.edge_scenes import edge_scene_for
+spec = edge_scene_for(9003)  # strands_motion: sub-frame 6, sampler seed 72030 crashed B-splines
+off = np.asarray(spec.motion) * ((6 + 0.5) / R.MOTION_SUBFRAMES - 0.5)
+sub = dataclasses.replace(spec, subject=[R.shifted(s, off) for s in spec.subject], motion=(0.0, 0.0, 0.0))
+mi = R.mitsuba()
+with tempfile.TemporaryDirectory() as tmp:
+    mi.render(mi.load_dict(R._Dicts(sub, Path(tmp)).scene("plate", 4)), seed=72030, spp=4)
+print("rendered")
+"""
+
+
+def test_strands_render_where_the_renderers_b_splines_crashed() -> None:
+    pytest.importorskip("mitsuba", reason="the renderer is the optional 'validate' extra")
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _CRASH_PROBE], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "rendered" in res.stdout, res.stderr[-500:]
