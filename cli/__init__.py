@@ -1,8 +1,21 @@
 """The `gsrender` command: the render, and the verbs of every layer (info, job, train, serve...).
 
 The top of the package tree: it may import any gsrender package, and nothing imports it.
+SIGTERM is handled before anything heavy is imported, so a signal during start-up (numpy,
+OpenImageIO, ONNX Runtime loading) ends the command with exit 130 and one line.
 """
 
-from .verbs import VERBS, main
+import sys
+
+from gsrender.engine.command import install_startup_signals, signal_received
+
+install_startup_signals()
+try:
+    from .verbs import VERBS, main
+except BaseException:  # a signal inside an import can surface as any exception
+    if not signal_received():
+        raise
+    print("gsrender: interrupted during start-up; nothing was rendered", file=sys.stderr)
+    raise SystemExit(130) from None
 
 __all__ = ["VERBS", "main"]

@@ -9,15 +9,36 @@ only a temp file that `remove_stale_temps` recognises by its name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_MARK = ".tmp-"  # ".NAME.tmp-PID-RANDOM.EXT": how a temp file is told from a final one
 STALE_TEMP_SECONDS = 3600.0  # a younger temp file may belong to a writer still running on another host
+
+
+class ReadOnlyFileError(PermissionError):
+    """The file to be replaced exists and is read-only: it is never replaced."""
+
+
+def read_only_problem(path: str | Path) -> str | None:
+    """Why an existing file must not be replaced, or None. A rename replaces a file whatever its
+    mode, so a file made read-only (chmod a-w: an approved frame, a locked report) would be
+    replaced silently: refused when this user may not write it, or nobody may (root included)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # missing (or unreadable: the write says why)
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if st.st_mode & 0o222 == 0 or not os.access(path, os.W_OK):
+        return "the file exists and is read-only; refusing to replace it (make it writable or delete it)"
+    return None
 
 
 def temp_path(path: Path) -> Path:
@@ -39,8 +60,11 @@ def fsync(path: str | Path, directory: bool = False) -> None:
 def replacing(path: str | Path) -> Iterator[Path]:
     """For writers that need a file name of their own: yields the temp path to write; when the
     block ends without an exception it is flushed and renamed over `path`. Whatever happens the
-    temp file is gone afterwards; errors (OSError from the rename included) propagate."""
+    temp file is gone afterwards; errors (OSError from the rename included) propagate. An
+    existing read-only `path` is refused first (ReadOnlyFileError), never replaced."""
     path = Path(path)
+    if (problem := read_only_problem(path)) is not None:
+        raise ReadOnlyFileError(errno.EACCES, problem, str(path))
     tmp = temp_path(path)
     try:
         yield tmp

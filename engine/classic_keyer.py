@@ -12,13 +12,16 @@ screen colour keys an unevenly lit screen to 0 everywhere. Because linear light 
 additively, a pixel that is a fraction ``a`` of a neutral subject over the screen gets
 alpha ``a`` exactly.
 
-Purely per-pixel (no neighbourhood operations), so tiling cannot change the result.
-numpy only: this runs on render nodes.
+The key itself is per pixel; its clean-up clip can be kept off edges (``clip_edges``,
+engine/edge_clip.py), which looks EDGE_RADIUS pixels around each pixel, so a tile then needs a
+halo of that many pixels (the classic backend asks for it). numpy only: this runs on render nodes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .edge_clip import clip_key
 
 MIN_STRENGTH = 1e-6  # absolute floor on the clean screen's strength (guards the division)
 MIN_STRENGTH_FRAC = 0.05  # ... and relative to the global screen colour's strength
@@ -42,6 +45,7 @@ def classic_key(
     clip_black: float = 0.05,
     clip_white: float = 0.95,
     rb_weight: float | None = None,
+    clip_edges: bool = False,
 ) -> np.ndarray:
     """Colour-difference alpha (HxW float32 in [0, 1]) of a green- or blue-screen plate.
 
@@ -53,7 +57,9 @@ def classic_key(
     clip_white becomes 1 (linear remap in between), cleaning noise in screen and core.
     rb_weight: None uses the max of the two other channels (Keylight-style, holds
     yellows and skin); a float w in [0, 1] uses w*other1 + (1-w)*other2 in RGB order
-    (IBK's weighted mix; 0.5 is IBK's default). Non-finite plate values key as opaque.
+    (IBK's weighted mix; 0.5 is IBK's default). clip_edges: clip only where the key is flat
+    (engine/edge_clip.py), so faint strands and soft edges keep the unclipped key. Non-finite plate
+    values key as opaque.
     """
     plate = np.asarray(plate_lin, dtype=np.float32)
     screen = np.asarray(screen_lin, dtype=np.float32)
@@ -78,5 +84,4 @@ def classic_key(
     ref = np.maximum(_strength(screen, screen_ch, rb_weight), np.float32(floor))
     raw = 1.0 - _strength(plate, screen_ch, rb_weight) / ref
 
-    alpha = (raw - np.float32(clip_black)) * np.float32(1.0 / (clip_white - clip_black))
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False)
+    return clip_key(raw, clip_black, clip_white, clip_edges)

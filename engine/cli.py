@@ -14,13 +14,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from . import allocator, compositor_inputs
+from . import allocator, compositor_inputs, overwrite_guard
 from .atomic_files import atomic_write_text, remove_stale_temps
 from .backends.base import Backend
-from .command import quiet_stdout, run_command
+from .command import note_signal, quiet_stdout, run_command
 from .errors import (
     EXIT_FRAMES_FAILED,
     EXIT_INTERNAL,
@@ -28,6 +28,7 @@ from .errors import (
     EXIT_OK,
     EXIT_OUTPUT,
     GsRenderError,
+    InputError,
     InternalError,
     OutputError,
     UsageError,
@@ -37,26 +38,41 @@ from .image_io import validate_output_options
 from .layers import PlateSelection
 from .output import OutputSettings, validate_output, writer_dtype
 from .output_check import check_report_path, problem_of
-from .preflight import utf8_path
+from .overwrite_guard import FileSet
+from .preflight import resolved, utf8_path
 from .progress import ProgressPrinter
-from .render import FrameReport, RenderSettings, StageTimes, render_frames
+from .render import FrameReport, RenderSettings, StageTimes, existing_problem, render_frames
 from .render_options import OneLineParser, add_render_arguments, default_output, negative_frame_ranges
-from .sequence import FramePlan, FrameRef, expand_sequence, parse_frame_range, plan_sequence
+from .sequence import (
+    FramePlan,
+    FrameRef,
+    describe_ranges,
+    expand_sequence,
+    frame_ranges,
+    has_frame_token,
+    parse_frame_range,
+    pattern_files,
+    plan_sequence,
+)
 
 log = logging.getLogger("gsrender")
 
 EXIT_CODES = """exit codes:
   0    every frame rendered (or skipped as existing)
   1    some frames failed on bad input (--on-error skip), or the run stopped at one (--on-error fail)
-  2    bad command line or option (unknown option, value out of range, NaN...)
+  2    bad command line, option or environment value (unknown option, value out of range,
+       NaN, a path that is not UTF-8, GSRENDER_DEBUG=maybe...); an output frame or --report
+       that is a file the run reads (plate, matte, clean plate, model)
   3    bad input and nothing rendered (no frames match, every frame missing/corrupt/too large)
   4    an output could not be written: missing folder, permission, read-only or full disk
-       ("no space left on device"), I/O error; also when other frames rendered
+       ("no space left on device"), I/O error, a read-only output frame (never replaced), a
+       symlink loop; also when other frames rendered
   5    the model or inference backend failed to load, validate or run
   70   internal error (an unexpected exception, a bug): the line names the frame; --debug
        shows the traceback
-  130  interrupted by SIGINT/SIGTERM; frames in flight are finished, the summary and --report
-       are written, partial frames never are: re-run with --skip-existing to resume
+  130  interrupted by SIGINT/SIGTERM (also during start-up); frames in flight are finished,
+       the summary and --report are written, partial frames never are: re-run with
+       --skip-existing to resume
   141  stdout was closed (a pipe reader went away), as for other Unix tools"""
 
 
@@ -102,33 +118,64 @@ def _plan_jobs(args: argparse.Namespace) -> FramePlan | list[tuple[FrameRef, Pat
     utf8_path(args.input)
     frames = parse_frame_range(args.frames) if args.frames else None
     out_pattern = args.output or default_output(args.input)
-    utf8_path(out_pattern, output=True)
+    utf8_path(out_pattern)
     plan = plan_sequence(args.input, out_pattern, frames)
     if plan is None:
         (ref,) = expand_sequence(args.input, frames)
         target = Path(out_pattern)
-        if target.resolve() == ref.path.resolve():
-            raise UsageError(target, "output would overwrite the input frame")
+        resolved(ref.path, output=False)  # a symlink loop is one line (exit 3 or 4), never 70
+        resolved(target, output=True)
         return [(ref, target)]
-    if plan.input_folder.resolve() == plan.output_folder.resolve():
-        clash = plan.input_names() & plan.output_names()
-        if clash:
-            raise UsageError(plan.output_folder / min(clash), "output would overwrite the input frame")
+    resolved(plan.input_folder, output=False)
+    resolved(plan.output_folder, output=True)
     return plan
 
 
-def _sides(jobs: FramePlan | list) -> tuple[Callable[[Path], bool], Callable[[Path], bool]]:
-    """Is a resolved path one of the inputs / outputs? By folder and name for a plan, so that
+def _drop_missing(jobs: FramePlan | list, settings: RenderSettings) -> tuple[FramePlan | list, list[int]]:
+    """With --on-error skip, frames whose input file is missing are found once, from one listing of
+    the input folder, and reported in one line as ranges instead of failing one by one (-F 1-1000000
+    over a 5-frame sequence). With --on-error fail the first missing frame stops the run as before."""
+    if settings.on_error != "skip" or not isinstance(jobs, FramePlan):
+        return jobs, []
+    missing = jobs.missing()
+    if not missing:
+        return jobs, []
+    if len(missing) == 1:  # as the reader says it for one frame
+        ref, _ = jobs.pair(missing[0])
+        where, problem = f"frame {ref.frame}: {ref.path}", "file not found"
+    else:
+        where = f"frames {describe_ranges(missing)}: {jobs.input_pattern()}"
+        problem = f"{len(missing)} input frames missing (file not found)"
+    if len(missing) == len(jobs):
+        raise InputError(None, f"{where}: no input frame exists, {problem}")
+    print(f"gsrender: error: {where}: {problem}", file=sys.stderr, flush=True)
+    return jobs.without(missing), missing
+
+
+def _check_overwrites(
+    args: argparse.Namespace, jobs: FramePlan | list, settings: RenderSettings, report: Path | None
+) -> None:
+    """Every file the run reads (plate frames, mattes, clean plate, model) against every file it
+    writes (frames, report): engine/overwrite_guard.py. By folder and names for a plan, so that
     no Path is made per frame."""
     if isinstance(jobs, FramePlan):
-        in_dir, out_dir = jobs.input_folder.resolve(), jobs.output_folder.resolve()
-        return (
-            lambda p: p.parent == in_dir and p.name in jobs.input_names(),
-            lambda p: p.parent == out_dir and p.name in jobs.output_names(),
-        )
-    inputs = {ref.path.resolve() for ref, _ in jobs}
-    outputs = {target.resolve() for _, target in jobs}
-    return inputs.__contains__, outputs.__contains__
+        reads = [FileSet("input frame", jobs.input_folder, jobs.input_names(), many=True)]
+        writes = [FileSet("output frame", jobs.output_folder, jobs.output_names(), many=True)]
+        frames = jobs.frames
+    else:
+        reads = overwrite_guard.files("input frame", [ref.path for ref, _ in jobs])
+        writes = overwrite_guard.files("output frame", [target for _, target in jobs])
+        frames = [ref.frame for ref, _ in jobs if ref.frame is not None]
+    for option, pattern in compositor_inputs.named_patterns(settings.inputs):
+        folder, names = pattern_files(pattern, frames)
+        reads.append(FileSet(option, folder, names, many=has_frame_token(pattern)))
+    if args.keyer == "neural":
+        from .backends.base import default_model_path
+
+        reads.append(overwrite_guard.single("--model", args.model or default_model_path()))
+    if report is not None:
+        writes.append(overwrite_guard.single("--report", report))
+    overwrite_guard.check_no_overwrite(reads, writes)
 
 
 def _output_names(jobs: FramePlan | list) -> dict[Path, set[str]]:
@@ -177,6 +224,7 @@ class _Signals:
     def _handle(self, signum: int, _frame: object) -> None:
         first = self.received is None
         self.received = signum
+        note_signal(signum)
         self.stop.set()
         if not self.rendering or not first:
             raise KeyboardInterrupt
@@ -191,7 +239,7 @@ def _check_model_option(args: argparse.Namespace) -> None:
     if args.keyer == "neural" and args.model:
         from .errors import BackendError
 
-        utf8_path(args.model, output=True)
+        utf8_path(args.model)
         if not Path(args.model).is_file():
             raise BackendError(args.model, "model file not found")
 
@@ -259,7 +307,8 @@ def _dry_run(jobs: FramePlan | list, settings: RenderSettings) -> int:
         if target.is_dir():
             state = "ERROR: a folder has this name"
         elif settings.skip_existing and target.exists():
-            state = "exists, skip"
+            problem = existing_problem(ref, target, settings)
+            state = "exists, skip" if problem is None else f"exists but will be rendered again: {problem}"
         print(f"{ref.path} -> {target} ({state})")
     print(f"{len(jobs)} frame(s)")
     return EXIT_OK
@@ -291,9 +340,11 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
         except UsageError as exc:
             raise UsageError(None, f"{option}: {exc.problem}") from None
     _check_model_option(args)
-    report_path = check_report_path(args.report, *_sides(jobs)) if args.report else None
+    report_path = check_report_path(args.report) if args.report else None
+    _check_overwrites(args, jobs, settings, report_path)
     if args.dry_run:
         return _dry_run(jobs, settings)
+    jobs, missing = _drop_missing(jobs, settings)
     _log_input_colour(args, jobs, settings.plate)
     names_by_folder = _output_names(jobs)
     _prepare_output_folders(set(names_by_folder))
@@ -312,7 +363,9 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
             args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
         )
     except GsRenderError as exc:
-        fatal = exc
+        fatal = exc if signals.received is None else None  # a signal broke the load: that is the cause
+    except KeyboardInterrupt:
+        pass  # SIGTERM/SIGINT while loading the model: summary and report, exit 130
     else:
         backend_name = backend.name
         log.info("gsrender: backend %s%s", backend.describe(), f" [auto: {note}]" if note else "")
@@ -320,7 +373,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     if fatal is not None:
         print(f"gsrender: error: {fatal.message}", file=sys.stderr, flush=True)
     reports = sorted(collected, key=lambda r: r.frame or 0)  # jobs are in frame order
-    code = _exit_code(reports, fatal, signals.received is not None)
+    code = _exit_code(reports, fatal, signals.received is not None, len(missing))
     if signals.received is not None:
         print(
             "gsrender: interrupted; complete frames kept, re-run with --skip-existing to resume",
@@ -328,12 +381,12 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
             flush=True,
         )
     try:
-        _summarise(reports, time.perf_counter() - start, backend_name, jobs)
+        _summarise(reports, time.perf_counter() - start, backend_name, jobs, len(missing))
     except BrokenPipeError:
         quiet_stdout()  # nobody reads stdout any more; the exit code and report still count
     finally:
         if report_path is not None:
-            code = _write_report(report_path, reports, jobs, backend_name, times, code, fatal)
+            code = _write_report(report_path, reports, jobs, backend_name, times, code, fatal, missing)
     return code
 
 
@@ -373,7 +426,9 @@ def _run(
     return fatal
 
 
-def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrupted: bool) -> int:
+def _exit_code(
+    reports: list[FrameReport], fatal: GsRenderError | None, interrupted: bool, missing: int = 0
+) -> int:
     """One code for the run: interrupted, then a fatal error, then the worst frame failure.
 
     Output failures (disk, permission, I/O) win over bad input, so a scheduler retries a chunk
@@ -384,9 +439,11 @@ def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrup
     if fatal is not None:
         return fatal.exit_code
     failed = [r for r in reports if r.status == "failed"]
-    if not failed:
+    if not failed and not missing:
         return EXIT_OK
     codes = {r.error.exit_code if r.error else EXIT_FRAMES_FAILED for r in failed}
+    if missing:
+        codes.add(InputError.exit_code)  # a missing input frame is bad input (3)
     for worst in (EXIT_OUTPUT, EXIT_INTERNAL):
         if worst in codes:
             return worst
@@ -395,20 +452,29 @@ def _exit_code(reports: list[FrameReport], fatal: GsRenderError | None, interrup
     return EXIT_FRAMES_FAILED
 
 
-def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list) -> None:
+def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list, missing: int = 0) -> None:
+    """The summary line; ``missing`` input frames (dropped from the plan) count as failed."""
     done = [r for r in reports if r.status == "rendered"]
     skipped = [r for r in reports if r.status == "skipped"]
-    failed = [r for r in reports if r.status == "failed"]
+    failed = sum(r.status == "failed" for r in reports) + missing
     not_started = len(jobs) - len(reports)
     per_frame = wall / len(done) if done else 0.0
     print(
-        f"gsrender summary: rendered={len(done)} skipped={len(skipped)} failed={len(failed)} "
+        f"gsrender summary: rendered={len(done)} skipped={len(skipped)} failed={failed} "
         f"not_started={not_started} seconds_per_frame={per_frame:.3f} backend={backend}",
         flush=True,
     )
     if done:
         outs = sorted({str(r.target.parent) for r in done})
         print("output: " + ", ".join(outs), flush=True)
+
+
+MAX_LISTED_MISSING = 1000  # missing input frames listed one by one in --report; all are in its ranges
+
+
+def _missing_report(jobs: FramePlan | list, frame: int) -> FrameReport:
+    ref, target = jobs.pair(frame)  # type: ignore[union-attr] - only plans have missing frames
+    return FrameReport(frame, ref.path, target, "failed", error=InputError(ref.path, "file not found"))
 
 
 def _write_report(
@@ -419,17 +485,25 @@ def _write_report(
     times: StageTimes,
     code: int,
     fatal: GsRenderError | None = None,
+    missing: list[int] | None = None,
 ) -> int:
     """Machine-readable run report for farm tooling; written atomically. Returns the exit code,
-    4 when the report itself cannot be written (and the run had nothing worse to say)."""
+    4 when the report itself cannot be written (and the run had nothing worse to say).
+    Missing input frames (--on-error skip) are listed as ranges, not one entry each."""
     import json
+
+    missing = missing or []
+    listed = [_missing_report(jobs, f) for f in missing[:MAX_LISTED_MISSING]]
+    counts = {s: sum(r.status == s for r in reports) for s in ("rendered", "skipped", "failed")}
+    counts["failed"] += len(missing)
 
     data = {
         "backend": backend,
         "exit_code": code,
         "error": fatal.message if fatal else None,
-        "frames_total": len(jobs),
-        "counts": {s: sum(r.status == s for r in reports) for s in ("rendered", "skipped", "failed")},
+        "frames_total": len(jobs) + len(missing),
+        "counts": counts,
+        "missing_frames": [[a, b] for a, b in frame_ranges(missing)],
         "not_started": len(jobs) - len(reports),
         "stage_seconds": {"read": times.read, "infer": times.infer, "write": times.write},
         "frames": [
@@ -441,7 +515,7 @@ def _write_report(
                 "seconds": round(r.seconds, 4),
                 "error": r.error.message if r.error else None,
             }
-            for r in reports
+            for r in sorted([*reports, *listed], key=lambda r: r.frame or 0)
         ],
     }
     try:

@@ -33,7 +33,7 @@ import numpy as np
 from . import colour
 from .encoding import encode_for_network
 from .errors import InputError, UsageError
-from .preflight import utf8_path
+from .preflight import DEFAULT_MAX_PIXELS, check_decode, utf8_path
 from .screen_estimate import ScreenEstimate, estimate_screen
 from .sequence import frame_path, has_frame_token
 
@@ -197,6 +197,7 @@ def _read_pixels(path: Path, what: str) -> tuple[np.ndarray, list[str], object]:
         spec = inp.spec()
         if spec.width <= 0 or spec.height <= 0 or spec.deep or spec.depth != 1:
             raise InputError(path, f"{what}: not a flat 2D image")
+        check_decode(path, spec.width, spec.height, spec.nchannels, DEFAULT_MAX_PIXELS)  # before decoding
         pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None or inp.has_error:
             raise InputError(path, f"{what}: {one_line(inp.geterror(), 'pixel data could not be read')}")

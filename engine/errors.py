@@ -6,6 +6,7 @@ a compositor or a farm log shows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 # Exit codes (documented in README "Exit codes"). Schedulers use them to decide
@@ -21,6 +22,19 @@ EXIT_INTERNAL = (
 )
 EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: transient, safe to retry
 
+# What one error line may carry: a file can declare thousands of parts, layers or tensors, and
+# a line that lists them all is no longer one line a farm log can show.
+MAX_LISTED = 8
+MAX_PROBLEM = 1000  # characters of the problem text (the path is not cut)
+
+
+def listing(items: Iterable[object], sep: str = ", ", limit: int = MAX_LISTED) -> str:
+    """The first ``limit`` items joined, then how many more there are: 'a, b, ... and 992 more'."""
+    items = [str(item) for item in items]
+    if len(items) <= limit:
+        return sep.join(items)
+    return sep.join(items[:limit]) + f"{sep}... and {len(items) - limit} more"
+
 
 class GsRenderError(Exception):
     """Base class: an error with a one-line user message and an exit code."""
@@ -34,7 +48,10 @@ class GsRenderError(Exception):
 
     @property
     def message(self) -> str:
-        return f"{self.path}: {self.problem}" if self.path else self.problem
+        problem = self.problem
+        if len(problem) > MAX_PROBLEM:  # the safety net behind listing(): one line stays one line
+            problem = f"{problem[:MAX_PROBLEM]}... ({len(problem) - MAX_PROBLEM} more characters)"
+        return f"{self.path}: {problem}" if self.path else problem
 
 
 class InputError(GsRenderError):

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import overwrite_guard
 from .atomic_files import atomic_write_text
 from .command import run_command
 from .errors import EXIT_OK, OutputError
@@ -34,12 +35,16 @@ from .farm_host import build_engine_if_available, run_chunk
 from .farm_options import absolute, given_render_args, spec_from_args
 from .farm_template import (
     BUILD_GUARD,
+    INPUT_PARAMS,
     RUN_CHUNK,
+    JobSpec,
     build_template,
     dump_template,
     parameter_values,
     validate_template,
 )
+from .overwrite_guard import FileSet
+from .sequence import has_frame_token, pattern_files
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -67,6 +72,33 @@ def write_side_files(
         raise OutputError(exc.filename, f"cannot write ({exc.strerror or exc})") from None
 
 
+def check_side_files(args: argparse.Namespace, spec: JobSpec) -> None:
+    """The render's rule (engine/overwrite_guard.py) for the files this verb writes: --params and
+    the --bundle files may not be a plate frame, matte, clean plate, model or output frame."""
+    writes = []
+    if args.params:
+        writes.append(overwrite_guard.single("--params", absolute(args.params)))
+    if args.bundle:
+        bundle = absolute(args.bundle)
+        names = ("template.yaml", "parameter_values.yaml")
+        writes += [overwrite_guard.single("--bundle", bundle / name) for name in names]
+    if not writes:
+        return
+    in_dir, in_names = pattern_files(str(Path(spec.input_dir) / spec.input_name), spec.frames)
+    out_dir, out_names = pattern_files(str(Path(spec.output_dir) / spec.output_name), spec.frames)
+    reads = [
+        FileSet("input frame", in_dir, in_names, many=True),
+        FileSet("output frame", out_dir, out_names, many=True),
+    ]
+    for param, option, _ in INPUT_PARAMS.values():
+        if param in spec.inputs:
+            folder, names = pattern_files(spec.inputs[param], spec.frames)
+            reads.append(FileSet(option, folder, names, many=has_frame_token(spec.inputs[param])))
+    if getattr(args, "model", None):
+        reads.append(overwrite_guard.single("--model", absolute(args.model)))
+    overwrite_guard.check_no_overwrite(reads, writes)
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -90,6 +122,7 @@ def _job(argv: list[str]) -> int:
             "(pip install 'gsrender[farm]')",
             file=sys.stderr,
         )
+    check_side_files(args, spec)
     write_side_files(args, template, values)
     sys.stdout.write(dump_template(template, args.format))
     if not (args.params or args.bundle):

@@ -30,11 +30,12 @@ import numpy as np
 from . import colour
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs, InputReader
-from .image_io import ImageInfo, read_frame, write_frame
+from .frame_budget import FrameBudget
+from .image_io import ImageInfo, attributes_not_carried, output_format, read_frame, write_frame
 from .keyer import PreparedFrame, finish_frame, infer_frame, prepare_frame
 from .layers import PlateSelection
-from .output import OutputSettings, compose_output, output_colorspace, writer_dtype
-from .preflight import check_frame
+from .output import OutputSettings, compose_output, output_channels, output_colorspace, writer_dtype
+from .preflight import utf8_path
 from .sequence import FrameRef
 
 
@@ -95,10 +96,22 @@ class FramePipeline:
         self.despill = despill
         self.output = output
 
-    def read_and_prepare(self, ref: FrameRef) -> LoadedPlate:
-        """Read the input frame, convert it to working linear light and compute its guides."""
-        check_frame(ref.path, self.max_pixels)
-        frame = read_frame(ref.path, self.plate_selection)
+    def budget(self, target: Path) -> FrameBudget:
+        """What a frame written to ``target`` may take (engine/frame_budget.py)."""
+        return FrameBudget(
+            max_pixels=self.max_pixels,
+            output_format=output_format(target),
+            output_window=self.output.window,
+            output_channels=output_channels(self.output),
+            tile=self.tile,
+            halo=self.backend.info.halo,
+        )
+
+    def read_and_prepare(self, ref: FrameRef, target: Path) -> LoadedPlate:
+        """Read the input frame (refused from its header when over budget), convert it to working
+        linear light and compute its guides."""
+        utf8_path(ref.path)
+        frame = read_frame(ref.path, self.plate_selection, self.budget(target).check)
         in_space = (
             colour.resolve_colorspace(self.colorspace)
             if self.colorspace
@@ -115,8 +128,9 @@ class FramePipeline:
         alpha, bg = infer_frame(plate.prepared, self.backend, self.tile)
         return RawKey(replace(plate, prepared=plate.prepared.without_network_inputs()), alpha, bg)
 
-    def write_keyed(self, key: RawKey, target: Path) -> None:
-        """Finish the key (mattes, unmix, despill) and write it as the output frame."""
+    def write_keyed(self, key: RawKey, target: Path) -> int:
+        """Finish the key (mattes, unmix, despill) and write it as the output frame. Returns how
+        many of the input's header attributes the output goes without (image_io.MAX_CARRIED_*)."""
         plate = key.plate
         keyed = finish_frame(plate.prepared, key.alpha, key.bg, self.despill)
         out_space = output_colorspace(target, plate.in_space, self.output)
@@ -132,3 +146,4 @@ class FramePipeline:
             extra_attributes={"oiio:ColorSpace": out_space, "gsrender:backend": self.backend.name},
             window=self.output.window,
         )
+        return attributes_not_carried(plate.info, target)

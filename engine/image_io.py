@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
-from .atomic_files import replacing
+from .atomic_files import ReadOnlyFileError, replacing
 from .errors import GsRenderError, InputError, OutputError, UsageError
+from .exr_header import check_header
 from .layers import PlateLayer, PlateSelection, choose_plate
 
 
@@ -46,6 +48,7 @@ class ImageInfo:
     subimages: int = 1
     parts: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, channel names) of every part
     plate: PlateLayer | None = None  # the layer read_frame keyed
+    attributes_dropped: int = 0  # attributes larger than MAX_ATTRIBUTE_BYTES, not kept
 
     @property
     def data_window(self) -> tuple[int, int, int, int]:
@@ -67,6 +70,24 @@ class Frame:
 
 
 # ---------------------------------------------------------------- reading
+
+
+# What an output carries over from its input's header: at most this many attributes, each at
+# most this large. A 64 MB attribute copied into every output took 0.9 GB; thousands of them
+# make OpenImageIO's attribute handling quadratic. The rest are counted and reported.
+MAX_CARRIED_ATTRIBUTES = 1024
+MAX_ATTRIBUTE_BYTES = 64 * 1024
+
+
+def _value_bytes(value: object) -> int:
+    """About how many bytes an attribute value holds (strings, byte strings, arrays, tuples)."""
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, tuple | list):
+        return sum(_value_bytes(v) if isinstance(v, str | bytes) else 8 for v in value)
+    return 8
 
 
 def one_line(text: str, fallback: str) -> str:
@@ -102,8 +123,13 @@ def info_from_spec(path: Path, inp: oiio.ImageInput, current: int = 0) -> ImageI
     spec = inp.spec()
     attributes: dict[str, object] = {}
     types: dict[str, str] = {}
+    oversize = 0
     for param in spec.extra_attribs:
-        attributes[param.name] = param.value
+        value = param.value
+        if _value_bytes(value) > MAX_ATTRIBUTE_BYTES:
+            oversize += 1  # never kept: every frame in flight would hold it, every output repeat it
+            continue
+        attributes[param.name] = value
         types[param.name] = str(param.type)
     subimages = spec.get_int_attribute("oiio:subimages", 0)
     if subimages <= 0:
@@ -134,6 +160,7 @@ def info_from_spec(path: Path, inp: oiio.ImageInput, current: int = 0) -> ImageI
         attribute_types=types,
         subimages=subimages,
         parts=parts,
+        attributes_dropped=oversize,
     )
 
 
@@ -146,6 +173,7 @@ def open_image(path: str | Path) -> tuple[Path, oiio.ImageInput]:
         raise InputError(path, "is a folder, not an image file")
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty (0 bytes)")
+    check_header(path)  # an EXR header OpenImageIO would take minutes to parse is refused first
     # Files with straight alpha (PNG, some TIFFs) must keep their RGB as stored: OIIO would
     # otherwise premultiply on read and darken every soft edge of the plate.
     config = oiio.ImageSpec()
@@ -167,11 +195,16 @@ def probe(path: str | Path, part: int = 0) -> ImageInfo:
         inp.close()
 
 
-def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Frame:
+def read_frame(
+    path: str | Path,
+    selection: PlateSelection | None = None,
+    budget: Callable[[ImageInfo], None] | None = None,
+) -> Frame:
     """Read the plate's RGB as float32 (see choose_plate), refusing anything a key cannot be pulled from.
 
     With ``selection.input_alpha`` straight or premultiplied, the layer's alpha comes back
     too (premultiplied RGB is divided by it, so the keyer sees colours, not darkened ones).
+    ``budget`` sees the keyed part's header before any pixel is decoded, and may refuse it.
     """
     selection = selection or PlateSelection()
     path, inp = open_image(path)
@@ -194,6 +227,8 @@ def read_frame(path: str | Path, selection: PlateSelection | None = None) -> Fra
             raise InputError(path, "deep image: a flat RGB plate is required")
         if spec.depth > 1:
             raise InputError(path, "volume image: a flat RGB plate is required")
+        if budget is not None:
+            budget(info)
         use_alpha = selection.input_alpha != "ignore" and plate.alpha is not None
         channels = list(plate.rgb) + ([plate.alpha] if use_alpha else [])
         lo, hi = min(channels), max(channels) + 1
@@ -312,10 +347,15 @@ def _display_window_frame(pixels: np.ndarray, like: ImageInfo) -> tuple[np.ndarr
 
 
 def _wants_display_window(fmt: str, window: str, like: ImageInfo | None, pixels: np.ndarray) -> bool:
-    if like is None or window == "data" or like.full_width <= 0 or like.full_height <= 0:
-        return False
-    if (like.width, like.height) != pixels.shape[1::-1]:
+    if like is None or (like.width, like.height) != pixels.shape[1::-1]:
         return False  # not the source's pixels (resized): nothing to place
+    return places_in_display_window(fmt, window, like)
+
+
+def places_in_display_window(fmt: str, window: str, like: ImageInfo) -> bool:
+    """Whether write_frame writes the source's pixels at its display window (else at its data window)."""
+    if window == "data" or like.full_width <= 0 or like.full_height <= 0:
+        return False
     if like.data_window == like.display_window:
         return False
     return window == "display" or fmt in _NO_DATA_WINDOW
@@ -369,6 +409,14 @@ def _keep_attribute(name: str, src_format: str, dst_format: str) -> bool:
     return True
 
 
+def attributes_not_carried(like: ImageInfo, path: str | Path) -> int:
+    """How many of the input header's attributes an output at ``path`` goes without: those over
+    MAX_ATTRIBUTE_BYTES and those past the first MAX_CARRIED_ATTRIBUTES."""
+    fmt = output_format(path)
+    keep = sum(_keep_attribute(name, like.file_format, fmt) for name in like.attributes)
+    return like.attributes_dropped + max(0, keep - MAX_CARRIED_ATTRIBUTES)
+
+
 def _set_attribute(spec: oiio.ImageSpec, name: str, value: object, type_name: str | None = None) -> None:
     if value is None:
         spec.erase_attribute(name)
@@ -396,12 +444,17 @@ def _build_spec(
     spec.channelnames = tuple(channel_names)
     spec.alpha_channel = channel_names.index("A") if "A" in channel_names else -1
     if like is not None:
+        carried = 0
         for name, value in like.attributes.items():
-            if _keep_attribute(name, like.file_format, fmt):
-                try:
-                    _set_attribute(spec, name, value, like.attribute_types.get(name))
-                except (TypeError, ValueError, RuntimeError):
-                    pass  # an attribute OIIO cannot re-encode is not worth failing a frame for
+            if not _keep_attribute(name, like.file_format, fmt):
+                continue
+            if carried >= MAX_CARRIED_ATTRIBUTES:
+                break
+            try:
+                _set_attribute(spec, name, value, like.attribute_types.get(name))
+                carried += 1
+            except (TypeError, ValueError, RuntimeError):
+                pass  # an attribute OIIO cannot re-encode is not worth failing a frame for
         if (like.width, like.height) == (width, height):
             spec.x, spec.y = like.x, like.y
             spec.full_x, spec.full_y = like.full_x, like.full_y
@@ -456,6 +509,8 @@ def _prepare_pixels(pixels: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _os_problem(exc: OSError) -> str:
+    if isinstance(exc, ReadOnlyFileError):
+        return str(exc.strerror)
     if exc.errno == errno.ENOENT:
         return "output folder does not exist"
     if exc.errno in (errno.EACCES, errno.EPERM):

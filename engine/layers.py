@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
+from .errors import InputError, listing
 
 if TYPE_CHECKING:
     from .image_io import ImageInfo
@@ -73,7 +73,7 @@ def plate_layers(parts: tuple[tuple[str, tuple[str, ...]], ...]) -> list[PlateLa
 
 
 def _listing(layers: list[PlateLayer]) -> str:
-    return "; ".join(layer.describe() for layer in layers)
+    return listing((layer.describe() for layer in layers), "; ")
 
 
 def _part_matches(layer: PlateLayer, part: str) -> bool:
@@ -92,7 +92,7 @@ def choose_plate(path: Path, info: ImageInfo, selection: PlateSelection | None =
     if selection.part is not None:
         part = str(selection.part).strip()
         if not any(part == str(k) or part.lower() == n.lower() for k, (n, _) in enumerate(parts)):
-            known = ", ".join(f"{k} '{n}'" if n else str(k) for k, (n, _) in enumerate(parts))
+            known = listing(f"{k} '{n}'" if n else str(k) for k, (n, _) in enumerate(parts))
             raise InputError(path, f"no part '{part}' (parts: {known})")
         layers = [layer for layer in layers if _part_matches(layer, part)]
     if selection.layer is not None:

@@ -4,6 +4,8 @@ An ONNX file with the right tensor names but the wrong shapes renders garbage ma
 exit 0; a stride of 0 or a negative halo in its metadata, or a checkpoint with the wrong
 weights, ends in a traceback deep in tiling. Checking the declared interface, the tiling
 metadata and one small probe inference turns each of those into one line and exit 5.
+What is validated is what runs: the ONNX Runtime backend reads the file's bytes once and builds
+every later session (one per input shape) from them, never from the path again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends.base import Backend, ModelInfo
-from .errors import BackendError, describe_exception
+from .errors import BackendError, describe_exception, listing
 
 INPUTS = {"plate": 3, "screen": 3}  # name -> channels (NCHW)
 OUTPUTS = {"alpha": 1, "bg": 3}
@@ -42,7 +44,7 @@ def check_onnx_interface(session: object, path: Path | str | None) -> None:
         by_name = {t.name: t.shape for t in declared}
         missing = [n for n in wanted if n not in by_name]
         if missing:
-            have = ", ".join(sorted(by_name)) or "none"
+            have = listing(sorted(by_name)) or "none"
             raise BackendError(
                 path, f"not a gsrender model: {kind} {', '.join(missing)} missing (has {have})"
             )

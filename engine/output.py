@@ -133,6 +133,11 @@ def compose_output(
     return np.ascontiguousarray(np.concatenate(planes, axis=2), dtype=np.float32), names
 
 
+def output_channels(settings: OutputSettings) -> int:
+    """Channels compose_output writes: RGBA, then fg.RGB and matte.A when asked for."""
+    return 4 + 3 * ("fg" in settings.layers) + ("matte" in settings.layers)
+
+
 def writer_dtype(out_path: Path, settings: OutputSettings) -> str:
     ext = out_path.suffix.lower()
     if ext == ".exr":

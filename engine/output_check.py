@@ -13,11 +13,11 @@ import contextlib
 import errno
 import os
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
+from .atomic_files import read_only_problem
 from .errors import OutputError, UsageError
-from .preflight import utf8_path
+from .preflight import resolved, utf8_path
 
 _ERRNO_PROBLEMS = {
     errno.ENOSPC: "no space left on device",
@@ -29,20 +29,12 @@ _ERRNO_PROBLEMS = {
 }
 
 
-def check_report_path(
-    report: str | os.PathLike, is_input: Callable[[Path], bool], is_output: Callable[[Path], bool]
-) -> Path:
-    """The --report path, refused when it is an input, an output frame, a folder or unwritable.
-
-    ``is_input``/``is_output`` get the resolved report path.
-    """
+def check_report_path(report: str | os.PathLike) -> Path:
+    """The --report path, refused when it is a folder or unwritable. That it is none of the run's
+    inputs or outputs is checked with every other written file (engine/overwrite_guard.py)."""
     path = Path(report)
-    utf8_path(path, output=True)
-    resolved = path.resolve()
-    if is_input(resolved):
-        raise UsageError(path, "--report would overwrite an input frame")
-    if is_output(resolved):
-        raise UsageError(path, "--report would overwrite an output frame")
+    utf8_path(path)
+    resolved(path, output=True)  # a symlink loop is one line, exit 4
     if path.is_dir():
         raise UsageError(path, "--report names a folder; give a file name such as run.json")
     folder = path.parent
@@ -53,8 +45,8 @@ def check_report_path(
         raise OutputError(path, f"report folder {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(path, f"report folder {existing} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(path, "report file is not writable")
+    if (locked := read_only_problem(path)) is not None:
+        raise OutputError(path, f"report: {locked}")
     return path
 
 

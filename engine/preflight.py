@@ -8,12 +8,14 @@ MemoryError or being killed by the kernel halfway through a farm task.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import OpenImageIO as oiio
 
-from .errors import InputError, UsageError
+from .errors import InputError, OutputError, UsageError
+from .exr_header import check_header
 
 # A 16K plate (16384 x 16384, or any 16K film aperture) passes; 20000 x 20000 does not.
 DEFAULT_MAX_PIXELS = 16384 * 16384
@@ -21,17 +23,31 @@ DEFAULT_MAX_PIXELS = 16384 * 16384
 DECODE_BYTES_PER_SAMPLE = 4 * 2
 
 
-def utf8_path(path: str | os.PathLike, *, output: bool = False) -> None:
-    """OpenImageIO takes file names as UTF-8: a name that is not cannot be opened or written."""
+def utf8_path(path: str | os.PathLike) -> None:
+    """OpenImageIO takes file names as UTF-8: a name that is not cannot be opened or written.
+
+    A usage error (exit 2) whatever the file's role (plate, matte, model, output, report): the
+    name as given can never work, nothing was read, and the command line must change."""
     text = os.fspath(path)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         shown = text.encode("utf-8", "backslashreplace").decode("ascii", "replace")
-        problem = "the path is not valid UTF-8, which OpenImageIO cannot handle; rename it"
-        if output:
-            raise UsageError(shown, problem) from None
-        raise InputError(shown, problem) from None
+        raise UsageError(
+            shown, "the path is not valid UTF-8, which OpenImageIO cannot handle; rename it"
+        ) from None
+
+
+def resolved(path: str | os.PathLike, *, output: bool) -> Path:
+    """``Path(path).resolve()``, or one line when the path cannot be resolved: a symlink loop
+    (Python raises RuntimeError for it, which would end the run as an internal error) or a
+    component that cannot be read. OutputError (exit 4) for a destination, InputError (3) else."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:
+        loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+        problem = "the path runs into a loop of symbolic links" if loop else f"cannot resolve it ({exc})"
+        raise (OutputError if output else InputError)(path, problem) from None
 
 
 def available_memory() -> int | None:
@@ -51,6 +67,7 @@ def declared_size(path: Path) -> tuple[int, int, int]:
 
     An unreadable header is left to the reader, which names the problem properly.
     """
+    check_header(path)  # OpenImageIO's EXR reader is quadratic in the attribute count
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         oiio.geterror()
@@ -69,6 +86,11 @@ def check_frame(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     if not path.is_file():
         return  # missing, a folder...: the reader says which
     width, height, channels = declared_size(path)
+    check_decode(path, width, height, channels, max_pixels)
+
+
+def check_decode(path: str | Path, width: int, height: int, channels: int, max_pixels: int) -> None:
+    """Refuse to decode a width x height image over the limit or over the free memory (InputError)."""
     pixels = width * height
     if pixels > max_pixels:
         raise InputError(

@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+from .command import quiet_stdout
 from .render import FrameReport
 
 
@@ -15,29 +16,21 @@ class ProgressPrinter:
         self.count = 0
         self.start = time.perf_counter()
         self.lock = threading.Lock()
-        self.silent = False
+        # Each stream is given up on its own: a closed stdout (`| head -1`) must never silence
+        # the error lines on stderr.
+        self.stdout_closed = False
+        self.stderr_closed = False
 
     def report(self, r: FrameReport) -> None:
-        """Print one frame's line; a closed stdout or stderr (a pipe whose reader left) silences it,
-        it never fails the frame."""
-        try:
-            self._report(r)
-        except (BrokenPipeError, ValueError):
-            self.quiet = self.fancy = False
-            self.silent = True
-
-    def _report(self, r: FrameReport) -> None:
-        if self.silent:
-            return
+        """Print one frame's line; a closed stream (a pipe whose reader left) silences that stream
+        only, and never fails the frame."""
         with self.lock:
             self.count += 1
             frame = "-" if r.frame is None else str(r.frame)
             if r.status == "failed":
                 self._clear()
-                print(
-                    f"gsrender: error: frame {frame}: {r.error.message if r.error else 'failed'}",
-                    file=sys.stderr,
-                    flush=True,
+                self._write(
+                    f"gsrender: error: frame {frame}: {r.error.message if r.error else 'failed'}\n", True
                 )
             elif self.quiet:
                 pass
@@ -45,21 +38,36 @@ class ProgressPrinter:
                 done = self.count / max(self.total, 1)
                 bar = "#" * int(done * 30)
                 eta = (time.perf_counter() - self.start) / self.count * (self.total - self.count)
-                sys.stderr.write(
-                    f"\r[{bar:<30}] {self.count}/{self.total} frame {frame} {r.seconds:.2f}s eta {eta:.0f}s "
+                self._write(
+                    f"\r[{bar:<30}] {self.count}/{self.total} frame {frame} {r.seconds:.2f}s eta {eta:.0f}s ",
+                    True,
                 )
-                sys.stderr.flush()
             else:
-                print(
-                    f"frame {frame} {r.status} {r.seconds:.3f}s backend={self.backend} -> {r.target}",
-                    flush=True,
+                self._write(
+                    f"frame {frame} {r.status} {r.seconds:.3f}s backend={self.backend} -> {r.target}\n", False
                 )
+
+    def _write(self, text: str, to_stderr: bool) -> None:
+        if self.stderr_closed if to_stderr else self.stdout_closed:
+            return
+        stream = sys.stderr if to_stderr else sys.stdout
+        if stream is None:  # started with that descriptor closed (`>&-`)
+            return
+        try:
+            stream.write(text)
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: the stream object itself was closed
+            if to_stderr:
+                self.stderr_closed = True
+                self.fancy = False
+            else:
+                self.stdout_closed = True
+                quiet_stdout()  # nobody reads it: the interpreter's last flush must not fail either
 
     def _clear(self) -> None:
         if self.fancy:
-            sys.stderr.write("\r" + " " * 79 + "\r")
+            self._write("\r" + " " * 79 + "\r", True)
 
     def close(self) -> None:
         if self.fancy and not self.quiet:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            self._write("\n", True)

@@ -25,11 +25,13 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from .atomic_files import read_only_problem
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
+from .existing_output import expected_shape, incomplete, plate_header
 from .frame_pipeline import FramePipeline, LoadedPlate, RawKey
-from .image_io import PlateSelection
+from .image_io import MAX_ATTRIBUTE_BYTES, MAX_CARRIED_ATTRIBUTES, PlateSelection
 from .keyer import PreparedFrame
 from .output import OutputSettings
 from .output_check import classify_output_failure
@@ -113,6 +115,13 @@ def io_workers_beside_gpu(cores: int | None = None) -> int:
     return max(1, min(MAX_IO_WORKERS, cores // 4))
 
 
+def existing_problem(ref: FrameRef, target: Path, settings: RenderSettings) -> str | None:
+    """Why an existing output frame cannot be skipped (broken, or not what this render writes), or None."""
+    plate = plate_header(ref.path, settings.plate)
+    want = None if plate is None else expected_shape(plate, target, settings.output)
+    return incomplete(target, want)
+
+
 def render_frames(
     jobs: Iterable[tuple[FrameRef, Path]],
     backend: Backend,
@@ -166,6 +175,24 @@ def _render_frames(
                 ref.path,
             )
 
+    dropped_noted: list[int] = []
+
+    def note_dropped(ref: FrameRef, count: int) -> None:
+        """One warning per run: header attributes an output goes without (too many, too large)."""
+        with lock:
+            first = not dropped_noted
+            dropped_noted.append(count)
+        if first:
+            log.warning(
+                "gsrender: warning: frame %s: %s: %d header attributes not carried over to the output "
+                "(more than %d, or larger than %d KiB each); later frames like it are not reported",
+                "-" if ref.frame is None else ref.frame,
+                ref.path,
+                count,
+                MAX_CARRIED_ATTRIBUTES,
+                MAX_ATTRIBUTE_BYTES // 1024,
+            )
+
     def unexpected(exc: BaseException) -> None:
         log.debug("unexpected exception", exc_info=exc)  # the traceback, with --debug
 
@@ -207,10 +234,18 @@ def _render_frames(
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=error))
                     continue
                 if settings.skip_existing and target.exists():
-                    report(FrameReport(ref.frame, ref.path, target, "skipped"))
+                    problem = existing_problem(ref, target, settings)
+                    if problem is None:
+                        report(FrameReport(ref.frame, ref.path, target, "skipped"))
+                        continue
+                    log.warning("gsrender: warning: %s: existing frame rendered again: %s", target, problem)
+                if (locked := read_only_problem(target)) is not None:  # before the work, not after
+                    report(
+                        FrameReport(ref.frame, ref.path, target, "failed", error=OutputError(target, locked))
+                    )
                     continue
                 try:
-                    plate = pipeline.read_and_prepare(ref)
+                    plate = pipeline.read_and_prepare(ref, target)
                     check_screen(ref, plate.prepared)
                 except GsRenderError as exc:
                     report(FrameReport(ref.frame, ref.path, target, "failed", error=exc))
@@ -238,7 +273,9 @@ def _render_frames(
                 continue
             try:
                 t0 = time.perf_counter()
-                pipeline.write_keyed(work.key, work.target)
+                dropped = pipeline.write_keyed(work.key, work.target)
+                if dropped:
+                    note_dropped(work.ref, dropped)
                 times.add("write", time.perf_counter() - t0)
                 report(
                     FrameReport(

@@ -189,7 +189,11 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
     )
     compositor_inputs.add_arguments(parser)
     f = parser.add_argument_group("farm")
-    f.add_argument("--skip-existing", action="store_true", help="skip frames whose output exists (resume)")
+    f.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip frames whose output exists and is complete: opens, reads, right size (resume)",
+    )
     f.add_argument(
         "--on-error",
         choices=("fail", "skip"),

@@ -26,6 +26,8 @@ BLOCK = 4  # block-average factor before any statistics: cheap and denoises
 CELL_BLOCKS = 8  # cell size in blocks -> CELL_PX full-resolution pixels
 CELL_PX = BLOCK * CELL_BLOCKS
 MIN_CELL_COVER = 0.2  # fraction of screen pixels a cell needs to count as measured
+SCREEN_RATIO_TOL = 0.25  # largest red/green or blue/green difference from the screen colour that is screen
+RED_RATIO_TOL = 0.12  # ... and of red/green alone (a fringe of skin, brown or blond hair raises it)
 
 
 @dataclass
@@ -145,13 +147,22 @@ def screen_channel(small_enc: np.ndarray, colour_override: np.ndarray | None = N
 
 
 def _screen_mask(small_lin: np.ndarray, small_enc: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Pixels whose chromaticity matches the screen; brightness may vary (falloff)."""
+    """Pixels whose chromaticity matches the screen; brightness may vary (falloff).
+
+    Only these build the estimate, so the tolerances decide how much of the subject's fringe is
+    averaged into the screen behind it. A 30% brown strand over the screen moves red/green by 0.17:
+    at 0.25 such fringes (skin, brown or blond hair) darkened the estimate beside the subject and
+    every strand keyed against it came out too thin. Red/green is held to RED_RATIO_TOL; blue/green
+    keeps the wider SCREEN_RATIO_TOL because shadows on a green screen move it (cooler bounce
+    light): held to 0.12 too, the woman's shadow in the real photographs leaked twice as much.
+    Screen-aligned: for a blue screen "red/green" is red over the screen's blue.
+    """
     eps = 1e-4
     gc = max(float(colour[1]), eps)
     g = np.maximum(small_lin[..., 1], eps)
     rr = small_lin[..., 0] / g - colour[0] / gc
     br = small_lin[..., 2] / g - colour[2] / gc
-    chroma_ok = (np.abs(rr) < 0.25) & (np.abs(br) < 0.25)
+    chroma_ok = (np.abs(rr) < RED_RATIO_TOL) & (np.abs(br) < SCREEN_RATIO_TOL)
     bright_ok = (small_lin[..., 1] > 0.15 * gc) & (small_lin[..., 1] < 4.0 * gc)
     green_ok = _greenness(small_enc) > 0.3 * float(_greenness(srgb_oetf(colour[None, :]))[0])
     return chroma_ok & bright_ok & green_ok
@@ -192,16 +203,40 @@ def _smooth3(grid: np.ndarray) -> np.ndarray:
     return out / 9.0
 
 
-def _interp_matrix(n: int, size: int, cell: int) -> np.ndarray:
-    """n x size bilinear weights; cell centres sit at (i + 0.5) * cell, edges clamp."""
-    pos = np.clip((np.arange(n, dtype=np.float64) + 0.5) / cell - 0.5, 0, size - 1)
+# Interpolation weights built at once (64 MB). The dense n x size matrices grew with the product
+# of a frame's sides (2x300000: 10.5 GiB); beyond this they are built in bands of output rows or
+# columns over only the grid cells each band uses, so memory grows with the pixel count. Every
+# frame up to 16K wide and high fits one band and keeps the one-product result bit for bit; a
+# banded product sums the same two weights per pixel and may differ from it in the last bit.
+BAND_ELEMENTS = 1 << 24
+
+
+def _interp_matrix(n: int, size: int, cell: int, rows: range | None = None) -> np.ndarray:
+    """Bilinear weights of output ``rows`` (default all n; rows past n repeat the last, as edge
+    padding does) over the grid's ``size`` cells; cell centres sit at (i + 0.5) * cell, edges clamp."""
+    index = np.arange(n) if rows is None else np.minimum(np.arange(rows.start, rows.stop), n - 1)
+    pos = np.clip((index.astype(np.float64) + 0.5) / cell - 0.5, 0, size - 1)
     i0 = np.floor(pos).astype(np.int64)
     i1 = np.minimum(i0 + 1, size - 1)
     f = pos - i0
-    m = np.zeros((n, size), np.float32)
-    np.add.at(m, (np.arange(n), i0), 1 - f)
-    np.add.at(m, (np.arange(n), i1), f)
+    m = np.zeros((len(index), size), np.float32)
+    np.add.at(m, (np.arange(len(index)), i0), 1 - f)
+    np.add.at(m, (np.arange(len(index)), i1), f)
     return m
+
+
+def _bands(n: int, n_real: int, size: int, cell: int) -> list[tuple[range, slice]]:
+    """Output ranges of at most BAND_ELEMENTS weights each, with the span of grid cells they use."""
+    step = max(1, BAND_ELEMENTS // max(size, 1))
+    if step >= n:
+        return [(range(0, n), slice(0, size))]
+    bands = []
+    for start in range(0, n, step):
+        rows = range(start, min(n, start + step))
+        lo = int(np.clip((min(rows.start, n_real - 1) + 0.5) / cell - 0.5, 0, size - 1))
+        hi = int(np.clip((min(rows.stop - 1, n_real - 1) + 0.5) / cell - 0.5, 0, size - 1)) + 2
+        bands.append((rows, slice(lo, min(hi, size))))
+    return bands
 
 
 def _upsample_chw(
@@ -211,15 +246,20 @@ def _upsample_chw(
 
     ``padded`` (rows, cols) >= (height, width) makes a larger array whose extra bottom rows
     and right columns repeat the last ones (what edge padding would do, without a copy).
+    Large frames are done in bands (see BAND_ELEMENTS), each product over the grid cells
+    its band uses.
     """
     ph, pw = padded or (height, width)
-    wy = _interp_matrix(height, grid.shape[0], CELL_PX)
-    wx = _interp_matrix(width, grid.shape[1], CELL_PX)
-    wy = np.concatenate([wy, np.repeat(wy[-1:], ph - height, axis=0)]) if ph > height else wy
-    wx = np.concatenate([wx, np.repeat(wx[-1:], pw - width, axis=0)]) if pw > width else wx
+    gh, gw = grid.shape[:2]
     out = np.empty((3, ph, pw), np.float32)
-    for c in range(3):
-        np.matmul(wy @ np.ascontiguousarray(grid[..., c]), wx.T, out=out[c])
+    for rows, ycells in _bands(ph, height, gh, CELL_PX):
+        wy = _interp_matrix(height, gh, CELL_PX, rows)[:, ycells]
+        across = [wy @ np.ascontiguousarray(grid[ycells, :, c]) for c in range(3)]
+        for cols, xcells in _bands(pw, width, gw, CELL_PX):
+            wx = _interp_matrix(width, gw, CELL_PX, cols)[:, xcells]
+            for c in range(3):
+                band = out[c, rows.start : rows.stop, cols.start : cols.stop]
+                np.matmul(across[c][:, xcells], wx.T, out=band)
     return out
 
 

@@ -167,6 +167,10 @@ class FramePlan(Sequence):
     def _output(self, frame: int) -> str:
         return _format(self._target, frame) if isinstance(self._target, _Token) else self._target
 
+    def pair(self, frame: int) -> tuple[FrameRef, Path]:
+        """(input, output) of any frame number, in the plan or not."""
+        return self._pair(frame)
+
     def _pair(self, frame: int) -> tuple[FrameRef, Path]:
         return FrameRef(frame, Path(_format(self._source, frame))), Path(self._output(frame))
 
@@ -179,10 +183,21 @@ class FramePlan(Sequence):
         return (self._pair(f) for f in self.frames)
 
     def _names(self, token: _Token | str) -> set[str]:
-        if not isinstance(token, _Token):
-            return {os.path.basename(token)}
-        prefix, tail, width = os.path.basename(token.head), token.tail, token.width
-        return {f"{prefix}{f:0{width}d}{tail}" for f in self.frames}
+        return _names_of(token, self.frames)
+
+    def missing(self) -> list[int]:
+        """Frames whose input file is not on disk, from one listing of the input folder."""
+        present = set(_frames_on_disk(self._source))
+        return [f for f in self.frames if f not in present]
+
+    def without(self, frames: list[int]) -> FramePlan:
+        """The same plan less some frames."""
+        drop = set(frames)
+        return FramePlan([f for f in self.frames if f not in drop], self._source, self._target)
+
+    def input_pattern(self) -> str:
+        """The input path with its frame token, as written in reports (plate.####.exr)."""
+        return f"{self._source.head}{'#' * self._source.width}{self._source.tail}"
 
     def input_names(self) -> set[str]:
         """File names of the input frames (no folder), as strings: cheap for any length."""
@@ -190,6 +205,20 @@ class FramePlan(Sequence):
 
     def output_names(self) -> set[str]:
         return self._names(self._target)
+
+
+def _names_of(token: _Token | str, frames: list[int]) -> set[str]:
+    if not isinstance(token, _Token):
+        return {os.path.basename(token)}
+    prefix, tail, width = os.path.basename(token.head), token.tail, token.width
+    return {f"{prefix}{f:0{width}d}{tail}" for f in frames}
+
+
+def pattern_files(pattern: str, frames: list[int]) -> tuple[Path, set[str]]:
+    """(folder, file names) a pattern names for these frames; a path without a token names itself."""
+    token = _parse_token(str(pattern))
+    folder = os.path.dirname(token.head if token else str(pattern))
+    return Path(folder or "."), _names_of(token or str(pattern), frames)
 
 
 def plan_sequence(pattern: str, out_pattern: str, frames: list[int] | None) -> FramePlan | None:
@@ -217,3 +246,23 @@ def check_output_pattern(out_pattern: str, n_frames: int) -> None:
             str(out_pattern),
             f"{n_frames} frames would all be written to this one file; add a frame token (e.g. ####)",
         )
+
+
+def frame_ranges(frames: list[int]) -> list[tuple[int, int]]:
+    """Sorted frames as (first, last) runs of consecutive numbers: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    runs: list[tuple[int, int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], f)
+        else:
+            runs.append((f, f))
+    return runs
+
+
+def describe_ranges(frames: list[int], limit: int = 8) -> str:
+    """Frames as "1-3, 7" for one line: at most ``limit`` runs, then how many more."""
+    runs = frame_ranges(frames)
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit])
+    if len(runs) > limit:
+        shown += f" and {len(runs) - limit} more ranges"
+    return shown

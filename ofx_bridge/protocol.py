@@ -20,12 +20,15 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.environment import env_folder, env_path
+
 VERSION = 2  # 2: optional garbage matte, core matte and clean plate (issue 14)
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 20  # JSON headers only; pixels go through shared memory
 MAX_DEPTH = 8  # requests nest three deep; deeper JSON is refused before it is parsed
 MAX_SIDE = 1 << 16  # frame width/height limit (a 64K frame is 48 GiB of float RGB)
 MAX_COLOUR = 65504.0  # colours beyond the largest half float are typos (and overflow float32 maths)
+MAX_SOCKET_PATH = 107  # bytes of an AF_UNIX socket address (sun_path), less its NUL
 FLOAT_BYTES = 4
 IN_CHANNELS = 3  # the plugin sends straight RGB, float32, rows top-down
 OUT_CHANNELS = 4  # the worker answers RGBA, float32, rows top-down, render window only
@@ -42,22 +45,30 @@ class ProtocolError(Exception):
     """The peer sent something that is not a well-formed message of this protocol."""
 
 
+class BadMessage(ProtocolError):
+    """A whole message arrived, but its body is not a UTF-8 JSON object: the framing still holds,
+    so the worker answers it with an error reply instead of dropping the connection."""
+
+
 def default_socket_path() -> Path:
     """Per-user socket: $GSRENDER_SOCKET, else $XDG_RUNTIME_DIR/gsrender, else $TMPDIR|/tmp/gsrender-UID.
 
     The plugin computes the same path (gskey_client.c) so both find each other without
-    configuration; a per-user folder (mode 0700) keeps other users off the worker.
+    configuration; a per-user folder (mode 0700) keeps other users off the worker. The same
+    rules on both sides: GSRENDER_SOCKET must be an absolute path of at most 107 bytes without
+    control characters (UsageError otherwise); XDG_RUNTIME_DIR and TMPDIR count only when they
+    are absolute paths to folders.
     """
-    explicit = os.environ.get("GSRENDER_SOCKET")
-    if explicit:
-        return Path(explicit)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return Path(runtime) / "gsrender" / "worker.sock"
-    tmp = os.environ.get("TMPDIR")
-    if not tmp or not os.path.isdir(tmp):
-        tmp = "/tmp"
-    return Path(tmp) / f"gsrender-{os.getuid()}" / "worker.sock"
+    explicit = env_path("GSRENDER_SOCKET", max_bytes=MAX_SOCKET_PATH)
+    if explicit is not None:
+        return explicit
+    runtime = env_folder("XDG_RUNTIME_DIR")
+    if runtime is not None and runtime.is_dir():
+        return runtime / "gsrender" / "worker.sock"
+    tmp = env_folder("TMPDIR")
+    if tmp is None or not tmp.is_dir():
+        tmp = Path("/tmp")
+    return tmp / f"gsrender-{os.getuid()}" / "worker.sock"
 
 
 def encode(message: dict) -> bytes:
@@ -94,14 +105,26 @@ def recv_message(sock: socket.socket) -> dict | None:
     body = _recv_exact(sock, size)
     if body is None:
         raise ProtocolError("connection closed in the middle of a message")
+    return decode_body(body)
+
+
+def decode_body(body: bytes) -> dict:
+    """A message body as a JSON object; BadMessage naming what is wrong with it otherwise."""
     if _nesting(body) > MAX_DEPTH:
-        raise ProtocolError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        raise BadMessage(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        message = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError(f"not JSON: {str(exc) or type(exc).__name__}") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadMessage(
+            f"the request is not valid UTF-8 (byte 0x{body[exc.start]:02X} at byte {exc.start + 1}): "
+            "a file name or setting in another encoding? rename it"
+        ) from None
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BadMessage(f"not JSON: {str(exc)[:200] or type(exc).__name__}") from None
     if not isinstance(message, dict):
-        raise ProtocolError("a message must be a JSON object")
+        raise BadMessage("a message must be a JSON object")
     return message
 
 

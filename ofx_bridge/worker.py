@@ -8,22 +8,25 @@ memory and a Unix socket (PROTOCOL.md), and gets back only the render window.
 Why whole frames: the keyer's per-frame guides (screen estimate) need the full frame,
 and keying it with the same engine calls as the CLI (prepare_frame -> infer_frame ->
 finish_frame, same colour conversions, same output composition) is what makes the
-plugin's pixels equal the CLI's. The last keyed frames are cached by (frame hash,
-settings), so the several render windows and threads a host uses for one frame cost
-one inference; models stay loaded across frames, instances and hosts until the worker
-has been idle for --idle-timeout seconds.
+plugin's pixels equal the CLI's. The last keyed frames are cached by FrameKey (the whole
+frame's inputs and the settings that change the key, never the window), so the several
+render windows and threads a host uses for one frame cost one inference; models stay
+loaded across frames, instances and hosts until the worker has been idle for
+--idle-timeout seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import hashlib
 import logging
 import math
 import os
 import re
+import resource
 import signal
 import socket
 import stat
@@ -37,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import allocator, colour
+from ..engine import allocator, colour, overwrite_guard
 from ..engine.compositor_inputs import FrameInputs, frame_inputs
 from ..engine.errors import BackendError, GsRenderError, InputError
 from ..engine.keyer import KeyedFrame, finish_frame, infer_frame, prepare_frame
@@ -46,9 +49,11 @@ from .protocol import (
     EXTRA_INPUTS,
     FLOAT_BYTES,
     IN_CHANNELS,
+    MAX_MESSAGE,
     MAX_SIDE,
     OUT_CHANNELS,
     VERSION,
+    BadMessage,
     ProtocolError,
     Settings,
     default_socket_path,
@@ -69,6 +74,8 @@ SWEEP_SECONDS = 60.0
 # A client that connects and then sends nothing (or half a message) is dropped after this:
 # the plugin writes each request at once, and an open connection keeps the worker from idling out.
 READ_TIMEOUT = 30.0
+# accept() failing for want of descriptors or memory: the worker sheds connections and serves on.
+OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class AlreadyRunning(Exception):
@@ -199,6 +206,36 @@ class BackendKey:
     keyer: str
 
 
+@dataclass(frozen=True)
+class FrameKey:
+    """What a keyed frame depends on, and nothing else.
+
+    The render window, the output mode and the composite colour are left out (they apply
+    after keying), so every window and output mode of one frame shares one inference; every
+    input pixel and every setting that changes the key is in, so a change to any of them
+    keys again. invert_garbage counts only with a garbage matte connected.
+    """
+
+    inputs: str  # inputs_digest: the whole frame of every connected input
+    shape: tuple[int, int]
+    backend: BackendKey
+    in_space: str
+    despill: float
+    screen_colour: tuple[float, float, float] | None
+    invert_garbage: bool
+
+
+def inputs_digest(rgb: np.ndarray, extras: dict[str, np.ndarray]) -> str:
+    """BLAKE2b of the whole-frame pixels of the source and of every connected optional input,
+    each under its name, shape and type: computed once per request, over all of each frame."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, pixels in [("source", rgb), *sorted(extras.items())]:
+        pixels = np.ascontiguousarray(pixels)
+        digest.update(f"{name} {pixels.shape} {pixels.dtype.str};".encode())
+        digest.update(memoryview(pixels).cast("B"))
+    return digest.hexdigest()
+
+
 @dataclass
 class _Pending:
     """A keyed frame being computed; later requests for it wait instead of recomputing."""
@@ -220,8 +257,8 @@ class WarmKeyer:
         self.threads = threads
         self._backends: dict[BackendKey, tuple[object, threading.Lock]] = {}
         self._backends_lock = threading.Lock()
-        self._cache: OrderedDict[tuple, KeyedFrame] = OrderedDict()
-        self._pending: dict[tuple, _Pending] = {}
+        self._cache: OrderedDict[FrameKey, KeyedFrame] = OrderedDict()
+        self._pending: dict[FrameKey, _Pending] = {}
         self._lock = threading.Lock()
         self.counts = {"renders": 0, "keyed": 0, "cache_hits": 0, "errors": 0}
 
@@ -249,6 +286,20 @@ class WarmKeyer:
                 self._backends[key] = entry
         return entry
 
+    def frame_key(
+        self, digest: str, shape: tuple[int, int], settings: Settings, extras: dict | None = None
+    ) -> FrameKey:
+        """The cache key of a frame whose inputs hash to ``digest`` (inputs_digest)."""
+        return FrameKey(
+            inputs=digest,
+            shape=shape,
+            backend=self.backend_key(settings),
+            in_space=input_space(settings),
+            despill=settings.despill,
+            screen_colour=settings.screen_colour,
+            invert_garbage=settings.invert_garbage and "garbage" in (extras or {}),
+        )
+
     def count(self, name: str) -> None:
         with self._lock:
             self.counts[name] += 1
@@ -263,12 +314,11 @@ class WarmKeyer:
     ) -> tuple[KeyedFrame, str, bool]:
         """The keyed frame for these pixels and settings: (frame, input space, was cached).
 
-        ``extras``: the optional inputs (protocol EXTRA_INPUTS); the digest must cover them.
+        ``extras``: the optional inputs (protocol EXTRA_INPUTS); ``digest`` must cover them
+        with the source (inputs_digest).
         """
-        in_space = input_space(settings)
-        bkey = self.backend_key(settings)
-        key = (digest, shape, bkey, settings.despill, settings.screen_colour, in_space)
-        key += (settings.invert_garbage,)
+        key = self.frame_key(digest, shape, settings, extras)
+        in_space, bkey = key.in_space, key.backend
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -362,6 +412,15 @@ def _frame_inputs(plate: np.ndarray, extras: dict, in_space: str, settings: Sett
     return frame_inputs(plate, garbage, core, clean, settings.invert_garbage, "CleanPlate")
 
 
+def _check_model_not_written(settings: Settings, shm: str) -> None:
+    """The CLI's rule (engine/overwrite_guard.py): the answer is written into the shared-memory
+    file, so that file must not be the model this render reads."""
+    if settings.keyer == "neural" and settings.model:
+        reads = [overwrite_guard.single("Model", settings.model)]
+        writes = [overwrite_guard.single("shared memory", SHM_DIR / shm.lstrip("/"))]
+        overwrite_guard.check_no_overwrite(reads, writes)
+
+
 # ---------------------------------------------------------------- server
 
 
@@ -386,6 +445,11 @@ class Worker:
         self._lock_fd = -1
         self._sock: socket.socket | None = None
         self._inode = 0
+        # One descriptor held back: closed when accept() runs out of them, so that the connection
+        # waiting can still be accepted, answered "busy" and closed instead of piling up.
+        self._reserve_fd = -1
+        self._shedding = False
+        self.shed = 0
 
     def _answers(self) -> bool:
         try:
@@ -450,11 +514,13 @@ class Worker:
         """Accept until stopped or idle; then remove the socket so the plugin starts a new worker."""
         assert self._sock is not None, "bind() first"
         next_sweep = 0.0
+        self._hold_reserve()
         try:
             while not self._stop.is_set():
                 if time.monotonic() >= next_sweep:
-                    if removed := sweep_stale_shm():
-                        log.info("removed %d shared-memory file(s) of hosts that died", removed)
+                    with contextlib.suppress(OSError):  # out of descriptors: sweep next time
+                        if removed := sweep_stale_shm():
+                            log.info("removed %d shared-memory file(s) of hosts that died", removed)
                     next_sweep = time.monotonic() + SWEEP_SECONDS
                 try:
                     conn, _ = self._sock.accept()
@@ -463,12 +529,76 @@ class Worker:
                         log.info("idle for %gs, exiting", self.idle_timeout)
                         break
                     continue
+                except OSError as exc:
+                    if exc.errno not in OUT_OF_RESOURCES:
+                        raise
+                    self._shed_one(exc)
+                    continue
+                self._shedding = False
+                self._hold_reserve()
                 conn.settimeout(self.read_timeout)
                 with self._lock:
                     self._active += 1
-                threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
+                try:
+                    threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
+                except RuntimeError as exc:  # "can't start new thread": shed it too
+                    with self._lock:
+                        self._active -= 1
+                    self._refuse(conn, f"cannot start a thread ({exc})")
         finally:
             self.close()
+
+    def _hold_reserve(self) -> None:
+        if self._reserve_fd < 0:
+            with contextlib.suppress(OSError):
+                self._reserve_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+    def _shed_one(self, exc: OSError) -> None:
+        """accept() ran out of descriptors (or memory): log once per episode, then accept the
+        waiting connection on the reserve descriptor and answer it "busy", or wait a moment.
+        Nothing here may need a descriptor of its own (not even a lazy import)."""
+        if not self._shedding:
+            self._shedding = True
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+            with self._lock:
+                active = self._active
+            log.warning(
+                "out of file descriptors (%s; limit %d, %d connections open): answering new "
+                "connections 'busy' until some close",
+                exc.strerror or exc,
+                soft,
+                active,
+            )
+        if self._reserve_fd < 0:
+            time.sleep(0.05)  # nothing to accept with: let connections close
+            return
+        os.close(self._reserve_fd)
+        self._reserve_fd = -1
+        try:
+            conn, _ = self._sock.accept()  # type: ignore[union-attr]
+        except OSError:
+            conn = None
+        if conn is not None:
+            self._refuse(conn, "out of file descriptors")
+        self._hold_reserve()
+
+    def _refuse(self, conn: socket.socket, why: str) -> None:
+        """Answer a connection the worker cannot serve now with an error reply, and close it."""
+        self.shed += 1
+        with conn:
+            with contextlib.suppress(OSError):
+                conn.setblocking(False)
+                conn.recv(MAX_MESSAGE + 4)  # the request, if sent: closing with it unread resets the reply
+            with contextlib.suppress(OSError, ProtocolError):
+                conn.settimeout(1.0)
+                send_message(
+                    conn,
+                    {
+                        "ok": False,
+                        "error": f"the gsrender worker is busy ({why}): too many connections at once; "
+                        "render again, or raise its limit (ulimit -n)",
+                    },
+                )
 
     def close(self) -> None:
         # Unlink first: from here on a plugin gets "no worker" and starts a fresh one.
@@ -482,6 +612,9 @@ class Worker:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+        if self._reserve_fd >= 0:
+            os.close(self._reserve_fd)
+            self._reserve_fd = -1
 
     def _serve_connection(self, conn: socket.socket) -> None:
         try:
@@ -489,12 +622,16 @@ class Worker:
                 while True:
                     try:
                         msg = recv_message(conn)
+                    except BadMessage as exc:  # a whole message that cannot be read: say why
+                        self.warm_keyer.count("errors")
+                        reply = {"ok": False, "error": f"bad request: {exc}"}
                     except (ProtocolError, OSError) as exc:  # TimeoutError is an OSError
                         log.warning("dropped a connection: %s", exc or type(exc).__name__)
                         return
-                    if msg is None:
-                        return
-                    reply = self.handle(msg)
+                    else:
+                        if msg is None:
+                            return
+                        reply = self.handle(msg)
                     try:
                         send_message(conn, reply)
                     except (OSError, ProtocolError):
@@ -519,7 +656,7 @@ class Worker:
             if op == "ping":
                 return {"ok": True, "pid": os.getpid(), "version": VERSION}
             if op == "stats":
-                return {"ok": True, "pid": os.getpid(), **self.warm_keyer.stats()}
+                return {"ok": True, "pid": os.getpid(), "shed": self.shed, **self.warm_keyer.stats()}
             if op == "shutdown":
                 self.stop()
                 return {"ok": True}
@@ -557,6 +694,7 @@ class Worker:
         n_out = (x1 - x0) * (y1 - y0) * OUT_CHANNELS * FLOAT_BYTES
         self.warm_keyer.count("renders")
         with open_shared(str(msg["shm"])) as fd:
+            _check_model_not_written(settings, str(msg["shm"]))
             size = os.fstat(fd).st_size
             if min(in_off, out_off) < 0 or in_off + n_in > size or out_off + n_out > size:
                 raise ValueError("frame or window does not fit the shared memory")
@@ -565,7 +703,6 @@ class Worker:
             # Copied first (one memcpy's worth): hashing and keying then never touch the file.
             rgb = np.empty((height, width, IN_CHANNELS), np.float32)
             read_shared(fd, in_off, rgb)
-            digest = hashlib.blake2b(memoryview(rgb).cast("B"), digest_size=16)
             extras = {}
             for name, off in sorted(offsets.items()):
                 n_extra = width * height * EXTRA_INPUTS[name] * FLOAT_BYTES
@@ -576,9 +713,8 @@ class Worker:
                 shape = (height, width) if EXTRA_INPUTS[name] == 1 else (height, width, EXTRA_INPUTS[name])
                 extras[name] = np.empty(shape, np.float32)
                 read_shared(fd, off, extras[name])
-                digest.update(name.encode() + memoryview(extras[name]).cast("B"))
             keyed, in_space, cached = self.warm_keyer.keyed(
-                digest.hexdigest(), (height, width), lambda: rgb, settings, extras
+                inputs_digest(rgb, extras), (height, width), lambda: rgb, settings, extras
             )
             pixels = compose_window(keyed, (x0, y0, x1, y1), in_space, settings)
             write_shared(fd, out_off, pixels)

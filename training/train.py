@@ -41,6 +41,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from gsrender.engine.atomic_files import file_sha256, replacing
+from gsrender.engine.environment import env_whole
 from gsrender.models.checkpoint import load_checkpoint
 from gsrender.models.networks import build_model
 
@@ -69,9 +70,10 @@ class Dist:
     """Rank facts; a single process is world size 1, rank 0."""
 
     def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        # set by torchrun; a bad value is one line (exit 2), not a ValueError traceback
+        self.world = env_whole("WORLD_SIZE", 1, 1, 65536)
+        self.rank = env_whole("RANK", 0, 0, self.world - 1)
+        self.local_rank = env_whole("LOCAL_RANK", 0, 0, 65535)
         self.enabled = self.world > 1
 
     @property

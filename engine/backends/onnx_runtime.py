@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Mapping
@@ -27,6 +28,16 @@ def read_model_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
     return ModelInfo(name=md.name, stride=md.stride, halo=md.halo, clean_plate_guide=md.clean_plate_guide)
 
 
+def read_model_bytes(path: Path) -> bytes:
+    """The model file's bytes, read once: what is validated is what every session runs."""
+    if not path.is_file():
+        raise BackendError(path, "model file not found")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BackendError(path, f"cannot read the model ({exc.strerror or exc})") from None
+
+
 SHAPE_SESSIONS = 2  # input shapes that get a specialised session (a render uses one or a few)
 
 
@@ -47,8 +58,7 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         path = Path(model_path)
-        if not path.is_file():
-            raise BackendError(path, "model file not found")
+        model_bytes = read_model_bytes(path)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # auto: every core; with spinning off, idle inference threads yield to the reader and
@@ -66,7 +76,7 @@ class OnnxRuntimeBackend(Backend):
             providers.insert(0, "CUDAExecutionProvider")
         self._ort, self._options, self._providers = ort, so, providers
         try:
-            self.session = ort.InferenceSession(str(path), so, providers=providers)
+            self.session = ort.InferenceSession(model_bytes, so, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BackendError(path, f"cannot load ONNX model: {str(exc).splitlines()[0]}") from None
         self.info = read_model_info(self.session.get_modelmeta().custom_metadata_map, path)
@@ -74,6 +84,10 @@ class OnnxRuntimeBackend(Backend):
         self.name = f"onnxruntime-{self.device}"
         self.cpu_bound = self.device == "cpu"
         self.model_path = path
+        # Every session is built from these bytes, the ones validated: the file may be replaced
+        # under a running render, and a later input shape must not pick up the replacement.
+        self._model_bytes = model_bytes
+        self.model_sha256 = hashlib.sha256(model_bytes).hexdigest()  # what the log names: these bytes
         self._dim_names = _symbolic_dims(self.session)
         self._by_shape: dict[tuple[int, ...], Any] = {}
         self._lock = threading.Lock()  # the OFX worker and renders may share one backend
@@ -100,7 +114,7 @@ class OnnxRuntimeBackend(Backend):
             if name:
                 so.add_free_dimension_override_by_name(name, size)
         try:
-            session = self._ort.InferenceSession(str(self.model_path), so, providers=self._providers)
+            session = self._ort.InferenceSession(self._model_bytes, so, providers=self._providers)
         except Exception:  # a model this loader cannot specialise still runs unspecialised
             self._dim_names = None
             return self.session
@@ -115,7 +129,7 @@ class OnnxRuntimeBackend(Backend):
         return alpha, bg
 
     def describe(self) -> str:
-        return f"{self.name} ({self.model_path.name})"
+        return f"{self.name} ({self.model_path.name}, sha256 {self.model_sha256[:12]})"
 
 
 def _symbolic_dims(session: Any) -> tuple[str, ...] | None:

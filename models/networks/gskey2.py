@@ -56,6 +56,11 @@ RATIO_GATE_START = 0.1  # largest |other / screen channel| difference below whic
 RATIO_GATE_WIDTH = 0.15  # ... and over which the gate opens fully ("ratio" gate)
 RATIO_FLOOR = 1e-3  # linear: the screen channel never divides below this (near-black pixels)
 GATES = ("sum", "ratio")  # the gate kinds a CorrectingKeyer takes (model.kwargs.gate)
+DETAILS = ("bilinear", "guided")  # model.kwargs.detail (GsKeyNet3's upsampling of its correction)
+STRENGTHS = ("max", "weighted")  # screen strength forms (model.kwargs.strength), see _strength_of
+RB_WEIGHT = 0.5  # the "weighted" strength's weight of each other channel (IBK's default)
+EDGE_RADIUS = 3  # clip_edges: the flatness square's radius (engine/edge_clip.py, Blender's default)
+EDGE_TOLERANCE = 0.1  # ... and the key range below which a pixel is flat
 EVIDENCE_CHANNELS = 8  # the trunk's input: plate (3), screen (3), colour-difference key, gate
 HOLD_WIDTH = 0.1  # raw key above 1 over which lowering alpha is phased out (hold_subject)
 CLEAR_FROM = 0.7  # raw key from which lowering is phased out where the gate is open (hold_clear)
@@ -162,6 +167,7 @@ class ColourEvidence(NamedTuple):
     raw: torch.Tensor  # unclipped colour-difference key
     key: torch.Tensor  # the colour-difference key in [0, 1] (clipped as colour_evidence was asked)
     gate: torch.Tensor  # how far alpha may be raised (0 on the local screen's colour)
+    start: torch.Tensor  # the key the correction starts from: ``key``, or clipped only where flat
 
     def features(self) -> torch.Tensor:
         """The trunk's input: plate, screen, key, gate (8 channels)."""
@@ -174,19 +180,42 @@ def _aligned_channels(x: torch.Tensor, blue: torch.Tensor, green: torch.Tensor) 
     return r, g * green + b * blue, b * green + g * blue
 
 
-def _strength_of(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _strength_of(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, strength: str = "max") -> torch.Tensor:
+    """green - max(red, blue) ("max", Keylight's form), or green - (red + blue) / 2 ("weighted",
+    IBK's form with rb weight 0.5): a brown or blond strand (red above green) has a "max"
+    strength below 0 and so more alpha than its coverage; its "weighted" strength is near 0."""
+    if strength == "weighted":
+        return g - (r + b) * RB_WEIGHT
     return g - torch.maximum(r, b)
 
 
+def flatness(key: torch.Tensor) -> torch.Tensor:
+    """1 where the 3x3-averaged key's range over a (2 * EDGE_RADIUS + 1) square is at most
+    EDGE_TOLERANCE, 0 from twice that (engine/edge_clip.py's rule; both poolings ignore what lies
+    beyond the frame, as its filters do)."""
+    k = 2 * EDGE_RADIUS + 1
+    key = F.avg_pool2d(key, 3, stride=1, padding=1, count_include_pad=False)
+    hi = F.max_pool2d(key, k, stride=1, padding=EDGE_RADIUS)
+    lo = -F.max_pool2d(-key, k, stride=1, padding=EDGE_RADIUS)
+    return torch.clamp((2.0 * EDGE_TOLERANCE - (hi - lo)) * (1.0 / EDGE_TOLERANCE), 0.0, 1.0)
+
+
 def colour_evidence(
-    plate: torch.Tensor, screen: torch.Tensor, gate: str = "sum", clip: tuple[float, float] = (0.0, 1.0)
+    plate: torch.Tensor,
+    screen: torch.Tensor,
+    gate: str = "sum",
+    clip: tuple[float, float] = (0.0, 1.0),
+    strength: str = "max",
+    clip_edges: bool = False,
 ) -> ColourEvidence:
     """Align to the screen, decode to linear light and compute the key and the gate (see GATES).
 
     clip (black, white): the raw key at or below black is 0, at or above white 1, linear between:
     the classic keyer's screen and core clean-up (its defaults are 0.05 and 0.95). (0, 1) is the
-    plain clamp. The arithmetic is screen_aligned, srgb_to_linear, raw_colour_difference and the
-    gate functions above, per channel (tests check they agree).
+    plain clamp. strength: see _strength_of. clip_edges: the key the correction starts from is
+    clipped only where the key is flat (faint strands and soft edges keep the plain key); the
+    trunk still sees the clipped key. The arithmetic is screen_aligned, srgb_to_linear,
+    raw_colour_difference and the gate functions above, per channel (tests check they agree).
     """
     blue = (screen[:, 2:3] > screen[:, 1:2]).to(screen.dtype)
     green = 1.0 - blue
@@ -194,38 +223,55 @@ def colour_evidence(
     s = _aligned_channels(screen, blue, green)
     pl = tuple(srgb_to_linear(c) for c in p)
     sl = tuple(srgb_to_linear(c) for c in s)
-    ref = torch.clamp(_strength_of(*sl), min=STRENGTH_FLOOR)
-    raw = 1.0 - _strength_of(*pl) / ref
+    ref = torch.clamp(_strength_of(*sl, strength), min=STRENGTH_FLOOR)
+    raw = 1.0 - _strength_of(*pl, strength) / ref
     if gate == "ratio":
         g = ratio_gate(pl, sl)
     else:
         g = screen_gate(torch.cat(pl, dim=1), torch.cat(sl, dim=1))
     black, white = clip
     clipped = raw if clip == (0.0, 1.0) else (raw - black) * (1.0 / (white - black))
-    return ColourEvidence(blue, p, s, screen, raw, torch.clamp(clipped, 0.0, 1.0), g)
+    key = torch.clamp(clipped, 0.0, 1.0)
+    start = key
+    if clip_edges and clip != (0.0, 1.0):
+        plain = torch.clamp(raw, 0.0, 1.0)
+        start = plain + flatness(plain) * (key - plain)
+    return ColourEvidence(blue, p, s, screen, raw, key, g, start)
 
 
 def corrected_key(
-    ev: ColourEvidence, o: torch.Tensor, bg_range: float, hold_subject: bool, hold_clear: bool = False
+    ev: ColourEvidence,
+    o: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    bg_range: float,
+    hold_subject: bool,
+    hold_clear: bool = False,
+    hold_detail: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The outputs from the trunk's 4 channels (alpha correction, bg correction), unaligned.
+
+    o: the 4 channels, or the alpha correction and the 3 bg corrections apart (no concatenation).
 
     Raising alpha is scaled by the gate; lowering it is phased out over HOLD_WIDTH above a raw
     key of 1 with ``hold_subject``. With ``hold_clear`` it is also phased out where the key is near
     1 and the gate is open (a colour clearly not the screen's, e.g. a light shirt tinted by spill),
-    while shadows on the screen (gate shut) may still be lowered. The screen colour's correction
+    while shadows on the screen (gate shut) may still be lowered. With ``hold_detail`` lowering is
+    scaled by 1 - gate everywhere: the half-resolution correction may lower only pixels whose
+    colour is the screen's (shadows, grain), never a strand or edge whose colour the full-resolution
+    evidence already tells from the screen. The screen colour's correction
     is unaligned and added to the guide as given: the same as correcting the aligned guide and
     unaligning the sum (the swap is exact), one 3-channel split and concatenation fewer.
     """
-    delta = o[:, :1]
+    delta, bg_o = o if isinstance(o, tuple) else (o[:, :1], None)
     lower = F.relu(-delta)
     if hold_subject:
         lower = lower * torch.clamp((1.0 + HOLD_WIDTH - ev.raw) * (1.0 / HOLD_WIDTH), 0.0, 1.0)
     if hold_clear:
         near_opaque = torch.clamp((ev.raw - CLEAR_FROM) * (1.0 / CLEAR_WIDTH), 0.0, 1.0)
         lower = lower * (1.0 - ev.gate * near_opaque)
-    alpha = torch.clamp(ev.key + ev.gate * F.relu(delta) - lower, 0.0, 1.0)
-    correction = screen_aligned(bg_range * torch.tanh(o[:, 1:]), ev.blue)
+    if hold_detail:
+        lower = lower * (1.0 - ev.gate)
+    alpha = torch.clamp(ev.start + ev.gate * F.relu(delta) - lower, 0.0, 1.0)
+    correction = screen_aligned(bg_range * torch.tanh(o[:, 1:] if bg_o is None else bg_o), ev.blue)
     return alpha, torch.clamp(ev.screen_input + correction, 0.0, 1.0)
 
 
@@ -233,9 +279,12 @@ def corrected_key(
 class KeyRules:
     """The model options that bound the correction and pick the key it starts from (model.kwargs).
 
-    hold_subject / hold_clear: see corrected_key; gate: one of GATES; clip_black / clip_white:
-    see colour_evidence. Options only: they change no weight, so a trained checkpoint can be
-    exported under other rules (`gsrender export --set model.kwargs.gate=ratio`).
+    hold_subject / hold_clear / hold_detail: see corrected_key; gate: one of GATES; clip_black /
+    clip_white / clip_edges / strength (one of STRENGTHS): see colour_evidence; detail: how the
+    half-resolution correction reaches full resolution (GsKeyNet3, one of DETAILS; GsKeyNet2's head
+    is full resolution and takes "bilinear" only). Options only: they change no weight, so a
+    trained checkpoint can be exported under other rules (`gsrender export --set
+    model.kwargs.gate=ratio`).
     """
 
     hold_subject: bool = False
@@ -243,10 +292,17 @@ class KeyRules:
     gate: str = "sum"
     clip_black: float = 0.0
     clip_white: float = 1.0
+    strength: str = "max"
+    clip_edges: bool = False
+    hold_detail: bool = False
+    detail: str = "bilinear"
 
     def __post_init__(self) -> None:
-        if self.gate not in GATES:
-            raise ValueError(f"model.kwargs.gate must be one of {', '.join(GATES)}, got {self.gate!r}")
+        for name, allowed in (("gate", GATES), ("strength", STRENGTHS), ("detail", DETAILS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"model.kwargs.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         if not 0.0 <= self.clip_black < self.clip_white <= 1.0:
             raise ValueError(
                 "model.kwargs.clip_black and clip_white need 0 <= black < white <= 1, "
@@ -310,10 +366,14 @@ class CorrectingKeyer(nn.Module):
             self.h_out.bias.zero_()
 
     def evidence(self, plate: torch.Tensor, screen: torch.Tensor) -> ColourEvidence:
-        return colour_evidence(plate, screen, self.rules.gate, self.rules.clip)
+        r = self.rules
+        return colour_evidence(plate, screen, r.gate, r.clip, r.strength, r.clip_edges)
 
-    def keyed(self, ev: ColourEvidence, o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return corrected_key(ev, o, self.bg_range, self.rules.hold_subject, self.rules.hold_clear)
+    def keyed(
+        self, ev: ColourEvidence, o: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r = self.rules
+        return corrected_key(ev, o, self.bg_range, r.hold_subject, r.hold_clear, r.hold_detail)
 
     def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
         return self.forward(plate, screen)[0]
@@ -334,6 +394,8 @@ class GsKeyNet2(CorrectingKeyer):
     ) -> None:
         """rules: the other KeyRules options (hold_clear, gate, clip_black, clip_white)."""
         super().__init__(c1, c2, c3, c1, bg_range, KeyRules.from_options(hold_subject, rules))
+        if self.rules.detail != "bilinear":
+            raise ValueError("model.kwargs.detail: GsKeyNet2's head is full resolution (bilinear only)")
         self.h_in_low = nn.Conv2d(c1, head, 1, bias=False)
         self.h_in_x = _conv(EVIDENCE_CHANNELS, head, k=1)
         self.add_head(head)

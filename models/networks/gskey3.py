@@ -21,9 +21,33 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from .gskey import _up
-from .gskey2 import CorrectingKeyer, KeyRules
+from .gskey2 import ColourEvidence, CorrectingKeyer, KeyRules
+
+GUIDED_EPS = 1e-3  # the guided upsampling's regulariser (key variance units): flat key -> plain upsample
+
+
+def _box3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 mean that ignores what lies beyond the frame (a tile stopping at the frame edge agrees)."""
+    return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+
+
+def guided_up(delta: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """The half-resolution correction brought to full resolution along the full-resolution key.
+
+    A fast guided filter: at half resolution the correction is fitted as a * key + b over 3x3
+    windows (the key 2x2-averaged), a and b are averaged and upsampled bilinearly, and applied to
+    the full-resolution key. Where the key is flat this is the correction's twice 3x3-averaged
+    upsample; where the key resolves a strand or an edge the correction follows it instead of
+    smearing across it.
+    """
+    g = F.avg_pool2d(guide, 2)
+    mg, md = _box3(g), _box3(delta)
+    a = (_box3(g * delta) - mg * md) / (_box3(g * g) - mg * mg + GUIDED_EPS)
+    b = md - a * mg
+    return _up(_box3(a)) * guide + _up(_box3(b))
 
 
 class GsKeyNet3(CorrectingKeyer):
@@ -51,13 +75,24 @@ class GsKeyNet3(CorrectingKeyer):
         e3 = r(self.e3c(r(self.e3b(r(self.e3a(e2))))))
         d2 = r(self.d2b(r(self.d2a_skip(e2) + _up(self.d2a_low(e3)))))
         d1 = r(self.d1b(r(self.d1a_skip(e1) + _up(self.d1a_low(d2)))))
-        return self.keyed(ev, _up(self.h_out(r(self.h_mix(r(self.h_dw(d1)))))))
+        return self.keyed(ev, self.full_resolution(ev, self.h_out(r(self.h_mix(r(self.h_dw(d1)))))))
+
+    def full_resolution(
+        self, ev: ColourEvidence, o: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The head's half-resolution output upsampled (model.kwargs.detail: bilinear or guided)."""
+        if self.rules.detail == "guided":
+            return guided_up(o[:, :1], ev.start), _up(o[:, 1:])
+        return _up(o)
 
 
 def receptive_radius(model: GsKeyNet3 | None = None) -> int:
     """GsKeyNet's walk up to d1b (61 + 8 + 4 + 4 + 2), then the half-resolution head.
 
     The depthwise 3x3 at half resolution reaches 2 full-resolution pixels and the final
-    upsample one half-resolution pixel (2 full-resolution pixels).
+    upsample one half-resolution pixel (2 full-resolution pixels). The guided upsampling's two
+    3x3 means at half resolution add 4 full-resolution pixels; the clip_edges flatness square
+    (engine/edge_clip.py's radius 3) lies on the per-pixel path, beside the trunk, and is shorter.
     """
-    return 61 + 8 + 4 + 4 + 2 + 2 + 2
+    guided = model is not None and model.rules.detail == "guided"
+    return 61 + 8 + 4 + 4 + 2 + 2 + 2 + (4 if guided else 0)

@@ -63,3 +63,20 @@ def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path: Path):
     data = os.urandom(3 << 20)  # more than one block
     (tmp_path / "m.onnx").write_bytes(data)
     assert file_sha256(tmp_path / "m.onnx") == hashlib.sha256(data).hexdigest()
+
+
+def test_a_read_only_file_is_never_replaced(tmp_path):
+    """Every atomic write (frames, reports, job templates, engines) refuses an existing file that
+    is read-only, for root too: the rename would replace it whatever its mode."""
+    from gsrender.engine.atomic_files import ReadOnlyFileError, atomic_write_text
+
+    target = tmp_path / "template.yaml"
+    target.write_text("locked\n")
+    target.chmod(0o444)
+    with pytest.raises(ReadOnlyFileError, match="read-only; refusing to replace it"):
+        atomic_write_text(target, "new\n")
+    assert target.read_text() == "locked\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["template.yaml"]  # no temp file either
+    target.chmod(0o644)
+    atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n"

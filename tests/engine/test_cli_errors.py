@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from gsrender.engine.cli import main
 from gsrender.engine.image_io import write_frame
-from tests.conftest import make_plate, write_plate
+from tests.conftest import assert_one_line, make_plate, write_plate
 
 
 def run(*args: object) -> int:
@@ -177,3 +178,81 @@ def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     assert run(src, "-o", out / "k.exr") == 0
     assert not stale.exists() and fresh.exists() and other.exists()
+
+
+def test_a_closed_stdout_never_hides_a_later_frames_error(tmp_path):
+    """`gsrender ... | head -1`: the progress lines' reader is gone after the first line; frame
+    1015's error line must still reach stderr (it was silenced with stdout)."""
+    for f in range(1001, 1021):
+        if f != 1015:
+            write_plate(tmp_path / "in" / f"plate.{f}.png", make_plate(24, 32, seed=f))
+    err_file = tmp_path / "err.txt"
+    cmd = (
+        f"{shlex.quote(sys.executable)} -m gsrender.cli {tmp_path}/in/plate.####.png -F 1001-1020 "
+        f"-o {tmp_path}/out/k.####.png --keyer classic --on-error skip 2>{err_file} | head -1; "
+        "echo ${PIPESTATUS[0]}"
+    )
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    first, code = proc.stdout.splitlines()
+    assert first.startswith("frame 1001 rendered") and code == "1", proc.stdout
+    err = err_file.read_text()
+    assert_one_line(err, "frame 1015", "file not found")
+    assert len(list((tmp_path / "out").glob("k.*.png"))) == 19
+
+
+@pytest.mark.parametrize(
+    "inp, out, extra, code",
+    [
+        ("plate.1001.png", "loop/k.png", [], 4),  # single frame into a looping folder
+        ("plate.####.png", "loop/k.####.png", ["-F", "1001-1002"], 4),  # a sequence
+        ("plate.1001.png", "ok/k.png", ["--report", "loop/r.json"], 4),  # the report
+        ("loop/plate.png", "ok/k.png", [], 3),  # an input
+    ],
+)
+def test_a_symlink_loop_is_one_line_not_an_internal_error(tmp_path, capsys, inp, out, extra, code):
+    """Python's Path.resolve() raises RuntimeError on a symlink loop: that ended the run as an
+    internal error (exit 70). A loop on an output is now exit 4, on an input 3."""
+    for f in (1001, 1002):
+        write_plate(tmp_path / f"plate.{f}.png", make_plate(24, 32, seed=f))
+    (tmp_path / "loop").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop")
+    args = [str(tmp_path / inp), "-o", str(tmp_path / out), "--keyer", "classic", "-q"]
+    args += [str(tmp_path / a) if a.startswith("loop/") else a for a in extra]
+    assert main(args) == code
+    assert_one_line(capsys.readouterr().err, "loop", "a loop of symbolic links")
+
+
+def test_an_existing_read_only_output_frame_is_refused_with_exit_4(tmp_path, capsys):
+    """A frame someone made read-only (chmod a-w: approved, locked) is never replaced; the
+    other frames render, the run exits 4 naming it. The rename of an atomic write would
+    replace it silently (exit 0), for root and for its owner alike."""
+    for f in (1001, 1002, 1003):
+        write_plate(tmp_path / "in" / f"plate.{f}.png", make_plate(24, 32, seed=f))
+    out = tmp_path / "out"
+    out.mkdir()
+    locked = out / "k.1002.png"
+    locked.write_bytes(b"approved frame")
+    locked.chmod(0o444)
+    args = [str(tmp_path / "in" / "plate.####.png"), "-o", str(out / "k.####.png"), "--keyer", "classic"]
+    args += ["-q", "--on-error", "skip"]
+    assert main(args) == 4
+    assert_one_line(capsys.readouterr().err, "frame 1002", "k.1002.png", "read-only")
+    assert locked.read_bytes() == b"approved frame"
+    assert (out / "k.1001.png").is_file() and (out / "k.1003.png").is_file()
+    # --skip-existing renders a broken existing frame again, and a read-only one cannot be: exit 4
+    assert main([*args, "--skip-existing"]) == 4
+    assert_one_line(capsys.readouterr().err, "frame 1002", "k.1002.png", "read-only")
+    assert locked.read_bytes() == b"approved frame"
+    locked.chmod(0o644)
+    locked.unlink()
+    assert main(args) == 0
+    approved = locked.read_bytes()
+    locked.chmod(0o444)
+    assert main([*args, "--skip-existing"]) == 0  # a complete read-only frame is skipped, not written
+    assert locked.read_bytes() == approved
+    report = tmp_path / "r.json"
+    report.write_text("{}")
+    report.chmod(0o444)
+    assert main([*args, "--skip-existing", "--report", str(report)]) == 4  # refused before rendering
+    assert_one_line(capsys.readouterr().err, "r.json", "read-only")
+    assert report.read_text() == "{}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import pytest
@@ -79,3 +80,21 @@ def test_system_exit_passes_through():
     """argparse's exit 2 (and --help's 0) are already an exit code: not an internal error."""
     with pytest.raises(SystemExit):
         run_command(raising(SystemExit(2)), [], "info")
+
+
+def test_a_signal_makes_any_exception_an_interruption_for_that_command_only(capsys):
+    """A signal breaking out of a library (an import fails as ImportError) ends the command 130,
+    not 70; the next command in the same process is judged on its own."""
+    from gsrender.engine.command import note_signal
+
+    def broken_by_a_signal(_argv):
+        note_signal(signal.SIGTERM)
+        raise ImportError("initialization failed")
+
+    assert run_command(broken_by_a_signal, [], "info") == 130
+    assert "interrupted during 'gsrender info'" in capsys.readouterr().err
+
+    def plain_bug(_argv):
+        raise ImportError("initialization failed")
+
+    assert run_command(plain_bug, [], "info") == 70

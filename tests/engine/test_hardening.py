@@ -118,20 +118,30 @@ def test_a_16k_plate_passes_the_default_limit(tmp_path):
 # ---------------------------------------------------------------- paths and pipes
 
 
-def test_non_utf8_paths_are_one_line(tmp_path):
+def test_non_utf8_paths_are_one_line_and_exit_2(tmp_path):
+    """Exit 2 (a usage error, as README says) for every path on the command line that is not
+    UTF-8: plate, output, matte, clean plate, model, report; `gsrender info` too. (The plate, a
+    matte and `info` exited 3.)"""
     good = write_plate(tmp_path / "p.png", make_plate())
     bad_in = os.fsencode(tmp_path) + b"/pl\xffate.png"
     os.link(good, bad_in)
-    proc = subprocess.run([*CLI, bad_in, "-o", str(tmp_path / "k.exr")], capture_output=True, text=True)
-    assert proc.returncode == 3
-    assert_one_line(proc.stderr, "not valid UTF-8")
     bad_out = os.fsencode(tmp_path) + b"/k\xff.exr"
-    proc = subprocess.run([*CLI, str(good), "-o", bad_out], capture_output=True, text=True)
+    out = str(tmp_path / "k.exr")
+    for args in (
+        [bad_in, "-o", out],
+        [str(good), "-o", bad_out],
+        [str(good), "-o", out, "--garbage-matte", bad_in],
+        [str(good), "-o", out, "--clean-plate", bad_in],
+        [str(good), "-o", out, "--model", os.fsencode(tmp_path) + b"/m\xff.onnx"],
+        [str(good), "-o", out, "--report", os.fsencode(tmp_path) + b"/r\xff.json"],
+    ):
+        proc = subprocess.run([*CLI, *args], capture_output=True, text=True)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert_one_line(proc.stderr, "not valid UTF-8")
+    proc = subprocess.run([*INFO, bad_in], capture_output=True, text=True)
     assert proc.returncode == 2
     assert_one_line(proc.stderr, "not valid UTF-8")
-    proc = subprocess.run([*INFO, bad_in], capture_output=True, text=True)
-    assert proc.returncode == 3
-    assert_one_line(proc.stderr, "not valid UTF-8")
+    assert not (tmp_path / "k.exr").exists()
 
 
 def test_closed_stdout_does_not_fail_a_render(plate_seq, tmp_path):

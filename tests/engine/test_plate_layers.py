@@ -14,7 +14,7 @@ from gsrender.engine.cli import main
 from gsrender.engine.errors import InputError
 from gsrender.engine.image_io import read_frame
 from gsrender.engine.layers import PlateSelection
-from tests.conftest import make_plate
+from tests.conftest import assert_one_line, make_plate
 
 ALBEDO = 0.18
 
@@ -166,3 +166,26 @@ def test_the_keyed_part_s_own_header_decides_its_colour_space(tmp_path, plate, c
     assert main([str(src), "-o", str(tmp_path / "k.exr"), "--dry-run"]) == 0
     assert main([str(src), "-o", str(tmp_path / "k.exr"), "-q"]) == 0
     assert "part 1 'beauty', layer 'rgba', channels R,G,B as ACEScg" in caplog.text
+
+
+def test_a_many_part_file_is_refused_in_one_short_line(tmp_path, capsys):
+    """The refusal lists a few parts and counts the rest (it listed all 1000: 49,889 characters).
+    600 parts: a 1000-part file holds more attributes than a header may (test_header_limits)."""
+    small = make_plate(4, 4)
+    path = write_parts(tmp_path / "many.exr", [(f"aov{k:04d}", small, ["R", "G", "B"]) for k in range(600)])
+    rc = main([str(path), "-o", str(tmp_path / "k.exr"), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    line = assert_one_line(err, "no rgba or beauty layer", "aov0000", "and 592 more")
+    assert len(line) < 600, len(line)
+    rc = main([str(path), "-o", str(tmp_path / "k.exr"), "-q", "--part", "nope"])
+    line = assert_one_line(capsys.readouterr().err, "no part 'nope'", "and 592 more")
+    assert rc == 3 and len(line) < 600, len(line)
+
+
+def test_any_error_line_is_capped():
+    from gsrender.engine.errors import MAX_PROBLEM
+
+    message = InputError("plate.exr", "x" * 50_000).message
+    assert message.startswith("plate.exr: xxx") and message.endswith("(49000 more characters)")
+    assert len(message) < MAX_PROBLEM + 100

@@ -80,3 +80,29 @@ def test_blue_costume_in_front_of_a_green_screen_keeps_the_green_screen():
     plate[20:80, 40:120] = [0.05, 0.1, 0.5]  # a large blue costume, still less than the screen
     est = estimate_screen(plate)
     assert est.found and int(np.argmax(est.colour)) == 1
+
+
+def test_a_fringe_of_half_transparent_strands_does_not_darken_the_screen_behind_it():
+    """A wide fringe where 30% brown strands cover the screen (hair around a head): its red/green ratio
+    is 0.17 off the screen's, once within the screen tolerance, so the fringe's darker, browner colour
+    was averaged into the screen behind it, and every strand over it keyed too thin."""
+    screen = np.array([0.1, 0.6, 0.12], np.float32)
+    brown = np.array([0.3, 0.2, 0.1], np.float32)
+    plate = np.broadcast_to(screen, (160, 160, 3)).copy()
+    plate[32:128, 32:128] = 0.3 * brown + 0.7 * screen
+    plate[64:96, 64:96] = brown  # the head the fringe surrounds
+    est = estimate_screen(plate)
+    strength = est.smooth[..., 1] - est.smooth[..., [0, 2]].max(axis=-1)
+    true_strength = screen[1] - screen[[0, 2]].max()
+    assert np.abs(strength[40:120, 40:120] / true_strength - 1).max() < 0.05
+
+
+def test_a_cool_shadow_on_the_screen_still_builds_the_estimate():
+    """A shadow lit by cooler bounce light (blue/green up by 0.2, half the light) is screen: the
+    estimate follows it, so the shadow keys to 0 instead of leaking."""
+    screen = np.array([0.1, 0.6, 0.12], np.float32)
+    plate = np.broadcast_to(screen, (160, 160, 3)).copy()
+    shadow = 0.5 * np.array([0.1, 0.6, 0.12 + 0.2 * 0.6], np.float32)
+    plate[:, :96] = shadow
+    est = estimate_screen(plate)
+    np.testing.assert_allclose(est.smooth[80, 20], shadow, rtol=0.05)

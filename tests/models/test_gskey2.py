@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gsrender.engine.backends.onnx_runtime import OnnxRuntimeBackend
 from gsrender.engine.classic_keyer import classic_key
@@ -251,3 +252,145 @@ def test_hold_clear_keeps_spill_tinted_light_clothing_but_not_shadows(name: str)
     assert alphas[False][shirt].max() == 0.0  # without it the shirt can be emptied
     assert alphas[True][shirt].min() > 0.8  # with it the shirt keeps (nearly) its key
     assert alphas[True][shadow].max() == 0.0  # and shadows on the screen still go
+
+
+EDGE_RULES = {
+    "gate": "ratio",
+    "clip_black": 0.05,
+    "clip_white": 0.95,
+    "strength": "weighted",
+    "clip_edges": True,
+    "hold_detail": True,
+    "detail": "guided",
+}
+
+
+def test_an_unknown_strength_or_detail_is_refused() -> None:
+    with pytest.raises(ValueError, match="model.kwargs.strength must be one of max, weighted, got 'ibk'"):
+        build_model("gskey3", strength="ibk")
+    with pytest.raises(ValueError, match="model.kwargs.detail must be one of bilinear, guided"):
+        build_model("gskey3", detail="bicubic")
+
+
+def _strand_plate(strand: list[float], coverage: float, size: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoded plate with a vertical strand of the given linear colour and coverage over a green screen."""
+    from gsrender.engine.encoding import encode_for_network
+
+    screen = np.array([0.08, 0.5, 0.1], np.float32)
+    lin = np.broadcast_to(screen, (size, size, 3)).copy()
+    lin[:, size // 2] = coverage * np.asarray(strand, np.float32) + (1 - coverage) * screen
+    plate = encode_for_network(lin)
+    guide = encode_for_network(np.broadcast_to(screen, (size, size, 3)).copy())
+    return torch.from_numpy(plate)[None], torch.from_numpy(guide)[None]
+
+
+def test_the_weighted_strength_gives_a_brown_strand_its_coverage() -> None:
+    """A brown strand (red above green) 40% over the screen: the "max" strength keys it well above
+    0.4, the weighted one (green - (red + blue) / 2, near 0 for brown) at 0.4."""
+    plate, screen = _strand_plate([0.30, 0.20, 0.10], 0.4)
+    col = plate.shape[-1] // 2
+    k_max = colour_evidence(plate, screen, "ratio", strength="max").key[0, 0, 10, col].item()
+    k_w = colour_evidence(plate, screen, "ratio", strength="weighted").key[0, 0, 10, col].item()
+    assert k_max > 0.45  # 0.47: the strand counts 17% more than its coverage
+    assert abs(k_w - 0.4) < 0.02
+
+
+def test_clip_edges_leaves_a_soft_edge_alone_and_clips_flat_screen() -> None:
+    """A soft edge (grey over the screen, coverage 0 -> 1 over 12 px): the classic clip steepens it
+    and zeroes its faint end, the edge-aware one keeps the plain key there; a flat screen with a
+    faint tint (key 0.04) all over is still clipped to 0."""
+    from gsrender.engine.encoding import encode_for_network
+
+    screen = np.array([0.08, 0.5, 0.1], np.float32)
+    grey = np.array([0.3, 0.3, 0.3], np.float32)
+    cover = np.clip((np.arange(48, dtype=np.float32) - 18) / 12, 0, 1)[None, :, None]
+    lin = cover * grey + (1 - cover) * screen
+    lin = np.broadcast_to(lin, (40, 48, 3)).copy()
+    plate = torch.from_numpy(encode_for_network(lin))[None]
+    guide = torch.from_numpy(encode_for_network(np.broadcast_to(screen, (40, 48, 3)).copy()))[None]
+    plain = colour_evidence(plate, guide, "ratio", (0.05, 0.95))
+    edges = colour_evidence(plate, guide, "ratio", (0.05, 0.95), clip_edges=True)
+    ramp = slice(19, 30)  # coverage 1/12 .. 11/12
+    raw = torch.clamp(plain.raw, 0, 1)[0, 0, 20, ramp]
+    torch.testing.assert_close(edges.start[0, 0, 20, ramp], raw, atol=1e-5, rtol=0)
+    assert float((plain.start[0, 0, 20, ramp] - raw).abs().max()) > 0.03
+    assert torch.equal(edges.key, plain.key)  # the trunk still sees the clipped key
+    tint = np.broadcast_to(0.04 * grey + 0.96 * screen, (40, 48, 3)).copy()
+    flat = colour_evidence(
+        torch.from_numpy(encode_for_network(tint))[None], guide, "ratio", (0.05, 0.95), True
+    )
+    assert float(flat.start.abs().max()) == 0.0
+
+
+def test_the_torch_flatness_is_the_engine_rule() -> None:
+    from gsrender.engine.edge_clip import flatness as np_flatness
+    from gsrender.models.networks.gskey2 import flatness
+
+    rng = np.random.default_rng(3)
+    key = np.clip(rng.normal(0.3, 0.2, (40, 52)), 0, 1).astype(np.float32)
+    key[:, 20:] = 0.0
+    ours = flatness(torch.from_numpy(key)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(ours, np_flatness(key), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", KEYERS)
+def test_hold_detail_lowers_only_pixels_of_the_screens_colour(name: str) -> None:
+    """With a correction that lowers everything, hold_detail keeps every pixel whose gate is open."""
+    model = _random_model(name, hold_subject=False, gate="ratio", hold_detail=True)
+    with torch.no_grad():
+        model.h_out.weight.zero_()
+        model.h_out.bias.copy_(torch.tensor([-0.5, 0.0, 0.0, 0.0]))
+    _, plate, screen = _inputs(4)
+    with torch.no_grad():
+        alpha = model(plate, screen)[0]
+        ev = model.evidence(plate, screen)
+    opened = ev.gate >= 1.0
+    assert opened.any()
+    assert torch.equal(alpha[opened], ev.start[opened])
+    shut = (ev.gate <= 0.0) & (ev.start > 0.6)
+    assert shut.any() and bool((alpha[shut] < ev.start[shut] - 0.4).all())
+
+
+def test_guided_detail_is_the_smoothed_upsample_on_a_flat_key() -> None:
+    from gsrender.models.networks.gskey import _up
+    from gsrender.models.networks.gskey3 import _box3, guided_up
+
+    torch.manual_seed(0)
+    delta = torch.randn(1, 1, 12, 16)
+    flat = torch.full((1, 1, 24, 32), 0.7)
+    torch.testing.assert_close(guided_up(delta, flat), _up(_box3(_box3(delta))), atol=1e-4, rtol=0)
+
+
+def test_guided_detail_follows_a_strand_the_key_resolves() -> None:
+    """A correction that lowers a half-resolution neighbourhood and a one-pixel strand in the key: the
+    bilinear upsample smears the correction over the strand's neighbours; the guided one puts it where
+    the key is and leaves the screen beside it at the plain upsample's value (or closer to 0)."""
+    from gsrender.models.networks.gskey3 import guided_up
+
+    key = torch.zeros(1, 1, 32, 32)
+    key[..., 16] = 0.6
+    delta = -F.avg_pool2d(key, 2)  # the correction a network would predict: remove the strand
+    guided = guided_up(delta, key)
+    on, beside = guided[0, 0, 8:24, 16], guided[0, 0, 8:24, 14]
+    assert float(on.mean()) < -0.4  # the strand's correction is at the strand's strength
+    assert float(beside.abs().mean()) < 0.05
+
+
+def test_edge_rules_export_and_tile_like_the_untiled_key(tmp_path: Path) -> None:
+    """Every edge option together: torch and ONNX agree, the halo covers the guided upsampling and the
+    flatness square (tiles assemble within 1e-4), and the options are recorded in the metadata."""
+    cfg = C.load_config("gskey3_ratio")
+    cfg["model"]["kwargs"].update(EDGE_RULES)
+    model = _random_model("gskey3", **cfg["model"]["kwargs"])
+    torch.save(
+        {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, tmp_path / "c.pt"
+    )
+    path = E.export_onnx(tmp_path / "c.pt", tmp_path / "edges.onnx", overrides=["model.kwargs.detail=guided"])
+    assert E.validate_onnx(model, path, plates=1, plate_size=64)["ok"]
+    assert "model.kwargs.detail=guided" in E.read_metadata(path)["gsrender.export_overrides"]
+    backend = OnnxRuntimeBackend(path, threads=1)
+    plate = generate_plate(21, 150, 230, ["open", "hair"]).plate
+    whole = key_frame(plate, backend, tile=0)
+    for tile in (48, 96):
+        tiled = key_frame(plate, backend, tile=tile)
+        assert np.abs(tiled.alpha - whole.alpha).max() <= 1e-4

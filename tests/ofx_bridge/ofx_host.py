@@ -13,6 +13,7 @@ fixed ones, which is what every C host relies on too.
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 from ctypes import (
     CFUNCTYPE,
@@ -203,7 +204,7 @@ class PropertySet:
 
     def __init__(self, values: dict | None = None):
         self.values: dict[str, list] = {}
-        self._cstrings: dict[tuple[str, int], ctypes.Array] = {}
+        self._cstrings: dict[tuple[str, int, bytes], ctypes.Array] = {}
         for k, v in (values or {}).items():
             self.values[k] = list(v) if isinstance(v, list | tuple) else [v]
 
@@ -217,9 +218,11 @@ class PropertySet:
         return self.values[name][index]
 
     def cstring(self, name: str, index: int) -> int:
-        value = self.values[name][index]
-        buf = ctypes.create_string_buffer((value or "").encode())
-        self._cstrings[(name, index)] = buf
+        """Each value's buffer lives as long as the set: another thread may still read one handed out."""
+        data = (self.values[name][index] or "").encode()
+        buf = self._cstrings.get((name, index, data))
+        if buf is None:
+            buf = self._cstrings.setdefault((name, index, data), ctypes.create_string_buffer(data))
         return ctypes.addressof(buf)
 
 
@@ -291,6 +294,18 @@ class Image:
     def top_down(self) -> np.ndarray:
         return self.pixels_bottom_up()[::-1]
 
+    def crop(self, bounds: tuple[int, int, int, int]) -> Image:
+        """A copy of the part inside ``bounds`` (itself when that is all of it), in a fresh buffer
+        as a host allocates it, so a plugin reading past what it was handed reads none of the rest."""
+        x1, y1, x2, y2 = self.bounds
+        cx1, cy1 = min(max(bounds[0], x1), x2), min(max(bounds[1], y1), y2)
+        cx2, cy2 = max(min(bounds[2], x2), cx1), max(min(bounds[3], y2), cy1)
+        if (cx1, cy1, cx2, cy2) == self.bounds:
+            return self
+        part = Image.allocate((cx1, cy1, cx2, cy2), self.channels, self._item(), pad=8)
+        part.pixels_bottom_up()[:] = self.pixels_bottom_up()[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1]
+        return part
+
 
 @dataclass
 class Clip:
@@ -298,11 +313,13 @@ class Clip:
     props: PropertySet
     image: Image | None = None  # what clipGetImage returns
     rod: tuple[float, float, float, float] = (0, 0, 0, 0)
-    # Some hosts hand over only the render window's part of the input: `cropped` is what
-    # clipGetImage returns when the plugin names no region (and, with honours_region False,
-    # whatever region it names); `regions` records the regions asked for.
-    cropped: Image | None = None
-    honours_region: bool = True
+    # What clipGetImage hands over during a render: `image` cropped to the region of interest
+    # the plugin asked for on this clip (the render window where it asked none), as hosts do
+    # that render their upstream graph only where an effect looks. A region named in
+    # clipGetImage counts instead only where `honours_region` is set; `limit` (pixels) crops
+    # whatever is asked, for a host that hands over less. `regions` records the regions named.
+    honours_region: bool = False
+    limit: tuple[int, int, int, int] | None = None
     regions: list = field(default_factory=list)
 
 
@@ -333,10 +350,15 @@ class OfxTestHost:
         self.multithread_calls = 0
         self.errors: list[str] = []  # exceptions raised inside callbacks (must stay empty)
         self.messages: list[Message] = []
+        # False: a host that never asks the plugin for regions of interest (each clip's is the window)
+        self.asks_roi = True
+        self._render_state = threading.local()  # the regions of interest of each thread's render
+        self._handed: dict[int, Image] = {}  # cropped copies, alive until released
         self._objects: dict[int, object] = {}
         self._next = 0x1000
         self._lock = threading.RLock()
         self._memory: dict[int, ctypes.Array] = {}
+        self._strings: dict[bytes, ctypes.Array] = {}  # string parameter values handed out
         self._suites: dict[tuple[str, int], Structure] = {}
         self._keep: list[object] = []
         self.host_props = PropertySet(
@@ -607,13 +629,11 @@ class OfxTestHost:
 
     def _clip_get_image(self, h, time, region, out):
         clip = self._clip(h)
-        named = bool(region)
-        clip.regions.append((region[0].x1, region[0].y1, region[0].x2, region[0].y2) if named else None)
-        img = clip.image
-        if clip.cropped is not None and (not named or not clip.honours_region):
-            img = clip.cropped
-        if img is None:
+        named = (region[0].x1, region[0].y1, region[0].x2, region[0].y2) if region else None
+        clip.regions.append(named)
+        if clip.image is None:
             return FAILED
+        img = clip.image.crop(self._handed_region(clip, named))
         props = PropertySet(
             {
                 "OfxPropType": "OfxTypeImage",
@@ -631,12 +651,27 @@ class OfxTestHost:
         )
         with self._lock:
             self.images_out += 1
-        out[0] = self.handle(props)
+            handle = self.handle(props)
+            self._handed[handle] = img
+        out[0] = handle
+
+    def _handed_region(self, clip: Clip, named: tuple | None) -> tuple[int, int, int, int]:
+        """The pixels handed over (render scale 1, square pixels): see Clip."""
+        rois = getattr(self._render_state, "rois", None)
+        region = named if named is not None and clip.honours_region else (rois or {}).get(clip.name)
+        big = 1 << 30
+        x1, y1, x2, y2 = (-big, -big, big, big) if region is None else region
+        rect = (math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2))
+        if clip.limit is not None:
+            lx1, ly1, lx2, ly2 = clip.limit
+            rect = (max(rect[0], lx1), max(rect[1], ly1), min(rect[2], lx2), min(rect[3], ly2))
+        return rect
 
     def _clip_release_image(self, h):
         props = self.props_of(h)
         with self._lock:
             self._objects.pop(h, None)
+            self._handed.pop(h, None)
             self.images_out -= 1
         del props
 
@@ -699,12 +734,21 @@ class OfxTestHost:
             for i in range(3):
                 ctypes.cast(ptrs[i], POINTER(c_double))[0] = float(v[i])
         elif p.kind == "OfxParamTypeString":
-            buf = p.props.values.setdefault("_cvalue", [None])
-            buf[0] = ctypes.create_string_buffer(str(v).encode())
-            ctypes.cast(ptrs[0], POINTER(c_void_p))[0] = ctypes.addressof(buf[0])
+            # Another render thread may still be reading the string handed out before: each
+            # value's buffer lives as long as the host (a value is bytes to pass non-UTF-8 names).
+            data = v if isinstance(v, bytes) else str(v).encode()
+            ctypes.cast(ptrs[0], POINTER(c_void_p))[0] = self._interned(data)
         else:
             return ERR_UNSUPPORTED
         return OK
+
+    def _interned(self, data: bytes) -> int:
+        """The address of a C copy of ``data`` that stays valid until the host is gone."""
+        with self._lock:
+            buf = self._strings.get(data)
+            if buf is None:
+                buf = self._strings[data] = ctypes.create_string_buffer(data)
+            return ctypes.addressof(buf)
 
     # memory and threads
     def _mem_alloc(self, _h, n, out):
@@ -813,12 +857,13 @@ class OfxTestHost:
         return self.action("OfxActionInstanceChanged", inst, args)
 
     def regions_of_interest(
-        self, inst: Effect, window: tuple[float, float, float, float]
+        self, inst: Effect, window: tuple[float, float, float, float], time: float = 1.0
     ) -> tuple[int, dict]:
+        """The RoI action; every input clip's region starts as the window (the OFX default)."""
         out = PropertySet({f"OfxImageClipPropRoI_{n}": list(window) for n in inst.clips if n != "Output"})
         args = PropertySet(
             {
-                "OfxPropTime": 1.0,
+                "OfxPropTime": time,
                 "OfxImageEffectPropRenderScale": [1.0, 1.0],
                 "OfxImageEffectPropRegionOfInterest": list(window),
             }
@@ -838,6 +883,22 @@ class OfxTestHost:
         return status, out.values
 
     def render(self, inst: Effect, window: tuple[int, int, int, int], time: float = 1.0) -> int:
+        """Render a window as a host does: first ask for the regions of interest it needs, then
+        render with every input cropped to them (see Clip)."""
+        canonical = tuple(float(v) for v in window)
+        rois = {n: canonical for n in inst.clips if n != "Output"}
+        if self.asks_roi:
+            status, values = self.regions_of_interest(inst, canonical, time)
+            if status not in (OK, REPLY_DEFAULT):
+                return status
+            rois = {n: tuple(values[f"OfxImageClipPropRoI_{n}"][:4]) for n in rois}
+        self._render_state.rois = rois
+        try:
+            return self._render_action(inst, window, time)
+        finally:
+            self._render_state.rois = None
+
+    def _render_action(self, inst: Effect, window: tuple[int, int, int, int], time: float) -> int:
         args = PropertySet(
             {
                 "OfxPropTime": time,

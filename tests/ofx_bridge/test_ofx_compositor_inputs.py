@@ -15,7 +15,14 @@ from gsrender.engine.image_io import write_frame
 from gsrender.ofx_bridge import protocol
 from tests.conftest import SCREEN, make_plate
 from tests.ofx_bridge.ofx_host import Image, OfxTestHost
-from tests.ofx_bridge.test_ofx_plugin import GENERAL, attach_output, attach_source, cli_key, instance
+from tests.ofx_bridge.test_ofx_plugin import (
+    GENERAL,
+    attach_output,
+    attach_source,
+    cli_key,
+    instance,
+    worker_stats,
+)
 
 H, W = 56, 88
 ATOL = 1e-4
@@ -114,6 +121,81 @@ def test_all_three_with_inverted_garbage_match_the_cli(host: OfxTestHost, tmp_pa
     assert host.render(inst, window) == 0, host.messages
     np.testing.assert_allclose(out.top_down(), want[H - 50 : H - 5, 10:70], atol=ATOL)
     assert np.all(out.top_down()[:, :6] == 0.0)  # under the garbage matte (x 10..15)
+
+
+QUADRANTS = [(0, 0, W // 2, H // 2), (W // 2, 0, W, H // 2), (0, H // 2, W // 2, H), (W // 2, H // 2, W, H)]
+
+
+@pytest.mark.parametrize(
+    ("clips", "seed"),
+    [
+        (("GarbageMatte",), 41),
+        (("CoreMatte",), 42),
+        (("CleanPlate",), 43),
+        (("GarbageMatte", "CoreMatte", "CleanPlate"), 44),
+    ],
+)
+def test_windows_of_one_frame_with_optional_clips_cost_one_inference(
+    host: OfxTestHost, tmp_path: Path, worker_env: Path, clips: tuple[str, ...], seed: int
+):
+    """The host crops every input to the regions of interest the plugin asks for: the plugin asks
+    for the whole frame on each optional clip too, so four windows share one keyed frame, and
+    together they are the CLI's frame with the same inputs."""
+    plate = make_plate(H, W, seed=seed)  # a frame no other test keys: the worker's cache is cold
+    m = mattes()
+    args = [a for n in clips for a in (OPTION[n], str(write_input(tmp_path, n, m[n])))]
+    want = cli_key(tmp_path, plate, *args)
+    inst = instance(host, GENERAL)
+    attach_source(inst, plate)
+    for name in clips:
+        attach_clip(inst, name, m[name], 1 if m[name].ndim == 2 else 3)
+    status, roi = host.regions_of_interest(inst, (0.0, 0.0, W / 2, H / 2))
+    assert status == 0
+    for name in ("Source", *clips):
+        assert roi[f"OfxImageClipPropRoI_{name}"] == [0.0, 0.0, float(W), float(H)], name
+    out = attach_output(inst, (0, 0, W, H))
+    before = worker_stats(worker_env)
+    for window in QUADRANTS:
+        assert host.render(inst, window) == 0, host.messages
+    after = worker_stats(worker_env)
+    assert after["renders"] - before["renders"] == len(QUADRANTS)
+    keyed = after["keyed"] - before["keyed"]
+    assert keyed == 1, f"{keyed} inferences for the {len(QUADRANTS)} windows of one frame"
+    np.testing.assert_allclose(out.top_down(), want, atol=ATOL)
+    assert host.messages == [] and host.images_out == 0
+
+
+def test_an_optional_clip_the_host_hands_over_in_part_is_reported_once(host: OfxTestHost):
+    """A host that crops a matte (and the Source) to the window whatever is asked: the render
+    goes on, and one warning names every clip that came short; a matte whose own region of
+    definition is smaller than the frame is whole as handed over, and is not reported."""
+    plate = make_plate(H, W, seed=45)
+    m = mattes()
+    inst = instance(host, GENERAL)
+    attach_source(inst, plate)
+    attach_clip(inst, "GarbageMatte", m["GarbageMatte"], 1)
+    attach_clip(inst, "CoreMatte", m["CoreMatte"], 1)
+    core = inst.clips["CoreMatte"]  # a roto shape's bounding box: its region of definition
+    core.image = core.image.crop((40, 12, 70, 36))
+    core.rod = (40.0, 12.0, 70.0, 36.0)
+    window = (10, 8, 60, 40)
+    out = attach_output(inst, window)
+    inst.clips["GarbageMatte"].limit = window
+    assert host.render(inst, window) == 0, host.messages
+    (msg,) = host.messages
+    assert msg.kind == "OfxMessageWarning" and msg.persistent
+    assert "only part of GarbageMatte (pixels 10,8-60,40 of 0,0-88,56)" in msg.text
+    assert "Source" not in msg.text and "CoreMatte" not in msg.text
+    assert np.isfinite(out.top_down()).all()
+
+    inst.clips["Source"].limit = window
+    assert host.render(inst, window) == 0, host.messages
+    (msg,) = host.messages
+    assert "only part of the Source frame (pixels 10,8-60,40 of 0,0-88,56) and of GarbageMatte (" in msg.text
+
+    inst.clips["Source"].limit = inst.clips["GarbageMatte"].limit = None
+    assert host.render(inst, window) == 0
+    assert host.messages == []  # whole again: the warning is cleared
 
 
 def test_a_clean_plate_of_the_wrong_exposure_is_reported(host: OfxTestHost):

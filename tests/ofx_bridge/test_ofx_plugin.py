@@ -276,23 +276,16 @@ def test_straight_matches_cli_when_the_host_rounds_differently(host: OfxTestHost
     np.testing.assert_allclose(got, want, atol=ATOL)
 
 
-def cropped_source(plate: np.ndarray, window: tuple[int, int, int, int]) -> Image:
-    """What a host that crops to the render window hands over: only the window's pixels."""
-    img = Image.allocate(window, 4, np.float32, 16)
-    img.top_down()[..., :3] = window_of(plate, window)
-    img.top_down()[..., 3] = 1
-    return img
-
-
 def test_source_smaller_than_its_rod_is_fetched_whole(host: OfxTestHost, tmp_path: Path):
-    """A host that crops the Source to the render window unless the plugin names a region:
-    the plugin names the clip's whole region of definition, so the key is the full frame's."""
+    """A host that never asks for regions of interest and hands over only the render window's
+    part unless the plugin names a region: the plugin names the clip's whole region of
+    definition, so the key is the full frame's."""
     plate = make_plate(H, W, seed=8)
     inst = instance(host)
     attach_source(inst, plate)
     window = (10, 8, 60, 40)
     src = inst.clips["Source"]
-    src.cropped = cropped_source(plate, window)
+    host.asks_roi, src.honours_region = False, True
     out = attach_output(inst, window)
     assert host.render(inst, window) == 0, host.messages
     assert src.regions[-1] == (0.0, 0.0, float(W), float(H))
@@ -309,14 +302,14 @@ def test_source_the_host_keeps_cropped_is_keyed_with_a_warning(host: OfxTestHost
     attach_source(inst, plate)
     window = (10, 8, 60, 40)
     src = inst.clips["Source"]
-    src.cropped, src.honours_region = cropped_source(plate, window), False
+    src.limit = window  # whatever is asked
     out = attach_output(inst, window)
     assert host.render(inst, window) == 0, host.messages
     (msg,) = host.messages
-    assert msg.kind == "OfxMessageWarning" and msg.id == "gsrender.partialSource" and msg.persistent
+    assert msg.kind == "OfxMessageWarning" and msg.id == "gsrender.partialInput" and msg.persistent
     assert "only part of the Source frame" in msg.text and f"0,0-{W},{H}" in msg.text
     assert np.isfinite(out.top_down()).all()
-    src.cropped = None  # the host now hands over the whole frame
+    src.limit = None  # the host now hands over the whole frame
     assert host.render(inst, window) == 0
     assert host.messages == []
 

@@ -20,7 +20,7 @@ from gsrender.engine.keyer import key_frame
 from gsrender.engine.output import OutputSettings, compose_output
 from gsrender.ofx_bridge import protocol, worker
 from gsrender.ofx_bridge.protocol import Settings
-from tests.conftest import make_plate
+from tests.conftest import SCREEN, make_plate
 
 
 @pytest.fixture
@@ -42,11 +42,21 @@ def running(path: Path, idle_timeout: float = 0.0):
         assert not t.is_alive()
 
 
+def input_layout(width: int, height: int, inputs: tuple[str, ...]) -> tuple[dict[str, int], int]:
+    """Offsets of the optional inputs after the frame, and of the answer after them (64-byte
+    aligned), as the plugin lays them out."""
+    offsets, off = {}, protocol.out_offset(width, height)
+    for name in inputs:
+        offsets[name] = off
+        off += (width * height * protocol.EXTRA_INPUTS[name] * protocol.FLOAT_BYTES + 63) // 64 * 64
+    return offsets, off
+
+
 @contextlib.contextmanager
-def shared(width: int, height: int, window: tuple[int, int, int, int]):
-    """A shared-memory file as the plugin makes it: input frame, then the window's answer."""
+def shared(width: int, height: int, window: tuple[int, int, int, int], inputs: tuple[str, ...] = ()):
+    """A shared-memory file as the plugin makes it: input frame, optional inputs, the window's answer."""
     x0, y0, x1, y1 = window
-    out_off = protocol.out_offset(width, height)
+    out_off = input_layout(width, height, inputs)[1]
     size = out_off + (x1 - x0) * (y1 - y0) * 16
     name = f"gsrender-{os.getpid()}-{time.monotonic_ns()}-t"
     path = worker.SHM_DIR / name
@@ -123,6 +133,61 @@ def test_render_window_equals_the_engine_and_is_cached(sock_path):
         stats = protocol.request(sock_path, {"op": "stats"})
         assert stats["keyed"] == 1 and stats["cache_hits"] == 1 and stats["pid"] == os.getpid()
         assert wk.warm_keyer.counts["errors"] == 0
+
+
+def test_the_frame_key_ignores_the_window_and_follows_every_input_and_setting(sock_path):
+    """One inference for every window and output mode of a frame; a new one when any pixel of
+    any input, or any setting that changes the key, changes."""
+    h, w = 32, 48
+    plate = make_plate(h, w, seed=5)
+    garbage = np.zeros((h, w), np.float32)
+    garbage[:, :8] = 1.0
+    core = np.zeros((h, w), np.float32)
+    core[10:20, 20:30] = 1.0
+    light = 1.0 - 0.35 * np.arange(w, dtype=np.float32) / w  # make_plate's screen, no subject
+    clean = np.ascontiguousarray(np.broadcast_to(SCREEN * light[:, None], (h, w, 3)))
+    names = ("garbage", "core", "clean_plate")
+    offsets, out_off = input_layout(w, h, names)
+    with running(sock_path), shared(w, h, (0, 0, w, h), names) as (name, mm, _):
+        arrays = {
+            "source": np.frombuffer(mm, np.float32, h * w * 3, 0).reshape(h, w, 3),
+            **{n: np.frombuffer(mm, np.float32, h * w * protocol.EXTRA_INPUTS[n], offsets[n]) for n in names},
+        }
+        for n, pixels in zip(arrays, (plate, garbage, core, clean), strict=True):
+            arrays[n][:] = pixels.reshape(arrays[n].shape)
+
+        def cached(window=(0, 0, w, h), inputs=offsets, **settings) -> bool:
+            req = render_request(name, w, h, window, out_off, Settings(**settings))
+            reply = protocol.request(sock_path, {**req, "inputs": inputs})
+            assert reply["ok"], reply
+            return reply["cached"]
+
+        windows = [(0, 0, w // 2, h), (w // 2, 0, w, h), (5, 7, 40, 30), (0, 0, w, h)]
+        assert [cached(win) for win in windows] == [False, True, True, True]
+        assert cached(output="matte") and cached(output="composite", composite_colour=(1.0, 0.0, 0.0))
+        for n, pixels in arrays.items():
+            flat = pixels.reshape(-1)
+            flat[len(flat) // 2] += 1e-3  # one value of one pixel
+            assert not cached((0, 0, 8, 8)), f"a changed pixel of {n} must key again"
+            assert cached((8, 8, 16, 16)), n
+        for setting in (
+            {"despill": 0.5},
+            {"screen_colour": (0.1, 0.5, 0.1)},
+            {"invert_garbage": True},
+            {"colorspace": "ACEScg"},
+            {"source_depth": "short"},  # auto colour space: sRGB
+            {"keyer": "classic"},
+        ):
+            assert not cached(**setting), setting
+            assert cached((3, 3, 9, 9), **setting), setting
+        without_garbage = {n: offsets[n] for n in ("core", "clean_plate")}
+        assert not cached(inputs=without_garbage)
+        assert cached(inputs=without_garbage, invert_garbage=True)  # nothing to invert
+        del arrays, pixels, flat  # views of the mapping, which closes next
+    same = np.ones((4, 4), np.float32)
+    rgb = np.zeros((4, 4, 3), np.float32)
+    assert worker.inputs_digest(rgb, {"garbage": same}) != worker.inputs_digest(rgb, {"core": same})
+    assert worker.inputs_digest(rgb, {}) != worker.inputs_digest(rgb, {"core": np.zeros((4, 4), np.float32)})
 
 
 def test_bad_requests_get_error_replies_and_the_worker_keeps_serving(sock_path):

@@ -129,14 +129,20 @@ def test_half_a_header_does_not_keep_the_worker_alive(sock_path):
     assert not alive, "a silent client kept the worker past its idle timeout"
 
 
+def _raw_request(sock_path: Path, body: bytes) -> dict | None:
+    """Send one framed body as it is; the reply, or None when the worker dropped the connection."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(sock_path))
+        s.sendall(protocol.HEADER.pack(len(body)) + body)
+        return protocol.recv_message(s)
+
+
 def test_deeply_nested_json_is_refused_and_the_worker_keeps_serving(sock_path):
     body = b'{"op":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with running(sock_path):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(str(sock_path))
-            s.sendall(protocol.HEADER.pack(len(body)) + body)
-            assert s.recv(10) == b""  # dropped, not a thread dying with a traceback
+        reply = _raw_request(sock_path, body)  # an error reply, not a thread dying with a traceback
+        assert reply == {"ok": False, "error": "bad request: JSON nested deeper than 8 levels"}
         assert protocol.request(sock_path, {"op": "ping"})["ok"]
     a, b = socket.socketpair()
     with a, b:
@@ -171,3 +177,98 @@ def test_bad_request_numbers_get_error_replies(sock_path):
             req = {**good, **change}
             reply = protocol.request(sock_path, req)
             assert not reply["ok"] and reply["error"].startswith("bad request"), (change, reply)
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (
+            '{"version":2,"op":"render","settings":{"model":"/shots/mod\u00e8le.onnx"}}'.encode("latin-1"),
+            "not valid UTF-8 (byte 0xE8 at byte 59)",
+        ),
+        (b"\xff\xfe{}", "not valid UTF-8 (byte 0xFF at byte 1)"),
+        (b'{"op": ', "not JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_a_request_that_cannot_be_read_gets_an_error_reply(sock_path, body, words):
+    """A whole message that is not a UTF-8 JSON object is answered (the plugin then shows the true
+    cause), not dropped (the plugin took that for a crash, restarted the worker and blamed it)."""
+    with running(sock_path) as w:
+        reply = _raw_request(sock_path, body)
+        assert reply is not None and reply["ok"] is False, reply
+        assert reply["error"].startswith("bad request: ") and words in reply["error"], reply
+        assert protocol.request(sock_path, {"op": "ping"})["ok"]
+        assert w.warm_keyer.counts["errors"] == 1
+
+
+def _serve_process(sock_path: Path, max_files: int):
+    """`gsrender serve` as the plugin starts it, with at most ``max_files`` open file descriptors."""
+    import resource
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gsrender.cli", "serve", "--socket", str(sock_path), "--idle-timeout", "60"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files)),
+    )
+    deadline = time.monotonic() + 60
+    while not sock_path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    return proc
+
+
+def test_worker_keeps_serving_when_it_runs_out_of_file_descriptors(sock_path):
+    """300 connections against a limit of 256 descriptors: the excess is answered with an error
+    reply and closed, one line is logged, and the worker serves on (it used to die on EMFILE)."""
+    proc = _serve_process(sock_path, 256)
+    conns: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(conns) < 300 and time.monotonic() < deadline:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            try:
+                s.connect(str(sock_path))
+            except BlockingIOError:  # the listen backlog is full: wait for the worker to accept
+                s.close()
+                time.sleep(0.01)
+                continue
+            except OSError:  # refused: nobody listens any more
+                s.close()
+                break
+            conns.append(s)
+        assert len(conns) == 300
+        replies = []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                protocol.send_message(s, {"version": protocol.VERSION, "op": "ping"})
+        for s in conns:
+            try:
+                replies.append(protocol.recv_message(s))
+            except (OSError, protocol.ProtocolError):
+                replies.append(None)
+        served = [r for r in replies if r and r.get("ok")]
+        shed = [r for r in replies if r and not r.get("ok")]
+        assert proc.poll() is None, "the worker died"
+        assert served and shed and len(served) + len(shed) == 300, (len(served), len(shed))
+        assert all("file descriptors" in r["error"] for r in shed), shed[0]
+        for s in conns:
+            s.close()
+        conns.clear()
+        time.sleep(0.5)
+        assert protocol.request(sock_path, {"op": "ping"}, timeout=10)["ok"]
+        assert protocol.request(sock_path, {"op": "stats"}, timeout=10)["shed"] == len(shed)
+        protocol.request(sock_path, {"op": "shutdown"}, timeout=10)
+        assert proc.wait(30) == 0
+        log = proc.stderr.read()
+        assert len([line for line in log.splitlines() if "file descriptors" in line]) == 1, log
+        assert "Traceback" not in log
+    finally:
+        for s in conns:
+            s.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...environment import env_folder, env_path
 from ...errors import BackendError
 from .node import NodeIdentity
 from .profile import Profile
@@ -76,11 +77,11 @@ def _slug(text: str, limit: int = 24) -> str:
 
 def default_cache_dir() -> Path:
     """$GSRENDER_ENGINE_CACHE, else ~/.cache/gsrender/engines (XDG_CACHE_HOME respected)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gsrender" / "engines"
+    env = env_path(CACHE_ENV)  # absolute, one line: every farm task must name the same folder
+    if env is not None:
+        return env
+    base = env_folder("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return base / "gsrender" / "engines"
 
 
 @dataclass(frozen=True)

@@ -74,35 +74,174 @@ static void sleep_ms(int ms)
     }
 }
 
-static double env_seconds(const char *name, double fallback)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not UTF-8
+ * (stray continuation bytes, overlong forms, surrogates, beyond U+10FFFF). */
+static int utf8_sequence(const unsigned char *s)
 {
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return fallback;
-    char *end = NULL;
-    double d = strtod(v, &end);
-    return (end && end != v && d > 0) ? d : fallback;
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    for (int i = 1; i < n; ++i)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
 }
 
-int gs_socket_path(char *out, size_t outlen)
+/* A value as it can be shown in one message line: control characters and bytes that are not
+ * UTF-8 escaped (\n, \r, \t, \xNN), at most 60 characters. */
+static void shown_value(const char *v, char *out, size_t outlen)
+{
+    size_t n = 0, chars = 0;
+    out[0] = '\0';
+    for (const unsigned char *c = (const unsigned char *)v; *c && n + 8 < outlen; ++c) {
+        if (++chars > 60) {
+            n += (size_t)snprintf(out + n, outlen - n, "...");
+            break;
+        }
+        if (*c == '\n')
+            n += (size_t)snprintf(out + n, outlen - n, "\\n");
+        else if (*c == '\r')
+            n += (size_t)snprintf(out + n, outlen - n, "\\r");
+        else if (*c == '\t')
+            n += (size_t)snprintf(out + n, outlen - n, "\\t");
+        else if (*c < 0x20 || *c == 0x7f || (*c >= 0x80 && utf8_sequence(c) == 0))
+            n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", *c);
+        else if (*c >= 0x80) { /* a whole UTF-8 character */
+            int k = utf8_sequence(c);
+            memcpy(out + n, c, (size_t)k);
+            n += (size_t)k;
+            c += k - 1;
+        } else
+            out[n++] = (char)*c;
+        out[n] = '\0';
+    }
+}
+
+/* Index of the first control character (other than tab) in s, or -1. */
+static long first_control(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; ++c)
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return (long)(c - (const unsigned char *)s);
+    return -1;
+}
+
+static const char *control_name(unsigned char c)
+{
+    return c == '\n' ? "a newline" : c == '\r' ? "a carriage return" : "a control character";
+}
+
+/* Seconds from an environment variable: unset or empty gives `fallback`; anything else must be a
+ * plain decimal number above 0 and at most `most` (or exactly 0 where `zero_means` names what 0
+ * means). "inf", "nan", "1e999", "0x10" or "10 minutes" are refused, never half-read.
+ * Returns 0, or -1 with err set. */
+static int env_seconds(const char *name, double fallback, double most, const char *zero_means, double *out,
+                       char *err, size_t errlen)
+{
+    const char *v = getenv(name);
+    *out = fallback;
+    if (!v || !*v)
+        return 0;
+    int ok = strspn(v, "0123456789.eE+- \t") == strlen(v);
+    double d = 0.0;
+    if (ok) {
+        char *end = NULL;
+        errno = 0;
+        d = strtod(v, &end);
+        while (end && (*end == ' ' || *end == '\t'))
+            ++end;
+        ok = end && end != v && *end == '\0' && errno == 0 && isfinite(d) &&
+             ((d > 0.0 && d <= most) || (zero_means && d == 0.0));
+    }
+    if (!ok) {
+        char shown[300];
+        shown_value(v, shown, sizeof(shown));
+        if (zero_means)
+            set_err(err, errlen, "%s='%s' is not a number of seconds from 0 (%s) to %g; fix or unset it", name,
+                    shown, zero_means, most);
+        else
+            set_err(err, errlen, "%s='%s' is not a number of seconds above 0 and at most %g; fix or unset it",
+                    name, shown, most);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* A folder from XDG_RUNTIME_DIR or TMPDIR, used only when it is an absolute path to a folder
+ * (a relative one would name different places in the host and in the worker). */
+static const char *env_folder(const char *name)
+{
+    const char *v = getenv(name);
+    struct stat st;
+    if (!v || v[0] != '/' || first_control(v) >= 0 || stat(v, &st) != 0 || !S_ISDIR(st.st_mode))
+        return NULL;
+    return v;
+}
+
+int gs_socket_path(char *out, size_t outlen, char *err, size_t errlen)
 {
     const char *explicit_path = getenv("GSRENDER_SOCKET");
+    struct sockaddr_un probe;
     int n;
-    struct stat st;
     if (explicit_path && *explicit_path) {
+        char shown[300];
+        shown_value(explicit_path, shown, sizeof(shown));
+        long bad = first_control(explicit_path);
+        if (explicit_path[0] != '/' || bad >= 0 || strlen(explicit_path) >= sizeof(probe.sun_path)) {
+            set_err(err, errlen, "GSRENDER_SOCKET='%s' %s; fix or unset it", shown,
+                    explicit_path[0] != '/' ? "is not an absolute path"
+                    : bad >= 0 ? "holds a control character"
+                               : "is longer than the 107 bytes a socket path may have");
+            return -1;
+        }
         n = snprintf(out, outlen, "%s", explicit_path);
     } else {
-        const char *rt = getenv("XDG_RUNTIME_DIR");
-        if (rt && *rt && stat(rt, &st) == 0 && S_ISDIR(st.st_mode)) {
+        const char *rt = env_folder("XDG_RUNTIME_DIR");
+        if (rt) {
             n = snprintf(out, outlen, "%s/gsrender/worker.sock", rt);
         } else {
-            const char *tmp = getenv("TMPDIR");
-            if (!tmp || !*tmp || stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
-                tmp = "/tmp";
-            n = snprintf(out, outlen, "%s/gsrender-%u/worker.sock", tmp, (unsigned)getuid());
+            const char *tmp = env_folder("TMPDIR");
+            n = snprintf(out, outlen, "%s/gsrender-%u/worker.sock", tmp ? tmp : "/tmp", (unsigned)getuid());
         }
     }
-    return (n > 0 && (size_t)n < outlen) ? 0 : -1;
+    if (n <= 0 || (size_t)n >= outlen || (size_t)n >= sizeof(probe.sun_path)) {
+        set_err(err, errlen, "the worker socket path is too long (set GSRENDER_SOCKET to a shorter path)");
+        return -1;
+    }
+    return 0;
+}
+
+/* The worker command: GSRENDER_WORKER, else the built-in default. It is shell text (it may hold
+ * arguments or a wrapper), but one line: a newline would run its first line in the foreground. */
+static int worker_command(const char **cmd, char *err, size_t errlen)
+{
+    const char *v = getenv("GSRENDER_WORKER");
+    *cmd = GSRENDER_WORKER_DEFAULT;
+    if (!v || !*v)
+        return 0;
+    char shown[300];
+    shown_value(v, shown, sizeof(shown));
+    long bad = first_control(v);
+    if (bad >= 0) {
+        set_err(err, errlen, "GSRENDER_WORKER='%s' holds %s at byte %ld; give the worker command on one line",
+                shown, control_name((unsigned char)v[bad]), bad + 1);
+        return -1;
+    }
+    if (strspn(v, " \t") == strlen(v)) {
+        set_err(err, errlen, "GSRENDER_WORKER='%s' is blank; unset it or give the worker command", shown);
+        return -1;
+    }
+    if (strlen(v) > 3000) {
+        set_err(err, errlen, "GSRENDER_WORKER is %zu bytes long; at most 3000", strlen(v));
+        return -1;
+    }
+    *cmd = v;
+    return 0;
 }
 
 /* dirname of the socket, created 0700 if missing (the worker does the same), then checked:
@@ -422,6 +561,32 @@ static int build_render_json(const GsShm *shm, const GsRenderRequest *req, char 
     return b.overflow ? -1 : 0;
 }
 
+/* The protocol is UTF-8 JSON: a setting that is not UTF-8 (a Latin-1 file name) is named here,
+ * instead of travelling as a request the worker cannot read. */
+static int check_strings(const GsSettings *s, char *err, size_t errlen)
+{
+    const struct {
+        const char *label, *value;
+    } fields[] = {{"Model path", s->model},       {"Colour Space Name", s->colorspace}, {"backend", s->backend},
+                  {"keyer", s->keyer},            {"output", s->output},                {"source depth", s->source_depth}};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); ++i) {
+        const unsigned char *p = (const unsigned char *)(fields[i].value ? fields[i].value : "");
+        for (size_t k = 0; p[k];) {
+            int n = utf8_sequence(p + k);
+            if (n == 0) {
+                char shown[300];
+                shown_value(fields[i].value, shown, sizeof(shown));
+                set_err(err, errlen,
+                        "the %s is not valid UTF-8 (byte 0x%02X at byte %zu of '%s'); rename the file or folder",
+                        fields[i].label, p[k], k + 1, shown);
+                return -1;
+            }
+            k += (size_t)n;
+        }
+    }
+    return 0;
+}
+
 /* Replies start with the "ok" member, written compactly by the worker (protocol.encode). */
 static int reply_ok(const char *reply)
 {
@@ -530,22 +695,19 @@ static char **worker_environment(void)
     return env;
 }
 
-/* Start the worker detached from the host: `sh -c 'cmd &'` exits at once (reaped here), so the
- * worker is never the host's child (no zombie, no waitpid on a pid the host may reuse). The
+/* The start-up shell's script, fixed text: it runs `$2 --socket "$1"` (the worker command, then
+ * the socket path as an argument, never quoted into the text) in a second shell in the
+ * background and exits at once, whatever the command holds ('#', ';', a trailing '&'): the
+ * host never waits for the worker. */
+static const char kStartScript[] = "/bin/sh -c \"$2\"' --socket \"$1\"' gsrender-worker \"$1\" &";
+
+/* Start the worker detached from the host: the start-up shell exits at once (reaped here), so
+ * the worker is never the host's child (no zombie, no waitpid on a pid the host may reuse). The
  * write end of a pipe travels to it as fd 3; *alive_fd gets the read end, which reads EOF when
  * the worker has exited - how a failed start is noticed without waiting for the timeout. */
-static int spawn_worker(const char *sock_path, const char *log_path, int *alive_fd, char *err, size_t errlen)
+static int spawn_worker(const char *cmd, const char *sock_path, const char *log_path, int *alive_fd, char *err,
+                        size_t errlen)
 {
-    const char *cmd = getenv("GSRENDER_WORKER");
-    if (!cmd || !*cmd)
-        cmd = GSRENDER_WORKER_DEFAULT;
-    char script[4096];
-    /* The socket path travels as "$1", so no quoting of it is needed; the command itself is
-     * shell text on purpose (GSRENDER_WORKER may hold arguments or a wrapper). */
-    if (snprintf(script, sizeof(script), "%s --socket \"$1\" &", cmd) >= (int)sizeof(script)) {
-        set_err(err, errlen, "GSRENDER_WORKER is too long");
-        return -1;
-    }
 
     /* Keep the log from growing without bound: start afresh past 1 MiB. */
     struct stat st;
@@ -606,7 +768,7 @@ static int spawn_worker(const char *sock_path, const char *log_path, int *alive_
             sigaddset(&defaults, s);
     posix_spawnattr_setsigdefault(&attr, &defaults);
 
-    char *argv[] = {"/bin/sh", "-c", script, "gsrender-worker", (char *)sock_path, NULL};
+    char *argv[] = {"/bin/sh", "-c", (char *)kStartScript, "gsrender-worker", (char *)sock_path, (char *)cmd, NULL};
     char **env = worker_environment();
     pid_t pid = 0;
     int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, env ? env : environ);
@@ -638,8 +800,8 @@ static int worker_exited(int alive_fd)
 }
 
 /* Connect, starting a worker when nobody answers. Returns a socket, or -1 with err set. */
-static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_fn, void *abort_arg, int *aborted,
-                            char *err, size_t errlen)
+static int connect_or_start(const char *sock_path, const char *cmd, double timeout, int verify, GsAbortFn abort_fn,
+                            void *abort_arg, int *aborted, char *err, size_t errlen)
 {
     *aborted = 0;
     char dir[4096], log_path[4200];
@@ -665,11 +827,10 @@ static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_f
         return fd;
     }
     int alive_fd = -1;
-    if (spawn_worker(sock_path, log_path, &alive_fd, err, errlen) != 0) {
+    if (spawn_worker(cmd, sock_path, log_path, &alive_fd, err, errlen) != 0) {
         pthread_mutex_unlock(&g_spawn_lock);
         return -1;
     }
-    double timeout = env_seconds("GSRENDER_WORKER_TIMEOUT", 60.0);
     double deadline = now_seconds() + timeout;
     int exited = 0, foreign = 0;
     while (now_seconds() < deadline) {
@@ -698,9 +859,6 @@ static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_f
 
     char last[512];
     last_log_line(log_path, last, sizeof(last));
-    const char *cmd = getenv("GSRENDER_WORKER");
-    if (!cmd || !*cmd)
-        cmd = GSRENDER_WORKER_DEFAULT;
     if (foreign)
         set_err(err, errlen, "refusing the worker at %s: it runs as another user", sock_path);
     else if (exited)
@@ -709,7 +867,7 @@ static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_f
                 "full command, e.g. '/path/to/venv/bin/gsrender serve')",
                 cmd, last[0] ? last : "no output", log_path);
     else
-        set_err(err, errlen, "the gsrender worker ('%s') did not open %s within %.0f s (log: %s)", cmd, sock_path,
+        set_err(err, errlen, "the gsrender worker ('%s') did not open %s within %g s (log: %s)", cmd, sock_path,
                 timeout, log_path);
     return -1;
 }
@@ -719,12 +877,16 @@ static int connect_or_start(const char *sock_path, int verify, GsAbortFn abort_f
 int gs_render(const GsShm *shm, const GsRenderRequest *req, GsAbortFn abort_fn, void *abort_arg, char *err,
               size_t errlen)
 {
+    /* Every environment value first: a bad one is one clear message, before anything starts. */
     char sock_path[512];
-    struct sockaddr_un probe;
-    if (gs_socket_path(sock_path, sizeof(sock_path)) != 0 || strlen(sock_path) >= sizeof(probe.sun_path)) {
-        set_err(err, errlen, "the worker socket path is too long (set GSRENDER_SOCKET to a shorter path)");
+    const char *cmd = NULL;
+    double worker_timeout = 0.0, render_timeout = 0.0;
+    if (gs_socket_path(sock_path, sizeof(sock_path), err, errlen) != 0 || worker_command(&cmd, err, errlen) != 0 ||
+        env_seconds("GSRENDER_WORKER_TIMEOUT", 60.0, 3600.0, NULL, &worker_timeout, err, errlen) != 0 ||
+        env_seconds("GSRENDER_RENDER_TIMEOUT", 0.0, 86400.0, "no limit", &render_timeout, err, errlen) != 0)
         return GS_FAILED;
-    }
+    if (check_strings(req->settings, err, errlen) != 0)
+        return GS_FAILED;
     char *json = malloc(32768);
     if (!json) {
         set_err(err, errlen, "out of memory");
@@ -735,12 +897,12 @@ int gs_render(const GsShm *shm, const GsRenderRequest *req, GsAbortFn abort_fn, 
         set_err(err, errlen, "render settings too long (model path or colour space name)");
         return GS_FAILED;
     }
-    double render_timeout = env_seconds("GSRENDER_RENDER_TIMEOUT", 0.0);
     int result = GS_FAILED;
     for (int attempt = 0; attempt < 2; ++attempt) {
         int aborted = 0;
         /* first try: the plain fast path; after a crash, only a worker that answers a ping */
-        int fd = connect_or_start(sock_path, attempt > 0, abort_fn, abort_arg, &aborted, err, errlen);
+        int fd = connect_or_start(sock_path, cmd, worker_timeout, attempt > 0, abort_fn, abort_arg, &aborted, err,
+                                  errlen);
         if (aborted) {
             result = GS_ABORTED;
             break;

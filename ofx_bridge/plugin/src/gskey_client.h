@@ -63,7 +63,8 @@ void gs_shm_destroy(GsShm *shm);
 int gs_render(const GsShm *shm, const GsRenderRequest *req, GsAbortFn abort_fn, void *abort_arg, char *err,
               size_t errlen);
 
-/* The socket path both sides agree on (GSRENDER_SOCKET, XDG_RUNTIME_DIR, /tmp/gsrender-UID). */
-int gs_socket_path(char *out, size_t outlen);
+/* The socket path both sides agree on (GSRENDER_SOCKET, XDG_RUNTIME_DIR, /tmp/gsrender-UID);
+ * -1 with a one-line message in err when GSRENDER_SOCKET is not a usable absolute path. */
+int gs_socket_path(char *out, size_t outlen, char *err, size_t errlen);
 
 #endif /* GSKEY_CLIENT_H */

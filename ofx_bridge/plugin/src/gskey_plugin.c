@@ -2,8 +2,9 @@
  * gskey_plugin.c - GsKey, the OpenFX image effect of the gsrender green-screen keyer.
  *
  * The plugin is a thin bridge: it fetches the whole source frame from the host (the
- * keyer's per-frame guides need all of it), hands it to the gsrender worker through
- * shared memory, and copies back only the render window. The worker runs the same
+ * keyer's per-frame guides need all of it) with any optional clip over all of it, hands
+ * them to the gsrender worker through shared memory, and copies back only the render
+ * window. The worker runs the same
  * engine code as the `gsrender` CLI, so the plugin's pixels equal the CLI's.
  *
  * Coordinates: OFX images are bottom-up (row y1 first); gsrender frames are top-down.
@@ -11,6 +12,7 @@
  * file reader would have produced.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,7 +95,17 @@ typedef struct Instance {
     OfxImageClipHandle extra[GS_N_INPUTS]; /* NULL in the Filter context */
     OfxParamHandle keyer, model, backend, despill, output, composite, screen_override, screen, colourspace,
         colourspace_name, invert_garbage;
+    /* The persistent error (under g_message_lock): a render that succeeds clears it only when
+     * something changed since the failure (a parameter or clip, the frame, a new render
+     * sequence); otherwise it is another window of the same failed frame, and the failure
+     * must stay visible. */
+    unsigned changes;     /* InstanceChanged and BeginSequenceRender calls so far */
+    int failed;           /* an error is posted */
+    double failed_time;   /* ... for this frame */
+    unsigned failed_changes; /* ... with these settings */
 } Instance;
+
+static pthread_mutex_t g_message_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -111,9 +123,9 @@ static void post_error(OfxImageEffectHandle effect, const char *text)
 static void post_warning(OfxImageEffectHandle effect, const char *text)
 {
     if (g_msg2 && g_msg2->setPersistentMessage)
-        g_msg2->setPersistentMessage(effect, kOfxMessageWarning, "gsrender.partialSource", "%s", text);
+        g_msg2->setPersistentMessage(effect, kOfxMessageWarning, "gsrender.partialInput", "%s", text);
     else if (g_msg && g_msg->message)
-        g_msg->message(effect, kOfxMessageLog, "gsrender.partialSource", "%s", text);
+        g_msg->message(effect, kOfxMessageLog, "gsrender.partialInput", "%s", text);
     fprintf(stderr, "GsKey: warning: %s\n", text);
 }
 
@@ -121,6 +133,43 @@ static void clear_error(OfxImageEffectHandle effect)
 {
     if (g_msg2 && g_msg2->clearPersistentMessage)
         g_msg2->clearPersistentMessage(effect);
+}
+
+/* A render failed: post why, and remember it so that other windows of the frame keep it. */
+static void render_failed(OfxImageEffectHandle effect, Instance *in, double time, const char *text)
+{
+    pthread_mutex_lock(&g_message_lock);
+    in->failed = 1;
+    in->failed_time = time;
+    in->failed_changes = in->changes;
+    post_error(effect, text);
+    pthread_mutex_unlock(&g_message_lock);
+}
+
+/* A render succeeded: clear the error, unless it belongs to another window of this same frame
+ * and settings (the host then shows a failed frame, and the message says why); `warning`: about
+ * inputs the host gave only in part, posted where no error stays. */
+static void render_succeeded(OfxImageEffectHandle effect, Instance *in, double time, const char *warning)
+{
+    pthread_mutex_lock(&g_message_lock);
+    int keep = in->failed && in->failed_time == time && in->failed_changes == in->changes;
+    if (!keep) {
+        in->failed = 0;
+        clear_error(effect);
+        if (warning[0])
+            post_warning(effect, warning);
+    } else if (warning[0]) {
+        fprintf(stderr, "GsKey: warning: %s\n", warning);
+    }
+    pthread_mutex_unlock(&g_message_lock);
+}
+
+/* Something the renders depend on changed: a later clean render clears a posted error. */
+static void note_change(Instance *in)
+{
+    pthread_mutex_lock(&g_message_lock);
+    in->changes++;
+    pthread_mutex_unlock(&g_message_lock);
 }
 
 static Instance *get_instance(OfxImageEffectHandle effect)
@@ -453,13 +502,17 @@ static OfxStatus action_instance_changed(OfxImageEffectHandle effect, OfxPropert
     char *type = NULL;
     if (!in || !inArgs)
         return kOfxStatReplyDefault;
+    note_change(in); /* a parameter or a clip (its connection, its input) */
     if (g_prop->propGetString(inArgs, kOfxPropType, 0, &type) == kOfxStatOK && type &&
         strcmp(type, kOfxTypeParameter) == 0)
         update_enabled(in);
     return kOfxStatOK;
 }
 
-/* The whole source frame is needed for every render window. */
+/* Every render window needs the whole Source frame, and the optional clips over all of it: the
+ * key depends on each of them everywhere, and the worker keys a frame once for all its windows
+ * only when every window hands it the same inputs. The optional clips are asked for over the
+ * Source frame (the frame they are placed on), whatever their own regions of definition. */
 static OfxStatus action_regions_of_interest(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs,
                                             OfxPropertySetHandle outArgs)
 {
@@ -473,6 +526,13 @@ static OfxStatus action_regions_of_interest(OfxImageEffectHandle effect, OfxProp
         return kOfxStatReplyDefault;
     const double roi[4] = {rod.x1, rod.y1, rod.x2, rod.y2};
     g_prop->propSetDoubleN(outArgs, kOfxImageClipPropRoIPrefix kOfxImageEffectSimpleSourceClipName, 4, roi);
+    for (int i = 0; i < GS_N_INPUTS; ++i) {
+        char name[64];
+        if (!in->extra[i])
+            continue; /* Filter context */
+        snprintf(name, sizeof(name), "%s%s", kOfxImageClipPropRoIPrefix, kExtraClips[i]);
+        g_prop->propSetDoubleN(outArgs, name, 4, roi);
+    }
     return kOfxStatOK;
 }
 
@@ -760,6 +820,41 @@ static void pack_extra(const ImageView *v, const OfxRectI *frame, int channels, 
     }
 }
 
+/* ------------------------------------------------------------------ regions */
+
+/* A region a host can hand over whole: not empty, not infinite (a generator's). */
+static int finite_region(const OfxRectD *r)
+{
+    return r->x2 > r->x1 && r->y2 > r->y1 && r->x2 - r->x1 < 1e7 && r->y2 - r->y1 < 1e7;
+}
+
+/* Canonical -> pixel coordinates; a thousandth of a pixel of slack for rounding. */
+static OfxRectI to_pixels(const OfxRectD *r, const double scale[2], OfxPropertySetHandle img)
+{
+    double par = 1.0;
+    g_prop->propGetDouble(img, kOfxImagePropPixelAspectRatio, 0, &par);
+    if (!(par > 0.0))
+        par = 1.0;
+    OfxRectI p = {(int)floor(r->x1 * scale[0] / par + 1e-3), (int)floor(r->y1 * scale[1] + 1e-3),
+                  (int)ceil(r->x2 * scale[0] / par - 1e-3), (int)ceil(r->y2 * scale[1] - 1e-3)};
+    return p;
+}
+
+/* Adds "WHAT (pixels got of want)" to the list of inputs handed over in part, when `got` does
+ * not cover `want`; the list becomes one warning for the whole render. */
+static void note_if_short(char *list, size_t len, const char *what, const OfxRectI *got, const OfxRectI *want)
+{
+    if (want->x2 <= want->x1 || want->y2 <= want->y1)
+        return; /* nothing to hand over */
+    if (got->x1 <= want->x1 && got->y1 <= want->y1 && got->x2 >= want->x2 && got->y2 >= want->y2)
+        return;
+    size_t used = strlen(list);
+    if (used + 1 >= len)
+        return;
+    snprintf(list + used, len - used, "%s%s (pixels %d,%d-%d,%d of %d,%d-%d,%d)", used ? " and of " : "", what,
+             got->x1, got->y1, got->x2, got->y2, want->x1, want->y1, want->x2, want->y2);
+}
+
 /* ------------------------------------------------------------------ render */
 
 static int abort_requested(void *effect)
@@ -784,7 +879,7 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     char err[GS_ERR_LEN] = "";
     g_prop->propGetDouble(inArgs, kOfxPropTime, 0, &time);
     if (g_prop->propGetIntN(inArgs, kOfxImageEffectPropRenderWindow, 4, &win.x1) != kOfxStatOK) {
-        post_error(effect, "the host gave no render window");
+        render_failed(effect, in, time, "the host gave no render window");
         return kOfxStatFailed;
     }
 
@@ -795,7 +890,7 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     memset(&shm, 0, sizeof(shm));
 
     if (g_effect->clipGetImage(in->dst, time, NULL, &dst_img) != kOfxStatOK || !dst_img) {
-        post_error(effect, "the host gave no output image");
+        render_failed(effect, in, time, "the host gave no output image");
         return kOfxStatFailed;
     }
     if (parse_image(dst_img, &dst, err, sizeof(err), "output") != 0)
@@ -814,29 +909,19 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
      * frame, so name the Source clip's whole region of definition: with no region named, some
      * hosts hand over only what the render window needs, and the key would change silently. */
     OfxRectD rod;
-    int have_rod = g_effect->clipGetRegionOfDefinition(in->src, time, &rod) == kOfxStatOK && rod.x2 > rod.x1 &&
-                   rod.y2 > rod.y1 && rod.x2 - rod.x1 < 1e7 && rod.y2 - rod.y1 < 1e7; /* not infinite */
+    int have_rod = g_effect->clipGetRegionOfDefinition(in->src, time, &rod) == kOfxStatOK && finite_region(&rod);
+    double scale[2] = {1.0, 1.0};
+    g_prop->propGetDoubleN(inArgs, kOfxImageEffectPropRenderScale, 2, scale);
     if (g_effect->clipGetImage(in->src, time, have_rod ? &rod : NULL, &src_img) != kOfxStatOK || !src_img) {
         snprintf(err, sizeof(err), "no source image at frame %g (is Source connected?)", time);
         goto fail;
     }
     if (parse_image(src_img, &src, err, sizeof(err), "source") != 0)
         goto fail;
-    char partial[GS_ERR_LEN] = "";
+    char short_inputs[GS_ERR_LEN] = ""; /* inputs the host handed over in part, for one warning */
     if (have_rod) {
-        double scale[2] = {1.0, 1.0}, par = 1.0;
-        g_prop->propGetDoubleN(inArgs, kOfxImageEffectPropRenderScale, 2, scale);
-        g_prop->propGetDouble(src_img, kOfxImagePropPixelAspectRatio, 0, &par);
-        if (!(par > 0.0))
-            par = 1.0;
-        /* canonical -> pixel coordinates; a thousandth of a pixel of slack for rounding */
-        int nx1 = (int)floor(rod.x1 * scale[0] / par + 1e-3), nx2 = (int)ceil(rod.x2 * scale[0] / par - 1e-3);
-        int ny1 = (int)floor(rod.y1 * scale[1] + 1e-3), ny2 = (int)ceil(rod.y2 * scale[1] - 1e-3);
-        if (src.bounds.x1 > nx1 || src.bounds.y1 > ny1 || src.bounds.x2 < nx2 || src.bounds.y2 < ny2)
-            snprintf(partial, sizeof(partial),
-                     "the host gave only part of the Source frame (pixels %d,%d-%d,%d of %d,%d-%d,%d): the key "
-                     "is computed from that part, so it can differ from a full-frame render",
-                     src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2, nx1, ny1, nx2, ny2);
+        OfxRectI want = to_pixels(&rod, scale, src_img);
+        note_if_short(short_inputs, sizeof(short_inputs), "the Source frame", &src.bounds, &want);
     }
     if (src.comps < 3) {
         snprintf(err, sizeof(err), "the source must be RGB or RGBA, not alpha only");
@@ -881,7 +966,8 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     s.source_depth = src.depth_name;
     s.invert_garbage = get_bool(in->invert_garbage, time);
 
-    /* optional clips (General context), fetched over the same region as the Source */
+    /* optional clips (General context), fetched whole over the same region as the Source; the
+     * part of that region outside a clip's own region of definition is 0 and need not come */
     size_t in_bytes = ((size_t)fw * (size_t)fh * 3u * sizeof(float) + 63u) / 64u * 64u;
     long long extra_offset[GS_N_INPUTS] = {-1, -1, -1};
     for (int i = 0; i < GS_N_INPUTS; ++i) {
@@ -900,6 +986,18 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
         if (i == GS_IN_CLEAN && extra[i].comps < 3) {
             snprintf(err, sizeof(err), "CleanPlate must be RGB or RGBA, not alpha only");
             goto fail;
+        }
+        OfxRectD erod;
+        if (have_rod) {
+            OfxRectI want = to_pixels(&rod, scale, extra_img[i]);
+            if (g_effect->clipGetRegionOfDefinition(in->extra[i], time, &erod) == kOfxStatOK && finite_region(&erod)) {
+                OfxRectI own = to_pixels(&erod, scale, extra_img[i]);
+                want.x1 = own.x1 > want.x1 ? own.x1 : want.x1;
+                want.y1 = own.y1 > want.y1 ? own.y1 : want.y1;
+                want.x2 = own.x2 < want.x2 ? own.x2 : want.x2;
+                want.y2 = own.y2 < want.y2 ? own.y2 : want.y2;
+            }
+            note_if_short(short_inputs, sizeof(short_inputs), kExtraClips[i], &extra[i].bounds, &want);
         }
         extra_offset[i] = (long long)in_bytes;
         in_bytes += ((size_t)fw * (size_t)fh * (i == GS_IN_CLEAN ? 3u : 1u) * sizeof(float) + 63u) / 64u * 64u;
@@ -935,16 +1033,20 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     CopyJob unpack = {NULL, &dst, NULL, (const float *)((const char *)shm.base + shm.out_offset), win, valid,
                       win.y2 - win.y1, 0};
     run_copy(&unpack);
-    clear_error(effect);
-    if (partial[0])
-        post_warning(effect, partial);
+    char warning[GS_ERR_LEN + 256] = "";
+    if (short_inputs[0])
+        snprintf(warning, sizeof(warning),
+                 "the host gave only part of %s: the key is computed from what it gave (a missing part of an "
+                 "optional clip counts as 0), so it can differ from a full-frame render",
+                 short_inputs);
+    render_succeeded(effect, in, time, warning);
     status = kOfxStatOK;
     goto done;
 
 fail:
     if (dst_img && dst.data)
         fill_zero(&dst, &win);
-    post_error(effect, err[0] ? err : "render failed");
+    render_failed(effect, in, time, err[0] ? err : "render failed");
     status = kOfxStatFailed;
 done:
     gs_shm_destroy(&shm);
@@ -1004,6 +1106,12 @@ static OfxStatus main_entry(const char *action, const void *handle, OfxPropertyS
         return action_clip_preferences(effect, outArgs);
     if (strcmp(action, kOfxImageEffectActionRender) == 0)
         return action_render(effect, inArgs);
+    if (strcmp(action, kOfxImageEffectActionBeginSequenceRender) == 0) {
+        Instance *in = get_instance(effect);
+        if (in)
+            note_change(in); /* a new render pass: its clean renders clear an older failure */
+        return kOfxStatReplyDefault;
+    }
     return kOfxStatReplyDefault;
 }
 
