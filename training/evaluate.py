@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,13 +207,20 @@ class ClassicPredictor:
         return classic_key(s.frame.plate_lin, est.smooth, est.colour), None
 
 
+PEERS = ("blender",)  # other keyers scored beside ours (gsrender.training.peers)
+
+
 def load_predictor(spec: str, threads: int = 0) -> Predictor:
-    """'classic', a path to an .onnx gskey model, or a training checkpoint (.pt)."""
+    """'classic', 'blender' (Blender's Keying node), an .onnx gskey model or a checkpoint (.pt)."""
     if spec == "classic":
         return ClassicPredictor()
+    if spec == "blender":
+        from .peers.blender_keying import BlenderKeyingPredictor
+
+        return BlenderKeyingPredictor()
     path = Path(spec)
     if not path.is_file():
-        raise FileNotFoundError(f"model '{spec}' is not 'classic' or an existing .onnx/.pt file")
+        raise FileNotFoundError(f"model '{spec}' is not 'classic', 'blender' or an existing .onnx/.pt file")
     if path.suffix == ".onnx":
         return OnnxPredictor(path, threads)
     return TorchPredictor.from_checkpoint(path)
@@ -248,7 +255,12 @@ def evaluate_predictor(
 
     temporal: the samples are consecutive frames of one shot; also report the temporal
     flicker of the alpha (dtSSD against the ground truth's own motion).
+    A predictor with ``prepare(samples)`` (a peer keyer in another process) keys them all
+    in one batch first; its speed is not comparable per call, so ms/MP is left blank.
     """
+    if hasattr(predictor, "prepare"):
+        predictor.prepare(samples)  # type: ignore[attr-defined]
+        timing = False
     if timing and samples:
         predictor(samples[0])  # warm-up: first-call allocations and kernel selection
     rows = []
@@ -313,6 +325,66 @@ def format_table(results: dict[str, dict[str, float]], markdown: bool = False) -
         return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
 
     return "\n".join([fmt_row(header), fmt_row(["-" * w for w in widths]), *(fmt_row(r) for r in body)])
+
+
+PER_PLATE_KEYS = (("sad", "SAD"), ("grad", "Grad"), ("conn", "Conn"), ("mse", "MSE"))
+WORSE_BY = 1.2  # "more than 20% worse" in the comparison with the classic keyer
+
+
+def format_per_plate(rows_by_model: Mapping[str, Sequence[Mapping[str, Any]]], markdown: bool = False) -> str:
+    """Plates as rows; SAD, Grad, Conn, MSE of every model side by side, then the mean row."""
+    models = list(rows_by_model)
+    header = ["plate"] + [f"{label} {m}" for key, label in PER_PLATE_KEYS for m in models]
+    first = rows_by_model[models[0]] if models else []
+    body = []
+    for i, row in enumerate(first):
+        body.append(
+            [str(row["sample"])]
+            + [format_metric(float(rows_by_model[m][i][key])) for key, _ in PER_PLATE_KEYS for m in models]
+        )
+    means = ["mean"]
+    for key, _ in PER_PLATE_KEYS:
+        for m in models:
+            vals = [float(r[key]) for r in rows_by_model[m] if not math.isnan(float(r[key]))]
+            means.append(format_metric(sum(vals) / len(vals)) if vals else "-")
+    body.append(means)
+    if markdown:
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+        ]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        for r in [header, *body]
+    )
+
+
+def compare_with(rows_by_model: Mapping[str, Sequence[Mapping[str, Any]]], reference: str) -> list[str]:
+    """Per model: on how many plates it beats `reference` (lower SAD, Grad, Conn) and on how
+    many it is more than 20% worse (SAD, Grad). One line each; [] without the reference."""
+    if reference not in rows_by_model:
+        return []
+    ref = rows_by_model[reference]
+    lines = []
+    for m, rows in rows_by_model.items():
+        if m == reference:
+            continue
+        n = len(rows)
+        beats = [
+            sum(float(r[k]) < float(q[k]) for r, q in zip(rows, ref, strict=True))
+            for k, _ in PER_PLATE_KEYS[:3]
+        ]
+        worse = [
+            sum(float(r[k]) > WORSE_BY * float(q[k]) for r, q in zip(rows, ref, strict=True))
+            for k in ("sad", "grad")
+        ]
+        lines.append(
+            f"# {m} beats {reference} on SAD {beats[0]}/{n}, Grad {beats[1]}/{n}, Conn {beats[2]}/{n} "
+            f"plates; more than 20% worse on SAD {worse[0]}/{n}, Grad {worse[1]}/{n}"
+        )
+    return lines
 
 
 def write_csv(path: str | Path, results: dict[str, dict[str, float]]) -> None:

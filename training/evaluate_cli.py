@@ -1,8 +1,8 @@
 """`gsrender evaluate`: compare keyers on the same plates with the standard matting metrics.
 
     gsrender evaluate --model runs/gskey/best.pt --model models/gskey.onnx --model classic \
-        [--data synthetic|indep:DIR|FOLDER] [--real DIR] [--count 32] [--size 256] [--hard-half] \
-        [--csv out.csv] [--markdown]
+        [--model blender] [--data synthetic|indep:DIR|FOLDER] [--real DIR] [--count 32] [--size 256] \
+        [--hard-half] [--csv out.csv] [--markdown] [--per-plate]
 
 The command line only: the samples, predictors and metrics are gsrender.training.evaluate, the
 real-footage evaluation (``--real``) gsrender.training.real_eval and the path-traced independent
@@ -20,8 +20,9 @@ import torch
 
 from .evaluate import (
     SEQUENCE_SEED,
+    compare_with,
     evaluate_predictor,
-    format_metric,
+    format_per_plate,
     format_table,
     hard_half,
     load_predictor,
@@ -44,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="M",
-        help="a checkpoint .pt (gskey or a seed net), an .onnx gskey model, or 'classic'; repeatable",
+        help="a checkpoint .pt (gskey or a seed net), an .onnx gskey model, 'classic', or 'blender' "
+        "(Blender's compositor Keying node, default settings, key colour = median of the plate's "
+        "border; needs the blender executable); repeatable",
     )
     ap.add_argument(
         "--data",
@@ -73,7 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch/onnxruntime (0 = default)")
     ap.add_argument("--csv", help="also write the table to this CSV file")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    ap.add_argument("--per-plate", action="store_true", help="also print every plate's metrics")
+    ap.add_argument(
+        "--per-plate",
+        action="store_true",
+        help="also print every plate's SAD, Grad, Conn and MSE side by side (always on for indep:DIR) "
+        "and, with classic among the models, on how many plates each model beats it",
+    )
     return ap
 
 
@@ -136,19 +144,18 @@ def _main(argv: list[str] | None = None) -> int:
         res = evaluate_predictor(pred, samples, temporal=temporal and not args.hard_half)
         results[label] = res["metrics"]
         rows_by_model[label] = res["rows"]
-        if args.per_plate:
-            for r in res["rows"]:
-                cells = (f"{k}={format_metric(v) if isinstance(v, float) else v}" for k, v in r.items())
-                print(f"{label}  " + "  ".join(cells))
     print(
         f"# {where}; SAD/Grad/Conn /1000, alpha in [0,1]; (u) = unknown band; ms/MP on CPU "
-        f"({torch.get_num_threads()} threads)"
+        f"({torch.get_num_threads()} threads; '-' for a peer run in its own process)"
     )
+    for label, pred in zip(results, preds, strict=True):
+        if hasattr(pred, "describe"):
+            print(f"# {label}: {pred.describe()}")
     print(format_table(results, markdown=args.markdown))
-    if indep:
-        from .indep_val.evaluation import format_per_plate
-
+    if indep or args.per_plate:
         print(format_per_plate(rows_by_model, markdown=args.markdown))
+        for line in compare_with(rows_by_model, "classic"):
+            print(line)
     if args.csv:
         write_csv(args.csv, results)
     return 0

@@ -1,11 +1,19 @@
-"""Render a whole independent-validation set to a folder.
+"""Render a whole independent-validation set to a folder, or a degraded copy of one.
 
     python -m gsrender.training.indep_val --out runs/indep_val --count 24 --seed 7000
+    python -m gsrender.training.indep_val --set edges --out runs/indep_edges --count 27 --seed 9000
+    python -m gsrender.training.indep_val --degrade runs/indep_edges --out runs/indep_edges_degraded
 
-Plate i uses scene seed `seed + i`; kinds cycle through scene.KINDS and the screen colour
-alternates so every kind appears on green and on blue. The manifest is rewritten after each
-plate, so an interrupted run leaves a usable (shorter) set. Exit codes: 0 done, 2 bad command
-line, 3 the renderer (mitsuba) is not installed, 4 the output folder cannot be written.
+Plate i uses scene seed `seed + i`; kinds cycle through the set's kinds (``studio``:
+scene.KINDS, plates named iv...; ``edges``: edge_scenes.EDGE_KINDS, strands, fur and leaves,
+sharp, moving and defocused, plates named ie...) and the screen colour alternates so every
+kind appears on green and on blue. The two sets draw their scenes from separate random
+streams: the studio set's plates for a seed never change. ``--degrade SRC`` writes a copy
+of the rendered set SRC with uneven light, more noise and JPEG (degrade.py), no renderer
+needed. The manifest is rewritten after each plate, so an interrupted run leaves a usable
+(shorter) set. Exit codes: 0 done, 2 bad command line, 3 the renderer (mitsuba) is not
+installed or the --degrade source set is missing or unreadable, 4 the output folder cannot
+be written.
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ import time
 from pathlib import Path
 
 from . import dataset, render
+from .edge_scenes import edge_scene_for
 from .scene import KINDS, build_scene
+
+SETS = {"studio": ("iv", None), "edges": ("ie", edge_scene_for)}  # name prefix, scene of a seed
 
 
 def _cpu_name() -> str:
@@ -39,12 +50,54 @@ def scene_for(seed: int, width: int, height: int):
     return build_scene(seed, kind, screen, width, height)
 
 
+CRASH_RETRIES = 4
+RETRY_SEED_STEP = 1_000_003  # a crashed plate's next sampler seed: far from every scene seed
+
+
+class RendererCrashed(RuntimeError):
+    """The renderer process died on every try of one plate."""
+
+
+def render_isolated(spec, spp: int) -> tuple[render.Rendered, int]:
+    """Render one plate in a child process; returns it and the sampler seed used.
+
+    Mitsuba 3.9's B-spline curve intersection can crash the process (SIGSEGV) on a rare ray;
+    a crash is the child's alone, and the plate is rendered again with the next sampler seed
+    (the scene and the camera noise stay the scene seed's, so a retry is as repeatable as the
+    first try). The first try uses the scene seed, as rendering in-process always did.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(CRASH_RETRIES):
+        seed = spec.seed + attempt * RETRY_SEED_STEP
+        try:
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                passes = pool.submit(render.render_passes, spec, spp, seed).result()
+        except BrokenProcessPool:
+            continue
+        return render.finish(spec, passes), seed
+    raise RendererCrashed(f"scene seed {spec.seed}: the renderer crashed on {CRASH_RETRIES} sampler seeds")
+
+
 def render_set(
-    out: Path, count: int, seed: int, spp: int = render.SPP, width: int = 480, height: int = 360, log=print
+    out: Path,
+    count: int,
+    seed: int,
+    spp: int = render.SPP,
+    width: int = 480,
+    height: int = 360,
+    log=print,
+    which: str = "studio",
 ) -> dict:
-    """Render `count` plates into `out` and return the manifest."""
+    """Render `count` plates of set `which` (a SETS name) into `out` and return the manifest."""
+    prefix, scene_fn = SETS[which]
+    scene_fn = scene_fn or scene_for
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
+        "set": which,
         "renderer": render.renderer_version(),
         "seed": seed,
         "count": count,
@@ -59,10 +112,10 @@ def render_set(
     }
     total = 0.0
     for i in range(count):
-        spec = scene_for(seed + i, width, height)
-        name = f"iv{i:03d}_{spec.kind}_{spec.screen}"
+        spec = scene_fn(seed + i, width, height)
+        name = f"{prefix}{i:03d}_{spec.kind}_{spec.screen}"
         t0 = time.perf_counter()
-        r = render.render_scene(spec, spp)
+        r, sampler_seed = render_isolated(spec, spp)
         dt = time.perf_counter() - t0
         total += dt
         files = dataset.write_plate(
@@ -76,7 +129,10 @@ def render_set(
                 "screen": spec.screen,
                 "screen_reflectance": spec.screen_rgb,
                 "depth_of_field": spec.aperture > 0,
+                **({"aperture": spec.aperture, "focus": spec.focus} if which != "studio" else {}),
+                **({"motion": list(spec.motion)} if any(spec.motion) else {}),
                 "noise": {"gain": spec.noise_gain, "read": spec.noise_read},
+                **({"sampler_seed": sampler_seed} if sampler_seed != spec.seed else {}),
                 "render_seconds": round(dt, 2),
                 "files": files,
             }
@@ -92,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m gsrender.training.indep_val", description=__doc__.splitlines()[0]
     )
     ap.add_argument("--out", required=True, help="output folder (keep it out of git, e.g. runs/indep_val)")
+    ap.add_argument(
+        "--set",
+        dest="which",
+        choices=sorted(SETS),
+        default="studio",
+        help="studio: the original scenes (default); edges: hair strands, fur and leaves, sharp, "
+        "moving and defocused",
+    )
+    ap.add_argument(
+        "--degrade",
+        metavar="SRC",
+        help="instead of rendering: write a copy of the rendered set SRC with uneven light, more "
+        "noise and JPEG to --out",
+    )
     ap.add_argument("--count", type=int, default=24, help="number of plates (default 24)")
     ap.add_argument("--seed", type=int, default=7000, help="first scene seed (default 7000)")
     ap.add_argument(
@@ -116,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.degrade is not None:
+        return _degrade(Path(args.degrade), Path(args.out))
     try:
         render.mitsuba()
     except ImportError as exc:
@@ -125,11 +197,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 3
     try:
-        m = render_set(Path(args.out), args.count, args.seed, args.spp, args.width, args.height)
+        m = render_set(
+            Path(args.out), args.count, args.seed, args.spp, args.width, args.height, which=args.which
+        )
     except OSError as exc:
         print(f"gsrender: error: {args.out}: cannot write the set ({exc})", file=sys.stderr)
         return 4
     print(
         f"{len(m['plates'])} plates in {args.out}, {m['render_seconds']} s ({m['renderer']}, {m['hardware']})"
     )
+    return 0
+
+
+def _degrade(src: Path, out: Path) -> int:
+    from .dataset import IndepValError
+    from .degrade import degrade_set
+
+    if src.resolve() == out.resolve():
+        print(f"gsrender: error: {out}: --out must differ from the --degrade source", file=sys.stderr)
+        return 2
+    try:
+        m = degrade_set(src, out)
+    except IndepValError as exc:
+        print(f"gsrender: error: {exc}", file=sys.stderr)
+        return 3
+    except OSError as exc:
+        print(f"gsrender: error: {out}: cannot write the set ({exc})", file=sys.stderr)
+        return 4
+    print(f"{len(m['plates'])} degraded plates of {src} in {out}")
     return 0

@@ -86,6 +86,8 @@ class SceneSpec:
     noise_gain: float  # camera noise: variance = gain * value + read^2 (linear)
     noise_read: float
     screen_emission: float = 0.0  # > 0: a backlit (self-luminous) screen, radiance = screen_rgb * this
+    motion: tuple[float, float, float] = (0.0, 0.0, 0.0)  # subject travel while the shutter is open
+    screen_reflects: bool = True  # False: the screen only emits (no shadow or light from lamps on it)
 
 
 def _v(x: np.ndarray | tuple) -> tuple[float, float, float]:
@@ -228,7 +230,8 @@ class _Builder:
             nd = d + r.normal(0, 0.8, 3)
             self.branch(start, nd, length * r.uniform(0.45, 0.75), radius * 0.6, depth - 1, out, leaves)
 
-    def tree(self, with_leaves: bool) -> None:
+    def tree(self, with_leaves: bool, green: bool | None = None) -> None:
+        """green None: the leaves' colour family drawn from the stream; True/False forces it."""
         r = self.rng
         base = self.c + np.array([r.uniform(-0.2, 0.2) * self.s, -self.s * 1.1, 0.0])
         sticks: list[np.ndarray] = []
@@ -243,6 +246,8 @@ class _Builder:
         if not with_leaves:
             return
         hue = r.random()
+        if green is not None:
+            hue = 0.0 if green else 1.0
         for i, (q, d) in enumerate(leaves):
             if r.random() < 0.35:
                 continue
@@ -383,12 +388,8 @@ def build_scene(
     screen = screen or ("green" if (seed // len(KINDS)) % 2 == 0 else "blue")
     if kind not in KINDS or screen not in SCREENS:
         raise ValueError(f"unknown scene kind {kind!r} or screen {screen!r}")
-    fov = float(r.uniform(32, 48))
-    subj_z = -float(r.uniform(2.2, 3.2))
-    screen_depth = -subj_z + float(r.uniform(0.5, 1.6))  # close screens give strong spill
-    half_h = -subj_z * np.tan(np.deg2rad(fov) / 2)
-    scale = half_h * float(r.uniform(0.55, 0.8))
-    centre = np.array([r.uniform(-0.2, 0.2) * half_h, r.uniform(-0.15, 0.1) * half_h, subj_z])
+    lay = _Layout.draw(r)
+    centre, scale = lay.centre, lay.scale
     b = _Builder(r, centre, scale, screen)
     if kind == "hair":
         b.head_with_hair(centre + [0, 0.1 * scale, 0], 0.45 * scale, int(r.integers(250, 450)))
@@ -412,23 +413,59 @@ def build_scene(
         b.glass()
     else:
         b.fur()
+    return _studio(r, seed, kind, screen, lay, b.shapes, width, height)
+
+
+@dataclass
+class _Layout:
+    """Camera and subject placement of a scene, drawn first from its random stream."""
+
+    fov: float
+    subj_z: float
+    screen_depth: float
+    half_h: float  # half the frame height at the subject's depth (metres)
+    scale: float
+    centre: np.ndarray
+
+    @classmethod
+    def draw(cls, r: np.random.Generator) -> _Layout:
+        fov = float(r.uniform(32, 48))
+        subj_z = -float(r.uniform(2.2, 3.2))
+        screen_depth = -subj_z + float(r.uniform(0.5, 1.6))  # close screens give strong spill
+        half_h = -subj_z * np.tan(np.deg2rad(fov) / 2)
+        scale = half_h * float(r.uniform(0.55, 0.8))
+        centre = np.array([r.uniform(-0.2, 0.2) * half_h, r.uniform(-0.15, 0.1) * half_h, subj_z])
+        return cls(fov, subj_z, screen_depth, float(half_h), scale, centre)
+
+
+def _studio(
+    r: np.random.Generator,
+    seed: int,
+    kind: str,
+    screen: str,
+    lay: _Layout,
+    shapes: list[Shape],
+    width: int,
+    height: int,
+) -> SceneSpec:
+    """Screen, lights, lens, exposure and camera noise around a built subject (drawn after it)."""
     base = np.array(SCREENS[screen]) * r.uniform(0.8, 1.2, 3)
-    lights = _lights(r, centre, scale, screen_depth)
+    lights = _lights(r, lay.centre, lay.scale, lay.screen_depth)
     return SceneSpec(
         seed=seed,
         kind=kind,
         screen=screen,
         screen_rgb=_v(base),
-        screen_depth=float(screen_depth),
+        screen_depth=float(lay.screen_depth),
         wrinkle_seed=int(r.integers(1 << 30)),
         wrinkle_amp=float(r.uniform(0.0, 0.04)),
-        fov_deg=fov,
+        fov_deg=lay.fov,
         width=width,
         height=height,
         aperture=float(r.choice([0.0, r.uniform(0.004, 0.012)])),
-        focus=float(-subj_z),
+        focus=float(-lay.subj_z),
         lights=lights,
-        subject=b.shapes,
+        subject=shapes,
         exposure=float(r.uniform(0.15, 0.45)),
         noise_gain=float(r.uniform(2e-4, 2e-3)),
         noise_read=float(r.uniform(5e-4, 4e-3)),
