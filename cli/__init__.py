@@ -1,8 +1,10 @@
 """The `gsrender` command: the render and every other verb, one module each.
 
     render.py (the default verb)  info.py  doctor.py  job/  build_engine.py  serve.py
-    train.py  evaluate  export.py          (verbs.py dispatches; render_options.py and
+    train.py  evaluate.py  export.py       (verbs.py dispatches; render_options.py and
                                              progress.py serve the render and job)
+    indep_val.py                           (python -m gsrender.cli.indep_val: renders the
+                                             independent validation set evaluate scores on)
 
 The top of the package tree and the only place that parses command lines: it may import any
 gsrender package, and nothing imports it.

@@ -59,7 +59,7 @@ def _train() -> VerbMain:
 
 
 def _evaluate() -> VerbMain:
-    from gsrender.training.evaluate_cli import main
+    from gsrender.cli.evaluate import main
 
     return main
 

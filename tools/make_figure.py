@@ -4,7 +4,7 @@
         [--model models/gskey.onnx]
 
 Rows are plates of the independent validation set (path-traced with Mitsuba, never seen in
-training; render it with `python -m gsrender.training.indep_val --out runs/indep_val --count 24
+training; render it with `python -m gsrender.cli.indep_val --out runs/indep_val --count 24
 --seed 7000`): blue-screen hair, a green-screen lattice with the screen showing through, and a
 blue-screen lace veil. Columns: plate | ground-truth alpha | gsrender alpha | gsrender over a
 checkerboard | classic alpha | classic over a checkerboard. Half resolution.

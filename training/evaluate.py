@@ -1,6 +1,6 @@
 """Compare keyers on the same plates with the standard matting metrics (the library).
 
-The `gsrender evaluate` command that drives it is gsrender.training.evaluate_cli.
+The `gsrender evaluate` command that drives it is gsrender.cli.evaluate.
 
 Every model sees the frames exactly as the render engine prepares them
 (gsrender.engine.keyer.prepare_frame: the smooth screen guide from estimate_screen, the
@@ -204,7 +204,7 @@ class ClassicPredictor:
         from gsrender.engine.classic_keyer import classic_key
 
         est = s.frame.screen
-        return classic_key(s.frame.plate_lin, est.smooth, est.colour), None
+        return classic_key(s.frame.plate_lin, est.smooth, est.colour, channel=est.channel), None
 
 
 PEERS = ("blender",)  # other keyers scored beside ours (gsrender.training.peers)

@@ -585,7 +585,7 @@ def evaluate_real_folder(
 
 
 def main_real(args) -> int:
-    """`gsrender evaluate --real DIR ...` (called by evaluate_cli.main with its parsed arguments; a
+    """`gsrender evaluate --real DIR ...` (called by gsrender.cli.evaluate.main with its parsed arguments; a
     GsRenderError ends the verb there, as one error line and its exit code)."""
     from gsrender.engine.errors import OutputError
 

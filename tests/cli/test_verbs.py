@@ -29,7 +29,7 @@ MODULES = {
     "job": ("gsrender.cli.job", None),
     "serve": ("gsrender.cli.serve", None),
     "train": ("gsrender.cli.train", "torch"),
-    "evaluate": ("gsrender.training.evaluate_cli", "torch"),
+    "evaluate": ("gsrender.cli.evaluate", "torch"),
     "export": ("gsrender.cli.export", "torch"),
 }
 

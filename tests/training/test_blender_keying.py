@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gsrender.cli import evaluate as evaluate_cli
 from gsrender.engine.keyer import prepare_frame
-from gsrender.training import evaluate_cli
 from gsrender.training.evaluate import EvalSample
 from gsrender.training.peers.blender_keying import (
     BlenderKeyingPredictor,

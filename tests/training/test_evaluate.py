@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from gsrender.cli import evaluate as evaluate_cli
 from gsrender.export.onnx_export import export_onnx
 from gsrender.models.networks import build_model
 from gsrender.training import config as C
 from gsrender.training import evaluate as EV
-from gsrender.training import evaluate_cli
 
 COLUMNS = ["sad", "mse", "grad", "conn", "sad_unknown", "mse_unknown", "grad_unknown", "conn_unknown", "fg"]
 
@@ -78,7 +78,7 @@ def test_bad_sizes_rejected(bad: list[str]) -> None:
 
 
 def test_sequence_reports_temporal_flicker(capsys):
-    from gsrender.training.evaluate_cli import main as evaluate_main
+    from gsrender.cli.evaluate import main as evaluate_main
 
     assert evaluate_main(["--model", "classic", "--data", "sequence", "--count", "3", "--size", "64"]) == 0
     out = capsys.readouterr().out

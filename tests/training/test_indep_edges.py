@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gsrender.cli.indep_val import main as build_main
 from gsrender.training.indep_val import dataset as D
-from gsrender.training.indep_val.build_set import main as build_main
 from gsrender.training.indep_val.build_set import scene_for
 from gsrender.training.indep_val.degrade import degrade_plate
 from gsrender.training.indep_val.edge_scenes import EDGE_KINDS, STRAND_COLOURS, edge_scene_for

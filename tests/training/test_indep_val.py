@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("mitsuba", reason="the renderer is the optional 'validate' extra (pip install mitsuba)")
 
-from gsrender.training import evaluate_cli  # noqa: E402
+from gsrender.cli import evaluate as evaluate_cli  # noqa: E402
+from gsrender.cli.indep_val import main as build_main  # noqa: E402
 from gsrender.training.indep_val import IndepValError, load_indep_val  # noqa: E402
 from gsrender.training.indep_val import render as R  # noqa: E402
-from gsrender.training.indep_val.build_set import main as build_main  # noqa: E402
 from gsrender.training.indep_val.build_set import render_set  # noqa: E402
 from gsrender.training.indep_val.scene import Light, Material, Shape, build_scene, quad_matrix  # noqa: E402
 

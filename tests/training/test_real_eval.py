@@ -15,11 +15,11 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
+from gsrender.cli import evaluate as evaluate_cli
 from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.image_io import write_frame
 from gsrender.models.networks import build_model
 from gsrender.training import config as C
-from gsrender.training import evaluate_cli
 from gsrender.training import real_eval as R
 
 GREEN = np.array([0.06, 0.45, 0.08], np.float32)

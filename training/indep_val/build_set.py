@@ -1,8 +1,8 @@
 """Render a whole independent-validation set to a folder, or a degraded copy of one.
 
-    python -m gsrender.training.indep_val --out runs/indep_val --count 24 --seed 7000
-    python -m gsrender.training.indep_val --set edges --out runs/indep_edges --count 27 --seed 9000
-    python -m gsrender.training.indep_val --degrade runs/indep_edges --out runs/indep_edges_degraded
+    python -m gsrender.cli.indep_val --out runs/indep_val --count 24 --seed 7000
+    python -m gsrender.cli.indep_val --set edges --out runs/indep_edges --count 27 --seed 9000
+    python -m gsrender.cli.indep_val --degrade runs/indep_edges --out runs/indep_edges_degraded
 
 Plate i uses scene seed `seed + i`; kinds cycle through the set's kinds (``studio``:
 scene.KINDS, plates named iv...; ``edges``: edge_scenes.EDGE_KINDS, strands, fur and leaves,
@@ -11,17 +11,14 @@ kind appears on green and on blue. The two sets draw their scenes from separate 
 streams: the studio set's plates for a seed never change. ``--degrade SRC`` writes a copy
 of the rendered set SRC with uneven light, more noise and JPEG (degrade.py), no renderer
 needed. The manifest is rewritten after each plate, so an interrupted run leaves a usable
-(shorter) set. Exit codes: 0 done, 2 bad command line, 3 the renderer (mitsuba) is not
-installed or the --degrade source set is missing or unreadable, 4 the output folder cannot
-be written.
+(shorter) set. The command line and its exit codes are
+gsrender.cli.indep_val.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -141,88 +138,3 @@ def render_set(
         dataset.write_manifest(out, manifest)
         log(f"{name}: {dt:.1f} s, alpha mean {float(r.alpha.mean()):.3f}")
     return manifest
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m gsrender.training.indep_val", description=__doc__.splitlines()[0]
-    )
-    ap.add_argument("--out", required=True, help="output folder (keep it out of git, e.g. runs/indep_val)")
-    ap.add_argument(
-        "--set",
-        dest="which",
-        choices=sorted(SETS),
-        default="studio",
-        help="studio: the original scenes (default); edges: hair strands, fur and leaves, sharp, "
-        "moving and defocused",
-    )
-    ap.add_argument(
-        "--degrade",
-        metavar="SRC",
-        help="instead of rendering: write a copy of the rendered set SRC with uneven light, more "
-        "noise and JPEG to --out",
-    )
-    ap.add_argument("--count", type=int, default=24, help="number of plates (default 24)")
-    ap.add_argument("--seed", type=int, default=7000, help="first scene seed (default 7000)")
-    ap.add_argument(
-        "--spp", type=int, default=render.SPP, help=f"samples per pixel, 16/64/256 (default {render.SPP})"
-    )
-    ap.add_argument("--width", type=int, default=480)
-    ap.add_argument("--height", type=int, default=360)
-    return ap
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if (
-        args.count < 1
-        or args.seed < 0
-        or args.width < 16
-        or args.height < 16
-        or args.spp not in (16, 64, 256)
-    ):
-        print(
-            "gsrender: error: --count >= 1, --seed >= 0, --width/--height >= 16, --spp 16, 64 or 256",
-            file=sys.stderr,
-        )
-        return 2
-    if args.degrade is not None:
-        return _degrade(Path(args.degrade), Path(args.out))
-    try:
-        render.mitsuba()
-    except ImportError as exc:
-        print(
-            f"gsrender: error: the renderer is not available ({exc}); pip install 'gsrender[validate]'",
-            file=sys.stderr,
-        )
-        return 3
-    try:
-        m = render_set(
-            Path(args.out), args.count, args.seed, args.spp, args.width, args.height, which=args.which
-        )
-    except OSError as exc:
-        print(f"gsrender: error: {args.out}: cannot write the set ({exc})", file=sys.stderr)
-        return 4
-    print(
-        f"{len(m['plates'])} plates in {args.out}, {m['render_seconds']} s ({m['renderer']}, {m['hardware']})"
-    )
-    return 0
-
-
-def _degrade(src: Path, out: Path) -> int:
-    from .dataset import IndepValError
-    from .degrade import degrade_set
-
-    if src.resolve() == out.resolve():
-        print(f"gsrender: error: {out}: --out must differ from the --degrade source", file=sys.stderr)
-        return 2
-    try:
-        m = degrade_set(src, out)
-    except IndepValError as exc:
-        print(f"gsrender: error: {exc}", file=sys.stderr)
-        return 3
-    except OSError as exc:
-        print(f"gsrender: error: {out}: cannot write the set ({exc})", file=sys.stderr)
-        return 4
-    print(f"{len(m['plates'])} degraded plates of {src} in {out}")
-    return 0

@@ -69,7 +69,7 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
         raise IndepValError(
-            f"{path}: no manifest (render the set with python -m gsrender.training.indep_val)"
+            f"{path}: no manifest (render the set with python -m gsrender.cli.indep_val)"
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise IndepValError(f"{path}: unreadable manifest ({exc})") from None

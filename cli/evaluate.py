@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .evaluate import (
+from gsrender.training.evaluate import (
     SEQUENCE_SEED,
     compare_with,
     evaluate_predictor,
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="synthetic",
         help="'synthetic' (the fixed validation plates), 'sequence' (a held-out synthetic shot of "
         "--count frames, adds temporal flicker), 'indep:DIR' (a path-traced set rendered by "
-        "python -m gsrender.training.indep_val; also prints every plate) or a folder of keyed frames "
+        "python -m gsrender.cli.indep_val; also prints every plate) or a folder of keyed frames "
         "in the seed layout "
         "(Data.01.RGB.0063.png + Data.01.ALPHA.0063.png), scored whole, flicker over the frames in order",
     )
@@ -100,7 +100,7 @@ def _main(argv: list[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.real is not None:
-        from .real_eval import main_real
+        from gsrender.training.real_eval import main_real
 
         return main_real(args)
     if args.sheet:
@@ -114,8 +114,8 @@ def _main(argv: list[str] | None = None) -> int:
     indep = args.data.startswith("indep:")
     temporal = args.data != "synthetic" and not indep
     if indep:  # the path-traced independent validation set (gsrender.training.indep_val)
-        from .indep_val import IndepValError
-        from .indep_val.evaluation import indep_samples
+        from gsrender.training.indep_val import IndepValError
+        from gsrender.training.indep_val.evaluation import indep_samples
 
         try:
             samples = indep_samples(args.data[len("indep:") :], args.count)

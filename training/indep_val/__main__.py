@@ -1,5 +1,0 @@
-import sys
-
-from .build_set import main
-
-sys.exit(main())
