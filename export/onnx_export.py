@@ -31,6 +31,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from gsrender.engine.atomic_files import file_sha256
+from gsrender.models import checkpoint_config as C
 from gsrender.models import metadata as M
 from gsrender.models.checkpoint import checkpoint_model_name, load_checkpoint, model_from_checkpoint
 from gsrender.models.networks import deploy_module, is_keyer, receptive_radius
@@ -56,8 +57,6 @@ def checkpoint_with_overrides(ckpt_path: str | Path, overrides: Sequence[str] = 
     For switches that change the network's function without changing its weights (GsKeyNet2's
     model.kwargs.hold_subject): the shipped model is a trained run's weights under such a switch.
     """
-    from gsrender.training import config as C
-
     ckpt = load_checkpoint(ckpt_path)
     if overrides:
         cfg = C.apply_overrides(C.from_dict(ckpt["config"]), overrides)
