@@ -93,6 +93,17 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         "--frames",
         help="frame range: 1-100, 1-100x2, 1-10,20-30, -3-2 (default: every frame on disk)",
     )
+    _add_input_options(parser)
+    _add_keying_options(parser)
+    _add_colour_options(parser)
+    _add_output_options(parser)
+    add_compositor_arguments(parser)
+    _add_farm_options(parser)
+    return parser._actions[first:]
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """--layer, --part, --input-alpha: which pixels of the file are the plate."""
     i = parser.add_argument_group("input")
     i.add_argument(
         "--layer",
@@ -107,6 +118,10 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         help="the plate's own alpha: ignore (default: the key alone decides), straight or "
         "premultiplied (the output alpha is the key times it; premultiplied RGB is divided first)",
     )
+
+
+def _add_keying_options(parser: argparse.ArgumentParser) -> None:
+    """The keyer, its backend and model, tiles, threads, despill, screen colour."""
     g = parser.add_argument_group("keying")
     g.add_argument(
         "--keyer",
@@ -146,6 +161,10 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         dest="screen_colour",
         help="screen colour override as linear Rec.709 R,G,B (default: estimated per frame)",
     )
+
+
+def _add_colour_options(parser: argparse.ArgumentParser) -> None:
+    """The input's and the outputs' colour spaces."""
     c = parser.add_argument_group("colour")
     c.add_argument(
         "--colorspace",
@@ -162,6 +181,10 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         dest="out_colorspace",
         help="output colour space (default: the input's for EXR from linear input, sRGB for PNG)",
     )
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Layers, alpha convention, sample types, compression, window."""
     o = parser.add_argument_group("output")
     o.add_argument(
         "--layers", default="", help="extra EXR layers, comma separated: fg (straight foreground), matte"
@@ -188,7 +211,10 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         "overscan cropped), EXR keeps the data window; display: always the display window; "
         "data: always the data window",
     )
-    add_compositor_arguments(parser)
+
+
+def _add_farm_options(parser: argparse.ArgumentParser) -> None:
+    """Resuming, failure policy, dry runs, reports, logging, memory limits."""
     f = parser.add_argument_group("farm")
     f.add_argument(
         "--skip-existing",
@@ -219,7 +245,6 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Actio
         action="store_true",
         help="log the traceback of an unexpected error (also GSRENDER_DEBUG=1)",
     )
-    return parser._actions[first:]
 
 
 def default_output(pattern: str) -> str:
