@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gsrender.cli.progress import ProgressPrinter
+from gsrender.cli.render_end import exit_code, summarise, write_report
 from gsrender.cli.render_options import (
     OneLineParser,
     add_render_arguments,
@@ -26,16 +27,12 @@ from gsrender.cli.render_options import (
     negative_frame_ranges,
 )
 from gsrender.engine import allocator, compositor_inputs, overwrite_guard
-from gsrender.engine.atomic_files import atomic_write_text, remove_stale_temps
+from gsrender.engine.atomic_files import remove_stale_temps
 from gsrender.engine.backends.base import Backend
 from gsrender.engine.command import note_signal, quiet_stdout, run_command
 from gsrender.engine.encoding import HALF_MAX
 from gsrender.engine.errors import (
-    EXIT_FRAMES_FAILED,
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_OUTPUT,
     GsRenderError,
     InputError,
     InternalError,
@@ -47,12 +44,11 @@ from gsrender.engine.formats import AlphaMode
 from gsrender.engine.image_io import validate_output_options
 from gsrender.engine.layers import PlateSelection
 from gsrender.engine.output import OutputSettings, validate_output, writer_dtype
-from gsrender.engine.output_check import check_report_path, problem_of
+from gsrender.engine.output_check import check_report_path
 from gsrender.engine.overwrite_guard import FileSet
 from gsrender.engine.preflight import resolved, utf8_path
 from gsrender.engine.render import (
     FrameReport,
-    FrameStatus,
     RenderSettings,
     StageTimes,
     existing_problem,
@@ -63,7 +59,6 @@ from gsrender.engine.sequence import (
     FrameRef,
     describe_ranges,
     expand_sequence,
-    frame_ranges,
     has_frame_token,
     parse_frame_range,
     pattern_files,
@@ -389,7 +384,7 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     if fatal is not None:
         print(f"gsrender: error: {fatal.message}", file=sys.stderr, flush=True)
     reports = sorted(collected, key=lambda r: r.frame or 0)  # jobs are in frame order
-    code = _exit_code(reports, fatal, signals.received is not None, len(missing))
+    code = exit_code(reports, fatal, signals.received is not None, len(missing))
     if signals.received is not None:
         print(
             "gsrender: interrupted; complete frames kept, re-run with --skip-existing to resume",
@@ -397,12 +392,12 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
             flush=True,
         )
     try:
-        _summarise(reports, time.perf_counter() - start, backend_name, jobs, len(missing))
+        summarise(reports, time.perf_counter() - start, backend_name, jobs, len(missing))
     except BrokenPipeError:
         quiet_stdout()  # nobody reads stdout any more; the exit code and report still count
     finally:
         if report_path is not None:
-            code = _write_report(report_path, reports, jobs, backend_name, times, code, fatal, missing)
+            code = write_report(report_path, reports, jobs, backend_name, times, code, fatal, missing)
     return code
 
 
@@ -440,108 +435,6 @@ def _run(
         backend.close()
         progress.close()
     return fatal
-
-
-def _exit_code(
-    reports: list[FrameReport], fatal: GsRenderError | None, interrupted: bool, missing: int = 0
-) -> int:
-    """One code for the run: interrupted, then a fatal error, then the worst frame failure.
-
-    Output failures (disk, permission, I/O) win over bad input, so a scheduler retries a chunk
-    that hit a full disk once it is freed; a bug (70) wins over bad input too.
-    """
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if fatal is not None:
-        return fatal.exit_code
-    failed = [r for r in reports if r.status == FrameStatus.FAILED]
-    if not failed and not missing:
-        return EXIT_OK
-    codes = {r.error.exit_code if r.error else EXIT_FRAMES_FAILED for r in failed}
-    if missing:
-        codes.add(InputError.exit_code)  # a missing input frame is bad input (3)
-    for worst in (EXIT_OUTPUT, EXIT_INTERNAL):
-        if worst in codes:
-            return worst
-    if not any(r.status in (FrameStatus.RENDERED, FrameStatus.SKIPPED) for r in reports) and len(codes) == 1:
-        return codes.pop()  # nothing could render: say why (3 bad input)
-    return EXIT_FRAMES_FAILED
-
-
-def _summarise(reports: list[FrameReport], wall: float, backend: str, jobs: list, missing: int = 0) -> None:
-    """The summary line; ``missing`` input frames (dropped from the plan) count as failed."""
-    done = [r for r in reports if r.status == FrameStatus.RENDERED]
-    skipped = [r for r in reports if r.status == FrameStatus.SKIPPED]
-    failed = sum(r.status == FrameStatus.FAILED for r in reports) + missing
-    not_started = len(jobs) - len(reports)
-    per_frame = wall / len(done) if done else 0.0
-    print(
-        f"gsrender summary: rendered={len(done)} skipped={len(skipped)} failed={failed} "
-        f"not_started={not_started} seconds_per_frame={per_frame:.3f} backend={backend}",
-        flush=True,
-    )
-    if done:
-        outs = sorted({str(r.target.parent) for r in done})
-        print("output: " + ", ".join(outs), flush=True)
-
-
-MAX_LISTED_MISSING = 1000  # missing input frames listed one by one in --report; all are in its ranges
-
-
-def _missing_report(jobs: FramePlan | list, frame: int) -> FrameReport:
-    ref, target = jobs.pair(frame)  # type: ignore[union-attr] - only plans have missing frames
-    missing = InputError(ref.path, "file not found")
-    return FrameReport(frame, ref.path, target, FrameStatus.FAILED, error=missing)
-
-
-def _write_report(
-    path: Path,
-    reports: list[FrameReport],
-    jobs: list,
-    backend: str,
-    times: StageTimes,
-    code: int,
-    fatal: GsRenderError | None = None,
-    missing: list[int] | None = None,
-) -> int:
-    """Machine-readable run report for farm tooling; written atomically. Returns the exit code,
-    4 when the report itself cannot be written (and the run had nothing worse to say).
-    Missing input frames (--on-error skip) are listed as ranges, not one entry each."""
-    import json
-
-    missing = missing or []
-    listed = [_missing_report(jobs, f) for f in missing[:MAX_LISTED_MISSING]]
-    counts = {s.value: sum(r.status == s for r in reports) for s in FrameStatus}
-    counts[FrameStatus.FAILED.value] += len(missing)
-
-    data = {
-        "backend": backend,
-        "exit_code": code,
-        "error": fatal.message if fatal else None,
-        "frames_total": len(jobs) + len(missing),
-        "counts": counts,
-        "missing_frames": [[a, b] for a, b in frame_ranges(missing)],
-        "not_started": len(jobs) - len(reports),
-        "stage_seconds": {"read": times.read, "infer": times.infer, "write": times.write},
-        "frames": [
-            {
-                "frame": r.frame,
-                "input": str(r.source),
-                "output": str(r.target),
-                "status": r.status,
-                "seconds": round(r.seconds, 4),
-                "error": r.error.message if r.error else None,
-            }
-            for r in sorted([*reports, *listed], key=lambda r: r.frame or 0)
-        ],
-    }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-    except OSError as exc:
-        print(f"gsrender: error: {path}: cannot write the report: {problem_of(exc)}", file=sys.stderr)
-        return code if code != EXIT_OK else EXIT_OUTPUT
-    return code
 
 
 def main(argv: list[str] | None = None, verbs: Mapping[str, str] | None = None) -> int:
