@@ -31,7 +31,8 @@ import numpy as np
 
 from gsrender.engine import allocator
 from gsrender.engine.backends import create_backend
-from gsrender.engine.image_io import read_frame, write_frame
+from gsrender.engine.image_io import read_frame
+from gsrender.engine.image_write import write_frame
 from gsrender.engine.keyer import infer_frame, prepare_frame
 from gsrender.engine.render import RenderSettings, render_frames
 from gsrender.engine.sequence import expand_sequence, frame_path

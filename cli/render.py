@@ -41,7 +41,7 @@ from gsrender.engine.errors import (
     describe_exception,
 )
 from gsrender.engine.formats import AlphaMode
-from gsrender.engine.image_io import validate_output_options
+from gsrender.engine.image_write import validate_output_options
 from gsrender.engine.layers import PlateSelection
 from gsrender.engine.output import OutputSettings, validate_output, writer_dtype
 from gsrender.engine.output_check import check_report_path

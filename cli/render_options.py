@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from gsrender.engine.compositor_inputs import CompositorInputs
 from gsrender.engine.formats import AlphaMode
-from gsrender.engine.image_io import WINDOW_MODES
+from gsrender.engine.image_write import WINDOW_MODES
 from gsrender.engine.layers import INPUT_ALPHA_MODES
 from gsrender.engine.preflight import DEFAULT_MAX_PIXELS
 from gsrender.engine.tile_profile import AUTO_TILE, AUTO_WHOLE_FRAME

@@ -17,7 +17,7 @@ import numpy as np
 from gsrender.engine.backends import create_backend
 from gsrender.engine.compositor_inputs import FrameInputs
 from gsrender.engine.encoding import srgb_oetf
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from gsrender.engine.keyer import key_frame
 from gsrender.training.synth.generator import generate_plate
 

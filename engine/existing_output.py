@@ -13,7 +13,8 @@ from pathlib import Path
 import OpenImageIO as oiio
 
 from .errors import GsRenderError
-from .image_io import ImageInfo, one_line, open_image, output_format, places_in_display_window, probe
+from .image_io import ImageInfo, one_line, open_image, probe
+from .image_write import output_format, places_in_display_window
 from .layers import PlateSelection, choose_plate
 from .output import OutputSettings, output_channels
 

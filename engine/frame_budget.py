@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InputError
-from .image_io import ImageInfo, places_in_display_window
+from .image_io import ImageInfo
+from .image_write import places_in_display_window
 from .preflight import DEFAULT_MAX_PIXELS, available_memory
 from .tile_profile import resolve_tile
 

@@ -10,7 +10,7 @@
       --write_keyed------->  mattes applied, foreground unmixed and despilled
                              (Keyer.finish), composed into the output's colour space
                              and layers (output.compose_output), written with the
-                             input's metadata (image_io.write_frame)
+                             input's metadata (image_write.write_frame)
     output file
 
 engine/render.py runs read_and_prepare on its reader threads, infer on the calling thread
@@ -32,7 +32,8 @@ from .backends.base import Backend
 from .compositor_inputs import CompositorInputs, InputReader
 from .formats import OutputFormat
 from .frame_budget import FrameBudget
-from .image_io import ImageInfo, attributes_not_carried, output_format, read_frame, write_frame
+from .image_io import ImageInfo, read_frame
+from .image_write import attributes_not_carried, output_format, write_frame
 from .keyer import Keyer, KeySettings, PreparedFrame
 from .layers import PlateSelection
 from .output import OutputSettings, compose_output, output_channels, output_colorspace, writer_dtype

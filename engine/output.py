@@ -16,7 +16,7 @@ import numpy as np
 from . import colour
 from .errors import UsageError
 from .formats import INTEGER_BITS, AlphaMode, OutputFormat
-from .image_io import WINDOW_MODES, colour_tag_round_trips, output_format
+from .image_write import WINDOW_MODES, colour_tag_round_trips, output_format
 from .keyer import KeyedFrame
 
 LAYERS = ("fg", "matte")

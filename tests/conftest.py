@@ -9,7 +9,7 @@ import pytest
 
 from gsrender.engine.backends import default_model_path
 from gsrender.engine.encoding import srgb_oetf
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 
 SCREEN = np.array([0.07, 0.42, 0.09], np.float32)
 

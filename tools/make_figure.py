@@ -19,7 +19,7 @@ import numpy as np
 
 from gsrender.engine.backends import create_backend
 from gsrender.engine.encoding import srgb_oetf
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from gsrender.engine.keyer import KeyedFrame, key_frame
 from gsrender.training.indep_val.dataset import load_indep_val
 from gsrender.training.real_eval import checkerboard

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gsrender.cli.render import main as gsrender_main
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from tests.cli.test_job import (
     OPTS,
     OUT,

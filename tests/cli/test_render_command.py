@@ -13,7 +13,8 @@ from gsrender.cli import info
 from gsrender.cli.render import main
 from gsrender.engine import colour
 from gsrender.engine.encoding import srgb_eotf
-from gsrender.engine.image_io import read_frame, write_frame
+from gsrender.engine.image_io import read_frame
+from gsrender.engine.image_write import write_frame
 from tests.conftest import make_plate, write_plate
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gsrender.cli.render import main
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from tests.conftest import assert_one_line, make_plate, write_plate
 
 

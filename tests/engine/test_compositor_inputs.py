@@ -17,7 +17,7 @@ from gsrender.engine.compositor_inputs import (
     read_matte,
 )
 from gsrender.engine.errors import InputError
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from gsrender.engine.keyer import key_frame, prepare_frame
 from gsrender.engine.screen_estimate import CleanPlateScreen
 from tests.conftest import SCREEN, make_plate, write_plate

@@ -7,8 +7,10 @@ import OpenImageIO as oiio
 import pytest
 
 import gsrender.engine.image_io as gio
+import gsrender.engine.image_write as giw
 from gsrender.engine.errors import InputError, OutputError, UsageError
-from gsrender.engine.image_io import probe, read_frame, write_frame
+from gsrender.engine.image_io import probe, read_frame
+from gsrender.engine.image_write import write_frame
 
 H, W = 16, 24
 
@@ -406,7 +408,7 @@ def test_failure_inside_oiio_removes_temp(tmp_path, monkeypatch):
     write_frame(out, np.zeros((H, W, 3), np.float32), ["R", "G", "B"])
     before = out.read_bytes()
     # A pixel buffer of the wrong size makes OIIO fail after the temp file was created.
-    monkeypatch.setattr(gio, "_prepare_pixels", lambda px, dtype: np.zeros((2, 2, 3), np.float32))
+    monkeypatch.setattr(giw, "_prepare_pixels", lambda px, dtype: np.zeros((2, 2, 3), np.float32))
     with pytest.raises(OutputError) as err:
         write_frame(out, np.ones((H, W, 3), np.float32), ["R", "G", "B"])
     assert "\n" not in err.value.problem and ".tmp-" not in err.value.problem
@@ -423,7 +425,7 @@ def test_failed_rename_removes_temp(tmp_path, monkeypatch):
     def full_disk(src, dst):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(gio.os, "replace", full_disk)
+    monkeypatch.setattr(giw.os, "replace", full_disk)
     with pytest.raises(OutputError, match="no space left on device"):
         write_frame(out, _rand(), ["R", "G", "B"])
     assert _listing(tmp_path) == []

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from gsrender.cli.render import main
-from gsrender.engine.image_io import read_frame, write_frame
+from gsrender.engine.image_io import read_frame
+from gsrender.engine.image_write import write_frame
 
 
 def run(*args: object) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from gsrender.ofx_bridge import protocol
 from tests.conftest import SCREEN, make_plate
 from tests.ofx_bridge.ofx_host import Image, OfxTestHost

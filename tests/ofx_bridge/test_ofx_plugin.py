@@ -21,7 +21,7 @@ import pytest
 
 from gsrender.cli.render import main as cli_main
 from gsrender.engine.encoding import srgb_oetf
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from gsrender.ofx_bridge import protocol
 from tests.conftest import make_plate
 from tests.ofx_bridge.conftest import ROOT, WORKER_CMD, new_socket, stop_worker, wait_gone

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from gsrender.cli import evaluate as evaluate_cli
 from gsrender.engine.encoding import srgb_oetf
-from gsrender.engine.image_io import write_frame
+from gsrender.engine.image_write import write_frame
 from gsrender.models.networks import build_model
 from gsrender.training import config as C
 from gsrender.training import real_eval as R
