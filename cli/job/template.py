@@ -92,8 +92,54 @@ def _param(name: str, kind: str, label: str, description: str, group: str, **ext
     return {"name": name, "type": kind, "description": description, **extra, "userInterface": ui}
 
 
+def _frame_parameters(spec: JobSpec) -> list[dict[str, Any]]:
+    """Which frames, and how many per task: a range expression when the scheduler chunks tasks
+    itself (task chunking), else the first and last frame."""
+    frames = "Frames"
+    params: list[dict[str, Any]] = []
+    if spec.task_chunking:
+        params.append(
+            _param(
+                "Frames",
+                "STRING",
+                "Frames",
+                "Frames to render, as an OpenJD range: 1-100, 1-100:2, 1-10,20-30.",
+                frames,
+                minLength=1,
+                default=range_expr(spec.frames),
+            )
+        )
+    else:
+        params.append(
+            _param(
+                "FrameStart", "INT", "First frame", "First frame to render.", frames, default=spec.frames[0]
+            )
+        )
+        params.append(
+            _param("FrameEnd", "INT", "Last frame", "Last frame to render.", frames, default=spec.frames[-1])
+        )
+    params.append(
+        _param(
+            "ChunkSize", "INT", "Frames per task", "Frames per task.", frames, minValue=1, default=spec.chunk
+        )
+    )
+    if spec.task_chunking:
+        params.append(
+            _param(
+                "ChunkTargetRuntimeSeconds",
+                "INT",
+                "Target seconds per task",
+                "If above 0, a scheduler may resize chunks to take about this long.",
+                frames,
+                minValue=0,
+                default=spec.chunk_target_seconds,
+            )
+        )
+    return params
+
+
 def _parameters(spec: JobSpec) -> list[dict[str, Any]]:
-    files, frames = "Files", "Frames"
+    files = "Files"
     params = [
         # PATH parameters get no default: OpenJD only allows defaults relative to the template's
         # folder. The values of this shot go in --params / --bundle (or -p on the command line).
@@ -136,44 +182,7 @@ def _parameters(spec: JobSpec) -> list[dict[str, Any]]:
             default=spec.output_name,
         ),
     ]
-    if spec.task_chunking:
-        params.append(
-            _param(
-                "Frames",
-                "STRING",
-                "Frames",
-                "Frames to render, as an OpenJD range: 1-100, 1-100:2, 1-10,20-30.",
-                frames,
-                minLength=1,
-                default=range_expr(spec.frames),
-            )
-        )
-    else:
-        params.append(
-            _param(
-                "FrameStart", "INT", "First frame", "First frame to render.", frames, default=spec.frames[0]
-            )
-        )
-        params.append(
-            _param("FrameEnd", "INT", "Last frame", "Last frame to render.", frames, default=spec.frames[-1])
-        )
-    params.append(
-        _param(
-            "ChunkSize", "INT", "Frames per task", "Frames per task.", frames, minValue=1, default=spec.chunk
-        )
-    )
-    if spec.task_chunking:
-        params.append(
-            _param(
-                "ChunkTargetRuntimeSeconds",
-                "INT",
-                "Target seconds per task",
-                "If above 0, a scheduler may resize chunks to take about this long.",
-                frames,
-                minValue=0,
-                default=spec.chunk_target_seconds,
-            )
-        )
+    params += _frame_parameters(spec)
     for param, option, label in INPUT_PARAMS.values():
         if param in spec.inputs:
             params.append(

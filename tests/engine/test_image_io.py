@@ -6,7 +6,6 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-import gsrender.engine.image_io as gio
 import gsrender.engine.image_write as giw
 from gsrender.engine.errors import InputError, OutputError, UsageError
 from gsrender.engine.image_io import probe, read_frame
