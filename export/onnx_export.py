@@ -174,6 +174,54 @@ def _head_nodes(graph: onnx.GraphProto) -> set[int]:
     return head_layer_indices([(n.op_type == "Conv", list(n.input), list(n.output)) for n in graph.node])
 
 
+def _float_tensors(g: onnx.GraphProto, inits: dict[str, TensorProto]) -> set[str]:
+    """Names of the graph's float32 tensors: typed values, initializers and Constant outputs."""
+    float_tensors: set[str] = set()
+    for vi in [*g.input, *g.output, *g.value_info]:
+        if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
+            float_tensors.add(vi.name)
+    float_tensors |= {n for n, t in inits.items() if t.data_type == TensorProto.FLOAT}
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_type == TensorProto.FLOAT:
+                    float_tensors.add(node.output[0])
+    return float_tensors
+
+
+def _constants_to_fp16(g: onnx.GraphProto, inits: dict[str, TensorProto], dtype: dict[str, int]) -> None:
+    """Convert the initializers and Constants assigned fp16, in place."""
+    for name, t in inits.items():
+        if dtype.get(name) == TensorProto.FLOAT16:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), name))
+    for node in g.node:
+        if node.op_type == "Constant" and dtype.get(node.output[0]) == TensorProto.FLOAT16:
+            for a in node.attribute:
+                if a.name == "value":
+                    a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16)))
+
+
+def _outputs_back_to_fp32(g: onnx.GraphProto, dtype: dict[str, int]) -> list[onnx.NodeProto]:
+    """Graph outputs stay fp32: rename an fp16 producer's output; the Casts back to append."""
+    tail: list[onnx.NodeProto] = []
+    for o in g.output:
+        if dtype.get(o.name) == TensorProto.FLOAT16:
+            inner = f"{o.name}__fp16"
+            for n in g.node:
+                for k, x in enumerate(n.output):
+                    if x == o.name:
+                        n.output[k] = inner
+                for k, x in enumerate(n.input):
+                    if x == o.name:
+                        n.input[k] = inner
+            dtype[inner] = TensorProto.FLOAT16
+            tail.append(
+                helper.make_node("Cast", [inner], [o.name], to=TensorProto.FLOAT, name=f"{o.name}_to_fp32")
+            )
+            dtype[o.name] = TensorProto.FLOAT
+    return tail
+
+
 def convert_fp16(proto: onnx.ModelProto, keep_fp32_head: bool = True) -> onnx.ModelProto:
     """A float16 copy of a float32 model with float32 graph inputs and outputs.
 
@@ -184,17 +232,8 @@ def convert_fp16(proto: onnx.ModelProto, keep_fp32_head: bool = True) -> onnx.Mo
     """
     model = onnx.shape_inference.infer_shapes(proto)
     g = model.graph
-    float_tensors: set[str] = set()
-    for vi in [*g.input, *g.output, *g.value_info]:
-        if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
-            float_tensors.add(vi.name)
     inits = _initializer_map(g)
-    float_tensors |= {n for n, t in inits.items() if t.data_type == TensorProto.FLOAT}
-    for node in g.node:
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value" and a.t.data_type == TensorProto.FLOAT:
-                    float_tensors.add(node.output[0])
+    float_tensors = _float_tensors(g, inits)
 
     fp32_nodes = _head_nodes(g) if keep_fp32_head else set()
     graph_in = {i.name for i in g.input}
@@ -235,33 +274,8 @@ def convert_fp16(proto: onnx.ModelProto, keep_fp32_head: bool = True) -> onnx.Mo
                 if a.name == "to" and a.i == TensorProto.FLOAT:
                     a.i = TensorProto.FLOAT16
 
-    # Convert the fp16 constants in place.
-    for name, t in inits.items():
-        if dtype.get(name) == TensorProto.FLOAT16:
-            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), name))
-    for node in g.node:
-        if node.op_type == "Constant" and dtype.get(node.output[0]) == TensorProto.FLOAT16:
-            for a in node.attribute:
-                if a.name == "value":
-                    a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16)))
-
-    # Graph outputs stay fp32: rename an fp16 producer's output and cast it back.
-    tail: list[onnx.NodeProto] = []
-    for o in g.output:
-        if dtype.get(o.name) == TensorProto.FLOAT16:
-            inner = f"{o.name}__fp16"
-            for n in g.node:
-                for k, x in enumerate(n.output):
-                    if x == o.name:
-                        n.output[k] = inner
-                for k, x in enumerate(n.input):
-                    if x == o.name:
-                        n.input[k] = inner
-            dtype[inner] = TensorProto.FLOAT16
-            tail.append(
-                helper.make_node("Cast", [inner], [o.name], to=TensorProto.FLOAT, name=f"{o.name}_to_fp32")
-            )
-            dtype[o.name] = TensorProto.FLOAT
+    _constants_to_fp16(g, inits, dtype)
+    tail = _outputs_back_to_fp32(g, dtype)
 
     # Insert one Cast per (tensor, precision) wherever a consumer wants the other precision.
     new_nodes: list[onnx.NodeProto] = []
