@@ -146,36 +146,65 @@ def render_frames(
         return _render_frames(jobs, backend, settings, on_report, stop, times)
 
 
-def _render_frames(
-    jobs: Iterable[tuple[FrameRef, Path]],
-    backend: Backend,
-    settings: RenderSettings,
-    on_report: Callable[[FrameReport], None],
-    stop: threading.Event | None,
-    times: StageTimes | None,
-) -> list[FrameReport]:
-    stop = stop or threading.Event()
-    times = times or StageTimes()
-    reports: list[FrameReport] = []
-    lock = threading.Lock()
-    fatal: list[BaseException] = []
+def _unexpected(exc: BaseException) -> None:
+    log.debug("unexpected exception", exc_info=exc)  # the traceback, with --debug
 
-    def report(r: FrameReport) -> None:
-        with lock:
-            reports.append(r)
-        on_report(r)
-        if r.status == FrameStatus.FAILED and settings.on_error == "fail":
-            stop.set()
 
-    screenless: list[Path] = []  # frames where no green or blue screen was recognised
+class _Run:
+    """One render: the state its reader threads, its inference (the calling thread) and its writer
+    threads share, and those stages as methods (_render_frames makes one and runs it)."""
 
-    def check_screen(ref: FrameRef, prepared: PreparedFrame) -> None:
+    def __init__(
+        self,
+        jobs: Iterable[tuple[FrameRef, Path]],
+        backend: Backend,
+        settings: RenderSettings,
+        on_report: Callable[[FrameReport], None],
+        stop: threading.Event | None,
+        times: StageTimes | None,
+    ) -> None:
+        self.settings = settings
+        self.on_report = on_report
+        self.stop = stop or threading.Event()
+        self.times = times or StageTimes()
+        self.reports: list[FrameReport] = []
+        self.lock = threading.Lock()
+        self.fatal: list[BaseException] = []
+        self.screenless: list[Path] = []  # frames where no green or blue screen was recognised
+        self.dropped_noted: list[int] = []
+        self.to_infer: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.to_write: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.pipeline = FramePipeline(
+            backend,
+            plate_selection=self.settings.plate,
+            colorspace=self.settings.colorspace,
+            screen_colour=self.settings.screen_colour,
+            max_pixels=self.settings.max_pixels,
+            inputs=self.settings.inputs,
+            tile=self.settings.tile,
+            despill=self.settings.despill,
+            output=self.settings.output,
+        )
+        self.workers = io_workers_for(backend, self.settings.io_workers)
+        self.pending = iter(jobs)
+        self.pending_lock = threading.Lock()
+        self.readers_left = 0  # readers still running (run() starts them)
+        self.order: dict[Path, int] = {}  # job index of each input taken: reports in job order
+
+    def report(self, r: FrameReport) -> None:
+        with self.lock:
+            self.reports.append(r)
+        self.on_report(r)
+        if r.status == FrameStatus.FAILED and self.settings.on_error == "fail":
+            self.stop.set()
+
+    def check_screen(self, ref: FrameRef, prepared: PreparedFrame) -> None:
         """One warning per run: a plate with no recognisable screen keys as solid foreground."""
         if prepared.screen.found:
             return
-        with lock:
-            screenless.append(ref.path)
-            first = len(screenless) == 1
+        with self.lock:
+            self.screenless.append(ref.path)
+            first = len(self.screenless) == 1
         if first:
             log.warning(
                 "gsrender: warning: frame %s: %s: no green or blue screen recognised; keyed against the "
@@ -184,13 +213,11 @@ def _render_frames(
                 ref.path,
             )
 
-    dropped_noted: list[int] = []
-
-    def note_dropped(ref: FrameRef, count: int) -> None:
+    def note_dropped(self, ref: FrameRef, count: int) -> None:
         """One warning per run: header attributes an output goes without (too many, too large)."""
-        with lock:
-            first = not dropped_noted
-            dropped_noted.append(count)
+        with self.lock:
+            first = not self.dropped_noted
+            self.dropped_noted.append(count)
         if first:
             log.warning(
                 "gsrender: warning: frame %s: %s: %d header attributes not carried over to the output "
@@ -202,90 +229,68 @@ def _render_frames(
                 MAX_ATTRIBUTE_BYTES // 1024,
             )
 
-    def unexpected(exc: BaseException) -> None:
-        log.debug("unexpected exception", exc_info=exc)  # the traceback, with --debug
-
-    to_infer: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    to_write: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    pipeline = FramePipeline(
-        backend,
-        plate_selection=settings.plate,
-        colorspace=settings.colorspace,
-        screen_colour=settings.screen_colour,
-        max_pixels=settings.max_pixels,
-        inputs=settings.inputs,
-        tile=settings.tile,
-        despill=settings.despill,
-        output=settings.output,
-    )
-
-    workers = io_workers_for(backend, settings.io_workers)
-    pending = iter(jobs)
-    pending_lock = threading.Lock()
-    order: dict[Path, int] = {}  # job index of each input taken, to return reports in job order
-
-    def next_job() -> tuple[FrameRef, Path] | None:
-        with pending_lock:
-            job = next(pending, None)
+    def next_job(self) -> tuple[FrameRef, Path] | None:
+        with self.pending_lock:
+            job = next(self.pending, None)
             if job is not None:
-                order[job[0].path] = len(order)
+                self.order[job[0].path] = len(self.order)
             return job
 
-    def reader() -> None:
+    def reader(self) -> None:
         try:
-            while (job := next_job()) is not None:
+            while (job := self.next_job()) is not None:
                 ref, target = job
-                if stop.is_set():
+                if self.stop.is_set():
                     break
                 t0 = time.perf_counter()
                 if target.is_dir():  # never "skipped as existing", never written over
                     error = OutputError(target, "a folder has this output frame's name")
-                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
+                    self.report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
-                if settings.skip_existing and target.exists():
-                    problem = existing_problem(ref, target, settings)
+                if self.settings.skip_existing and target.exists():
+                    problem = existing_problem(ref, target, self.settings)
                     if problem is None:
-                        report(FrameReport(ref.frame, ref.path, target, FrameStatus.SKIPPED))
+                        self.report(FrameReport(ref.frame, ref.path, target, FrameStatus.SKIPPED))
                         continue
                     log.warning("gsrender: warning: %s: existing frame rendered again: %s", target, problem)
                 if (locked := read_only_problem(target)) is not None:  # before the work, not after
                     error = OutputError(target, locked)
-                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
+                    self.report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
                 try:
-                    plate = pipeline.read_and_prepare(ref, target)
-                    check_screen(ref, plate.prepared)
+                    plate = self.pipeline.read_and_prepare(ref, target)
+                    self.check_screen(ref, plate.prepared)
                 except GsRenderError as exc:
-                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=exc))
+                    self.report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=exc))
                     continue
                 except MemoryError:
                     error = InputError(ref.path, "out of memory decoding this frame")
-                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
+                    self.report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
                 except Exception as exc:  # a decoder or colour library bug: this frame fails, in one line
-                    unexpected(exc)
+                    _unexpected(exc)
                     error = InternalError(ref.path, f"unexpected error reading: {describe_exception(exc)}")
-                    report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
+                    self.report(FrameReport(ref.frame, ref.path, target, FrameStatus.FAILED, error=error))
                     continue
-                times.add("read", time.perf_counter() - t0)
-                to_infer.put(_Work(ref, target, t0, plate=plate))
+                self.times.add("read", time.perf_counter() - t0)
+                self.to_infer.put(_Work(ref, target, t0, plate=plate))
         except BaseException as exc:  # pragma: no cover - unexpected crash of the stage
-            fatal.append(exc)
-            stop.set()
+            self.fatal.append(exc)
+            self.stop.set()
         finally:
-            to_infer.put(_DONE)
+            self.to_infer.put(_DONE)
 
-    def writer() -> None:
-        while (work := to_write.get()) is not _DONE:
-            if fatal:
+    def writer(self) -> None:
+        while (work := self.to_write.get()) is not _DONE:
+            if self.fatal:
                 continue
             try:
                 t0 = time.perf_counter()
-                dropped = pipeline.write_keyed(work.key, work.target)
+                dropped = self.pipeline.write_keyed(work.key, work.target)
                 if dropped:
-                    note_dropped(work.ref, dropped)
-                times.add("write", time.perf_counter() - t0)
-                report(
+                    self.note_dropped(work.ref, dropped)
+                self.times.add("write", time.perf_counter() - t0)
+                self.report(
                     FrameReport(
                         work.ref.frame,
                         work.ref.path,
@@ -297,66 +302,80 @@ def _render_frames(
             except OutputError as exc:
                 error = classify_output_failure(exc, work.target, work.key.output_bytes)
                 ref = work.ref
-                report(FrameReport(ref.frame, ref.path, work.target, FrameStatus.FAILED, error=error))
-                stop.set()  # an unwritable destination fails every later frame too
+                self.report(FrameReport(ref.frame, ref.path, work.target, FrameStatus.FAILED, error=error))
+                self.stop.set()  # an unwritable destination fails every later frame too
             except GsRenderError as exc:
-                report(FrameReport(work.ref.frame, work.ref.path, work.target, FrameStatus.FAILED, error=exc))
+                ref = work.ref
+                self.report(FrameReport(ref.frame, ref.path, work.target, FrameStatus.FAILED, error=exc))
             except Exception as exc:  # a bug: this frame fails, in one line; the rest follow --on-error
-                unexpected(exc)
+                _unexpected(exc)
                 error = InternalError(work.target, f"unexpected error writing: {describe_exception(exc)}")
                 ref = work.ref
-                report(FrameReport(ref.frame, ref.path, work.target, FrameStatus.FAILED, error=error))
+                self.report(FrameReport(ref.frame, ref.path, work.target, FrameStatus.FAILED, error=error))
             except BaseException as exc:  # pragma: no cover
-                fatal.append(exc)
-                stop.set()
+                self.fatal.append(exc)
+                self.stop.set()
 
-    threads = [
-        threading.Thread(target=stage, name=f"gsrender-{name}-{i}", daemon=True)
-        for stage, name in ((reader, "read"), (writer, "write"))
-        for i in range(workers)
-    ]
-    for t in threads:
-        t.start()
-    readers_left = workers
-
-    def next_work() -> _Work | None:
+    def next_work(self) -> _Work | None:
         """The next prepared frame, or None once every reader has finished."""
-        nonlocal readers_left
-        while readers_left:
-            work = to_infer.get()
+        while self.readers_left:
+            work = self.to_infer.get()
             if work is not _DONE:
                 return work
-            readers_left -= 1
+            self.readers_left -= 1
         return None
 
-    try:
-        while (work := next_work()) is not None:
-            if fatal:
-                continue  # drain the queue so the reader can finish
-            t0 = time.perf_counter()
-            try:
-                work.key, work.plate = pipeline.infer(work.plate), None
-            except GsRenderError as exc:
-                fatal.append(exc)
-                stop.set()
-                continue
-            except Exception as exc:
-                unexpected(exc)
-                fatal.append(BackendError(work.ref.path, f"inference failed: {describe_exception(exc)}"))
-                stop.set()
-                continue
-            times.add("infer", time.perf_counter() - t0)
-            to_write.put(work)
-    except BaseException:
-        stop.set()  # interrupted (SIGINT/SIGTERM): finish what is in flight, start nothing new
-        while next_work() is not None:
-            pass
-        raise
-    finally:
-        for _ in range(workers):
-            to_write.put(_DONE)
+    def run(self) -> list[FrameReport]:
+        """Start the readers and writers, infer on this thread; the reports in job order."""
+        threads = [
+            threading.Thread(target=stage, name=f"gsrender-{name}-{i}", daemon=True)
+            for stage, name in ((self.reader, "read"), (self.writer, "write"))
+            for i in range(self.workers)
+        ]
         for t in threads:
-            t.join()
-    if fatal:
-        raise fatal[0]
-    return sorted(reports, key=lambda r: order.get(r.source, 0))
+            t.start()
+        self.readers_left = self.workers
+
+        try:
+            while (work := self.next_work()) is not None:
+                if self.fatal:
+                    continue  # drain the queue so the reader can finish
+                t0 = time.perf_counter()
+                try:
+                    work.key, work.plate = self.pipeline.infer(work.plate), None
+                except GsRenderError as exc:
+                    self.fatal.append(exc)
+                    self.stop.set()
+                    continue
+                except Exception as exc:
+                    _unexpected(exc)
+                    problem = f"inference failed: {describe_exception(exc)}"
+                    self.fatal.append(BackendError(work.ref.path, problem))
+                    self.stop.set()
+                    continue
+                self.times.add("infer", time.perf_counter() - t0)
+                self.to_write.put(work)
+        except BaseException:
+            self.stop.set()  # interrupted (SIGINT/SIGTERM): finish what is in flight, start nothing new
+            while self.next_work() is not None:
+                pass
+            raise
+        finally:
+            for _ in range(self.workers):
+                self.to_write.put(_DONE)
+            for t in threads:
+                t.join()
+        if self.fatal:
+            raise self.fatal[0]
+        return sorted(self.reports, key=lambda r: self.order.get(r.source, 0))
+
+
+def _render_frames(
+    jobs: Iterable[tuple[FrameRef, Path]],
+    backend: Backend,
+    settings: RenderSettings,
+    on_report: Callable[[FrameReport], None],
+    stop: threading.Event | None,
+    times: StageTimes | None,
+) -> list[FrameReport]:
+    return _Run(jobs, backend, settings, on_report, stop, times).run()
