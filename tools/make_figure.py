@@ -21,8 +21,8 @@ from gsrender.engine.backends import create_backend
 from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.image_write import write_frame
 from gsrender.engine.keyer import KeyedFrame, key_frame
+from gsrender.training.contact_sheet import checkerboard
 from gsrender.training.indep_val.dataset import load_indep_val
-from gsrender.training.real_eval import checkerboard
 
 ROWS = ("iv000_hair_blue", "iv003_lattice_green", "iv004_veil_blue")
 

@@ -102,6 +102,9 @@ from scipy import ndimage
 from gsrender.engine.keyer import PreparedFrame, prepare_frame
 from gsrender.engine.screen_estimate import ScreenEstimate
 
+from .contact_sheet import SHEET_WIDTH, sheet_tiles, shrink_tiles, write_sheet
+from .real_table import RealTable
+
 CHROMA_SCREEN = 0.12  # max chroma distance of a confident-screen pixel
 REL_SCREEN = 0.3  # min dominance relative to the local screen (shadows down to 30% count)
 CHROMA_LOOSE = 0.2  # beyond this chroma distance a pixel is "not screen-like" ...
@@ -114,13 +117,6 @@ STATIC_DIFF = 0.02
 STATIC_BOX = 5
 LEAK_ALPHA = 0.05
 HOLE_ALPHA = 0.95
-
-
-def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
-    """A grey checkerboard (RGB) to show a keyed foreground over."""
-    yy, xx = np.mgrid[0:h, 0:w]
-    v = np.where((yy // cell + xx // cell) % 2 == 0, 0.6, 0.25).astype(np.float32)
-    return np.repeat(v[..., None], 3, axis=2)
 
 
 def radius_for(height: int, width: int) -> int:
@@ -330,162 +326,6 @@ class RealPlate:
 
     name: str
     frame: PreparedFrame
-
-
-# --------------------------------------------------------------------------- table
-
-COLUMNS = {
-    "leak": "leak",
-    "leak_frac": "leak>.05",
-    "holes": "holes",
-    "holes_frac": "holes<.95",
-    "edge_corr": "detail r",
-    "edge_hf": "detail gain",
-    "flicker": "flicker",
-    "cov_screen": "scr cov",
-    "cov_subject": "subj cov",
-    "cov_band": "band cov",
-    "cov_static": "static",
-}
-
-
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.3f}"
-    return str(v)
-
-
-@dataclass
-class RealTable:
-    """Per plate and model measures (rows) and their means per model."""
-
-    models: list[str]
-    rows: list[dict[str, object]] = field(default_factory=list)  # plate, screen, model, COLUMNS...
-
-    def means(self) -> dict[str, dict[str, float]]:
-        """Per model, the mean of each measure over the plates where it exists (nan if none)."""
-        out: dict[str, dict[str, float]] = {}
-        for m in self.models:
-            mine = [r for r in self.rows if r["model"] == m]
-            out[m] = {}
-            for k in COLUMNS:
-                vals = [float(r[k]) for r in mine if not math.isnan(float(r[k]))]  # type: ignore[arg-type]
-                out[m][k] = float(np.mean(vals)) if vals else math.nan
-        return out
-
-    def _body(self) -> list[list[str]]:
-        body = [[_fmt(r[c]) for c in ("plate", "screen", "model", *COLUMNS)] for r in self.rows]
-        for m, vals in self.means().items():
-            body.append(["mean", "", m, *(_fmt(vals[k]) for k in COLUMNS)])
-        return body
-
-    def format(self, markdown: bool = False) -> str:
-        header = ["plate", "screen", "model", *COLUMNS.values()]
-        body = self._body()
-        if markdown:
-            lines = [
-                "| " + " | ".join(header) + " |",
-                "|" + "|".join(["---"] * 3 + ["---:"] * len(COLUMNS)) + "|",
-            ]
-            return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-
-        def line(r: list[str]) -> str:
-            return "  ".join(c.ljust(widths[i]) if i < 3 else c.rjust(widths[i]) for i, c in enumerate(r))
-
-        return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in body)])
-
-    def write_csv(self, path: str | Path) -> None:
-        import csv
-
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["plate", "screen", "model", *COLUMNS])
-            for r in self.rows:
-                w.writerow([r["plate"], r["screen"], r["model"], *(r[k] for k in COLUMNS)])
-            for m, vals in self.means().items():
-                w.writerow(["mean", "", m, *(vals[k] for k in COLUMNS)])
-
-
-# --------------------------------------------------------------------------- contact sheet
-
-SHEET_WIDTH = 1600
-LABEL_PX = 14
-
-
-def _to_uint8(rgb01: np.ndarray) -> np.ndarray:
-    return (np.clip(rgb01, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def composite_over_checker(frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray | None) -> np.ndarray:
-    """What the engine would write, over a checkerboard, sRGB-encoded HxWx3 in [0, 1]."""
-    from gsrender.engine.encoding import srgb_oetf
-    from gsrender.engine.keyer import finish_frame
-
-    from .evaluate import ENGINE_DESPILL
-
-    a = np.clip(alpha, 0.0, 1.0).astype(np.float32)
-    keyed = finish_frame(frame, a, frame.screen_enc if bg_enc is None else bg_enc, ENGINE_DESPILL)
-    h, w = a.shape
-    return srgb_oetf(keyed.premult + (1.0 - a[..., None]) * checkerboard(h, w, max(8, min(h, w) // 24)))
-
-
-def sheet_tiles(
-    frame: PreparedFrame, keys: Sequence[tuple[np.ndarray, np.ndarray | None]]
-) -> list[np.ndarray]:
-    """Full-size uint8 tiles of one row: plate, then alpha and comp for each model."""
-    from gsrender.engine.encoding import srgb_oetf
-
-    tiles = [_to_uint8(srgb_oetf(frame.plate_lin))]
-    for alpha, bg in keys:
-        tiles.append(_to_uint8(np.repeat(np.clip(alpha, 0, 1)[..., None], 3, axis=2)))
-        tiles.append(_to_uint8(composite_over_checker(frame, alpha, bg)))
-    return tiles
-
-
-def shrink_tiles(tiles: list[np.ndarray], width: int) -> list[np.ndarray]:
-    """Area-downscale (or upscale) each tile to `width` pixels, keeping the aspect."""
-    from PIL import Image
-
-    out = []
-    for t in tiles:
-        h, w = t.shape[:2]
-        size = (width, max(1, round(h * width / w)))
-        out.append(
-            np.asarray(
-                Image.fromarray(t).resize(
-                    size, Image.Resampling.BOX if w > width else Image.Resampling.BILINEAR
-                )
-            )
-        )
-    return out
-
-
-def write_sheet(
-    path: Path, rows: list[tuple[list[str], list[np.ndarray]]], width: int = SHEET_WIDTH
-) -> tuple[int, int]:
-    """One row per plate of equally wide tiles, each with a small label strip above; returns (W, H)."""
-    from PIL import Image, ImageDraw
-
-    if not rows:
-        raise ValueError("no rows for the contact sheet")
-    ncols = max(len(t) for _, t in rows)
-    tile_w = width // ncols
-    strips = []
-    for labels, tiles in rows:
-        small = shrink_tiles(tiles, tile_w)
-        th = max(t.shape[0] for t in small)
-        row = np.full((LABEL_PX + th, tile_w * ncols, 3), 32, np.uint8)
-        img = Image.fromarray(row)
-        draw = ImageDraw.Draw(img)
-        for i, (label, t) in enumerate(zip(labels, small, strict=True)):
-            img.paste(Image.fromarray(t), (i * tile_w, LABEL_PX))
-            draw.text((i * tile_w + 3, 1), label[: max(4, tile_w // 6)], fill=(235, 235, 235))
-        strips.append(np.asarray(img))
-    sheet = np.concatenate(strips, axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(path)
-    return sheet.shape[1], sheet.shape[0]
 
 
 # --------------------------------------------------------------------------- folder

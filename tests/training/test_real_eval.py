@@ -20,6 +20,7 @@ from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.image_write import write_frame
 from gsrender.models.networks import build_model
 from gsrender.training import config as C
+from gsrender.training import contact_sheet as S
 from gsrender.training import real_eval as R
 
 GREEN = np.array([0.06, 0.45, 0.08], np.float32)
@@ -181,10 +182,10 @@ def test_folder_table_and_sheet(tmp_path: Path, plate_folder: Path) -> None:
     assert means["classic"]["flicker"] == pytest.approx(np.mean(flickers)) and len(flickers) == 1
     # sheet: 3 rows (two stills, the sequence's middle frame), 5 tiles of 320 px each
     with Image.open(sheet) as im:
-        tile = R.SHEET_WIDTH // 5
-        assert im.size == (5 * tile, 3 * (R.LABEL_PX + round(H * tile / W)))
+        tile = S.SHEET_WIDTH // 5
+        assert im.size == (5 * tile, 3 * (S.LABEL_PX + round(H * tile / W)))
         px = np.asarray(im.convert("RGB"))
-    row0 = px[R.LABEL_PX : R.LABEL_PX + round(H * tile / W)]
+    row0 = px[S.LABEL_PX : S.LABEL_PX + round(H * tile / W)]
     alpha_tile = row0[:, tile : 2 * tile].mean(axis=2) / 255.0  # blue.exr classic alpha, downscaled
     assert alpha_tile[:10].mean() < 0.05 and alpha_tile[round(0.6 * 0.75 * tile), round(0.42 * tile)] > 0.9
 
