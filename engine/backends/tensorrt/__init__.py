@@ -9,6 +9,7 @@ Split by job, as Polygraphy splits its TensorRT backend:
     builder   ONNX -> serialized engine (precision constraints, FP32 head, timing cache)
     loader    an engine from the cache, or built: the only place that builds
     jobs      batches cut into engine calls the profile accepts (no GPU)
+    slot      one execution context with its stream, pinned buffers and events
     runner    the Backend that executes an engine with pycuda buffers and streams
 
 The command line over them, `gsrender build-engine`, is gsrender.cli.build_engine.

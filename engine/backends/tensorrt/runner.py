@@ -42,6 +42,7 @@ from .loader import load_engine
 from .node import detect_node, import_tensorrt
 from .profile import DEFAULT_MAX_BATCH, DEFAULT_MAX_TILE
 from .request import prepare_request, read_onnx_metadata
+from .slot import Slot
 
 log = logging.getLogger("gsrender")
 
@@ -64,76 +65,6 @@ def model_info(path: Path) -> ModelInfo:
             path, f"cannot read ONNX model: {str(exc).splitlines()[0] if str(exc) else exc!r}"
         ) from None
     return read_model_info(meta, path)
-
-
-class _Slot:
-    """One execution context with its stream, pinned host and device buffers and events.
-
-    Made, used and freed only while the backend's CUDA context is current. Events are
-    blocking-sync: waiting for one sleeps instead of spinning a core the reader and
-    writer threads need.
-    """
-
-    def __init__(self, cuda: Any, context: Any, index: int) -> None:
-        self.cuda = cuda
-        self.context = context
-        self.index = index
-        self.stream = cuda.Stream()
-        try:
-            flags = cuda.event_flags.BLOCKING_SYNC
-            self.ev_start, self.ev_h2d, self.ev_compute, self.ev_done = (cuda.Event(flags) for _ in range(4))
-        except BaseException:
-            self.stream = None  # freed now, with the context current (the traceback keeps this object)
-            raise
-        self.host: dict[str, np.ndarray] = {}  # flat page-locked arrays, grown on demand
-        self.dev: dict[str, Any] = {}
-        # True from the first queued copy until ev_done is waited for: the pinned buffers
-        # may still be read or written by the GPU and must not be touched
-        self.in_flight = False
-        self.out: tuple[np.ndarray, np.ndarray] | None = None
-
-    def reserve(self, name: str, count: int, dtype: np.dtype) -> None:
-        """Make sure `name` holds `count` elements on host and device (grow by 25% to avoid churn)."""
-        have = self.host.get(name)
-        if have is not None and name in self.dev and have.size >= count and have.dtype == dtype:
-            return
-        self.wait()  # never free or regrow under a running copy
-        self._drop(name)
-        count = int(count * 1.25)
-        nbytes = count * np.dtype(dtype).itemsize
-        self.host[name] = self.cuda.pagelocked_empty(count, dtype)
-        self.dev[name] = self.cuda.mem_alloc(
-            nbytes
-        )  # (a failure leaves the pair incomplete: redone next time)
-        self.cuda.memset_d8(self.dev[name], 0, nbytes)  # defined content for timing-only runs
-
-    def wait(self) -> None:
-        """Block (sleeping) until everything queued on this slot has finished."""
-        if self.in_flight:
-            self.ev_done.synchronize()
-            self.in_flight = False
-
-    def _drop(self, name: str) -> None:
-        dev = self.dev.pop(name, None)
-        if dev is not None:
-            dev.free()
-        host = self.host.pop(name, None)
-        base = getattr(host, "base", None)
-        if base is not None and hasattr(base, "free"):
-            base.free()  # page-locked memory back now, with the context current
-
-    def free(self) -> None:
-        """Finish queued work, then release buffers, events, stream and the TensorRT context."""
-        try:
-            self.wait()
-            self.stream.synchronize()
-        finally:
-            for name in list({*self.host, *self.dev}):
-                self._drop(name)
-            self.out = None
-            self.ev_start = self.ev_h2d = self.ev_compute = self.ev_done = None
-            self.stream = None
-            self.context = None
 
 
 class TensorRTBackend(Backend):
@@ -171,7 +102,7 @@ class TensorRTBackend(Backend):
         self.model_path = path
         self.precision = precision
         self.check_finite = check_finite
-        self._slots: list[_Slot] = []
+        self._slots: list[Slot] = []
         self._engine = self._runtime = None
         self._lock = threading.Lock()
         self._owner: int | None = None
@@ -237,7 +168,7 @@ class TensorRTBackend(Backend):
                     entry.path, "cannot create a TensorRT execution context (out of GPU memory?)"
                 )
             with gpu_errors("creating a CUDA stream and events", entry.path):
-                slot = _Slot(self._cuda, ctx, i)
+                slot = Slot(self._cuda, ctx, i)
             self._slots.append(slot)
             if n_profiles > 1:  # contexts running at once must not share a profile: one copy each
                 # the bindings raise RuntimeError when TensorRT refuses (older ones returned False)
@@ -302,7 +233,7 @@ class TensorRTBackend(Backend):
 
     # ------------------------------------------------------------------ one engine call
 
-    def _submit(self, slot: _Slot, chunk: Chunk) -> None:
+    def _submit(self, slot: Slot, chunk: Chunk) -> None:
         """Queue copy-in, execute, copy-out of one chunk on the slot's stream (returns at once)."""
         # (no local alias of the stream: a traceback holding this frame must not keep a CUDA
         # object alive past close(), to be freed later on a thread without the context)
@@ -357,7 +288,7 @@ class TensorRTBackend(Backend):
                 slot.ev_done.record(slot.stream)
         slot.out = (views["alpha"], views["bg"])
 
-    def _collect(self, slot: _Slot) -> tuple[np.ndarray, np.ndarray]:
+    def _collect(self, slot: Slot) -> tuple[np.ndarray, np.ndarray]:
         """Wait for the slot's chunk; its outputs are views of pinned memory, valid until reuse."""
         with gpu_errors("waiting for the GPU", self.engine_path):
             slot.wait()
@@ -389,7 +320,7 @@ class TensorRTBackend(Backend):
         caller's code runs, possibly ending the thread), so it is pushed per step.
         """
         slots = self._slots
-        pending: deque[_Slot] = deque()
+        pending: deque[Slot] = deque()
         gpu = self._gpu
         try:
             for k, chunk in enumerate(chunks):
@@ -483,7 +414,7 @@ class TensorRTBackend(Backend):
             finally:
                 del start, end  # CUDA objects die while their context is current
 
-    def _time_one(self, slot: _Slot, start: Any, n: int, h: int, w: int) -> None:
+    def _time_one(self, slot: Slot, start: Any, n: int, h: int, w: int) -> None:
         """Queue one engine call on device buffers after `start` (timing only, no copies)."""
         ctx = slot.context
         for name in INPUTS:
