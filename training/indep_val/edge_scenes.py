@@ -27,7 +27,8 @@ import dataclasses
 
 import numpy as np
 
-from .scene import SCREENS, Material, SceneSpec, Shape, _Builder, _Layout, _studio, _unit, _v
+from .scene import SCREENS, _Builder, _Layout, _studio
+from .scene_spec import Material, SceneSpec, Shape, _unit, _v
 
 SUBJECTS = ("strands", "fur", "leaves")
 EFFECTS = ("", "_motion", "_defocus")

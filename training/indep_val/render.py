@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import assets
-from .scene import Light, Material, SceneSpec, Shape
+from .scene_spec import Light, Material, SceneSpec, Shape
 
 VARIANT = "scalar_rgb"  # the LLVM variants need a libLLVM the wheel does not ship; scalar works everywhere
 SPP = 16  # ldsampler needs a power-of-4 count; 16 keeps a 24-plate set to minutes on 2 cores
