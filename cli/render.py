@@ -40,7 +40,7 @@ from gsrender.engine.errors import (
     UsageError,
     describe_exception,
 )
-from gsrender.engine.formats import AlphaMode
+from gsrender.engine.formats import AlphaMode, InputAlpha
 from gsrender.engine.image_write import validate_output_options
 from gsrender.engine.layers import PlateSelection
 from gsrender.engine.output import OutputSettings, validate_output, writer_dtype
@@ -270,7 +270,7 @@ def _log_input_colour(args: argparse.Namespace, jobs: FramePlan | list, plate: P
         space, why = colour.resolve_colorspace(args.colorspace), "--colorspace"
     else:
         space, why = colour.input_colorspace(info)
-    ignored = layer.alpha is not None and plate.input_alpha == "ignore"
+    ignored = layer.alpha is not None and plate.input_alpha == InputAlpha.IGNORE
     note = "; its alpha is ignored (see --input-alpha)" if ignored else ""
     log.info(
         "gsrender: input %s: keying %s as %s (%s)%s", jobs[0][0].path.name, layer.describe(), space, why, note
@@ -296,7 +296,7 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
         skip_existing=args.skip_existing,
         on_error=args.on_error,
         io_workers=args.io_threads,
-        plate=PlateSelection(layer=args.layer, part=args.part, input_alpha=args.input_alpha),
+        plate=PlateSelection(layer=args.layer, part=args.part, input_alpha=InputAlpha(args.input_alpha)),
         max_pixels=args.max_pixels,
         inputs=compositor_inputs_from_args(args),
         output=OutputSettings(

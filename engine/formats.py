@@ -68,3 +68,12 @@ class AlphaMode(StrEnum):
     AUTO = "auto"
     PREMULTIPLIED = "premultiplied"
     STRAIGHT = "straight"
+
+
+class InputAlpha(StrEnum):
+    """What the plate's own alpha channel means (--input-alpha): ignored, or straight or premultiplied
+    coverage that multiplies the key."""
+
+    IGNORE = "ignore"
+    STRAIGHT = "straight"
+    PREMULTIPLIED = "premultiplied"

@@ -16,6 +16,7 @@ import OpenImageIO as oiio
 
 from .errors import InputError
 from .exr_header import check_header
+from .formats import InputAlpha
 from .layers import PlateLayer, PlateSelection, choose_plate
 
 
@@ -224,7 +225,7 @@ def read_frame(
             raise InputError(path, "volume image: a flat RGB plate is required")
         if budget is not None:
             budget(info)
-        use_alpha = selection.input_alpha != "ignore" and plate.alpha is not None
+        use_alpha = selection.input_alpha != InputAlpha.IGNORE and plate.alpha is not None
         channels = list(plate.rgb) + ([plate.alpha] if use_alpha else [])
         lo, hi = min(channels), max(channels) + 1
         # Read only the span holding the plate's channels: EXRs may carry many AOVs we do not need.
@@ -248,7 +249,7 @@ def read_frame(
         raise InputError(path, f"{count} pixels are NaN or Inf (first at x={x + info.x}, y={y + info.y})")
     if alpha is not None:
         alpha = np.clip(alpha, 0.0, 1.0)
-        if selection.input_alpha == "premultiplied":
+        if selection.input_alpha == InputAlpha.PREMULTIPLIED:
             rgb = np.where(alpha[..., None] > 0.0, rgb / np.maximum(alpha, 1e-12)[..., None], 0.0)
             rgb = rgb.astype(np.float32)
     return Frame(path=path, rgb=rgb, info=info, alpha=alpha)

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError, listing
+from .formats import InputAlpha
 
 if TYPE_CHECKING:
     from .image_io import ImageInfo
 
-INPUT_ALPHA_MODES = ("ignore", "straight", "premultiplied")
+INPUT_ALPHA_MODES = tuple(mode.value for mode in InputAlpha)
 # Layer (or part) names that mean "the plate itself", best first.
 _PLATE_NAMES = {"": 0, "rgba": 0, "rgb": 0, "beauty": 1}
 _SUFFIXES = {"r": "R", "red": "R", "g": "G", "green": "G", "b": "B", "blue": "B", "a": "A", "alpha": "A"}
@@ -29,7 +30,7 @@ class PlateSelection:
 
     layer: str | None = None  # layer name (beauty, rgba...) or part name; None: pick the plate
     part: str | None = None  # part (subimage) index or name; None: any part
-    input_alpha: str = "ignore"  # ignore | straight | premultiplied
+    input_alpha: InputAlpha = InputAlpha.IGNORE
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,12 @@ def test_alpha_mode_and_sample_type_follow_the_format_not_a_file_name() -> None:
 def test_frame_states_are_one_type_that_reports_as_text() -> None:
     assert [s.value for s in FrameStatus] == ["rendered", "skipped", "failed"]
     assert json.dumps({"status": FrameStatus.SKIPPED}) == '{"status": "skipped"}'
+
+
+def test_input_alpha_is_a_type_the_render_options_offer_in_full() -> None:
+    from gsrender.engine.formats import InputAlpha
+    from gsrender.engine.layers import INPUT_ALPHA_MODES, PlateSelection
+
+    assert INPUT_ALPHA_MODES == ("ignore", "straight", "premultiplied")
+    assert PlateSelection().input_alpha is InputAlpha.IGNORE
+    assert InputAlpha("premultiplied") is InputAlpha.PREMULTIPLIED
