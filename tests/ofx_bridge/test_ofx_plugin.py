@@ -384,18 +384,9 @@ def test_8bit_host_images_match_cli_png(host: OfxTestHost, tmp_path: Path):
     np.testing.assert_allclose(got, window_of(expected, window), atol=1 / 255 + 1e-6)
 
 
-def test_concurrent_render_windows_share_one_inference(host: OfxTestHost, tmp_path: Path, worker_env: Path):
-    """A host rendering windows of one frame on several threads gets one inference, right pixels."""
-    plate = make_plate(H, W, seed=11)
-    expected = cli_key(tmp_path, plate)
-    inst = instance(host)
-    attach_source(inst, make_plate(16, 16, seed=12))
-    attach_output(inst, (0, 0, 1, 1))
-    assert host.render(inst, (0, 0, 1, 1)) == 0  # the worker is up before the race starts
-    attach_source(inst, plate)
-    out = attach_output(inst, (0, 0, W, H), pad=24)  # one output image, disjoint windows
-    before = worker_stats(worker_env)
-    windows = [(0, 0, W, H // 2), (0, H // 2, W // 2, H), (W // 2, H // 2, W, H)]
+def render_at_once(host: OfxTestHost, inst: Effect, windows: list[tuple[int, int, int, int]]) -> list[int]:
+    """Render the windows on one thread each, released together as a host's render threads are;
+    the status of each render, in the order they finished."""
     results: list[int] = []
     barrier = threading.Barrier(len(windows))
 
@@ -408,6 +399,22 @@ def test_concurrent_render_windows_share_one_inference(host: OfxTestHost, tmp_pa
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_concurrent_render_windows_share_one_inference(host: OfxTestHost, tmp_path: Path, worker_env: Path):
+    """A host rendering windows of one frame on several threads gets one inference, right pixels."""
+    plate = make_plate(H, W, seed=11)
+    expected = cli_key(tmp_path, plate)
+    inst = instance(host)
+    attach_source(inst, make_plate(16, 16, seed=12))
+    attach_output(inst, (0, 0, 1, 1))
+    assert host.render(inst, (0, 0, 1, 1)) == 0  # the worker is up before the race starts
+    attach_source(inst, plate)
+    out = attach_output(inst, (0, 0, W, H), pad=24)  # one output image, disjoint windows
+    before = worker_stats(worker_env)
+    windows = [(0, 0, W, H // 2), (0, H // 2, W // 2, H), (W // 2, H // 2, W, H)]
+    results = render_at_once(host, inst, windows)
     assert results == [0, 0, 0], host.messages
     np.testing.assert_allclose(out.top_down(), expected, atol=ATOL)
     after = worker_stats(worker_env)

@@ -13,7 +13,16 @@ import pytest
 from tests.conftest import make_plate
 from tests.ofx_bridge.conftest import ROOT, WORKER_CMD, new_socket, stop_worker
 from tests.ofx_bridge.ofx_host import OfxTestHost
-from tests.ofx_bridge.test_ofx_plugin import ATOL, H, W, attach_output, attach_source, cli_key, instance
+from tests.ofx_bridge.test_ofx_plugin import (
+    ATOL,
+    H,
+    W,
+    attach_output,
+    attach_source,
+    cli_key,
+    instance,
+    render_at_once,
+)
 
 MODEL = ROOT / "models" / "gskey.onnx"
 
@@ -76,18 +85,7 @@ def test_concurrent_windows_with_a_model_path_stress(host: OfxTestHost, tmp_path
     failed_rounds = 0
     for _ in range(400):
         out.buffer[:] = 0xAB
-        results: list[int] = []
-        barrier = threading.Barrier(len(windows))
-
-        def render(window, results=results, barrier=barrier):
-            barrier.wait()
-            results.append(host.render(inst, window))
-
-        threads = [threading.Thread(target=render, args=(w,)) for w in windows]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = render_at_once(host, inst, windows)
         if results != [0] * len(windows):
             failed_rounds += 1
             continue
