@@ -274,6 +274,16 @@ class Trainer:
         return ck
 
 
+def _portable(path: Path) -> str:
+    """The --finetune path as recorded: relative to the working folder when it lies inside it (the
+    shipped models/gskey.pt run from a checkout's root), so a run resumes from another checkout."""
+    real = path.resolve()
+    try:
+        return str(real.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(real)
+
+
 def teacher_path(finetuned_from: dict[str, str] | None) -> Path:
     """The --finetune file a run started from, unchanged: loss.anchor's teacher (ValueError if not)."""
     if not finetuned_from:
@@ -330,7 +340,7 @@ def _build_trainer(
     if finetune:
         src = load_checkpoint(finetune)
         model.load_state_dict(src["model"])
-        finetuned_from = {"path": str(Path(finetune).resolve()), "sha256": file_sha256(Path(finetune))}
+        finetuned_from = {"path": _portable(Path(finetune)), "sha256": file_sha256(Path(finetune))}
     return Trainer(cfg, out, rank, device, command, model, finetuned_from)
 
 
