@@ -19,7 +19,7 @@ from typing import Any
 from gsrender.models.checkpoint import load_checkpoint
 from gsrender.training import config as C
 from gsrender.training.batches import Dist
-from gsrender.training.trainer import check_model_options, pick_device, run_session
+from gsrender.training.trainer import check_anchor_teacher, check_model_options, pick_device, run_session
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +116,7 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         cfg = _resolve_config(args, resume)
         check_model_options(cfg, args.config or "the default config")
+        check_anchor_teacher(cfg, args.finetune, resume)
         device = pick_device(cfg, rank)
     except (ValueError, FileNotFoundError) as exc:
         print(f"gsrender-train: {exc}", file=sys.stderr)

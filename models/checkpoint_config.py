@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
         "grad": 0.5,
         "comp": 0.0,
         "bg": 0.0,
+        "anchor": 0.0,  # hold alpha at the --finetune weights where the gate is shut (training.losses)
         "mse": 0.0,
         "ce": 0.0,
     },

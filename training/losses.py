@@ -10,6 +10,9 @@ alpha prediction. Model-specific terms:
   compositor actually receives. ``bg`` supervises the screen colour directly where it
   shows through (weighted by 1 - alpha_gt). Both need a known clean screen, so samples
   with ``has_fg == 0`` (artist-keyed user frames) are masked out of them.
+* gskey2/gskey3 ``anchor``: keeps alpha at a frozen teacher's (the fine-tune's starting weights) where
+  the colour-evidence gate is shut (plainly the screen's colour) or the teacher is opaque, so a
+  fine-tune may only move the edge band (the trainer supplies ``teacher_alpha``, ``anchor_mask``).
 * seed_regression: ``mse`` on the sigmoid alpha (the seed's original objective).
 * seed_classifier: ``ce``, cross entropy against the 256 quantised alpha levels.
 """
@@ -30,7 +33,11 @@ LAP_LEVELS = 5
 COMP_CLIP = (-1.0, 4.0)
 
 # Every weight a config may set; a weight of 0 skips the term entirely.
-LOSS_TERMS = ("l1", "lap", "grad", "comp", "bg", "mse", "ce")
+LOSS_TERMS = ("l1", "lap", "grad", "comp", "bg", "anchor", "mse", "ce")
+# The keyers with a colour-evidence gate (CorrectingKeyer.evidence), which the anchor term needs.
+GATED = ("gskey2", "gskey3")
+# Teacher alpha from which a pixel counts as confident opaque subject for the anchor term.
+ANCHOR_OPAQUE = 0.99
 
 
 def srgb_eotf(encoded: torch.Tensor) -> torch.Tensor:
@@ -160,6 +167,16 @@ def bg_l1(
     return _masked_mean(err, w)
 
 
+def anchor_mask(gate: torch.Tensor, teacher_alpha: torch.Tensor) -> torch.Tensor:
+    """Where the anchor holds (0..1): the gate shut (1 - gate), or the teacher confidently opaque."""
+    return torch.maximum(1.0 - gate, (teacher_alpha >= ANCHOR_OPAQUE).to(gate.dtype))
+
+
+def anchor_l1(pred: torch.Tensor, teacher_alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """|alpha - teacher alpha| weighted by the anchor mask, over all pixels: the edge band is free."""
+    return ((pred - teacher_alpha).abs() * mask).mean()
+
+
 def classifier_ce(logits: torch.Tensor, alpha_gt: torch.Tensor) -> torch.Tensor:
     """Cross entropy against round(alpha * 255): the seed classifier's objective."""
     target = torch.round(torch.clamp(alpha_gt, 0.0, 1.0) * (LEVELS - 1)).long().squeeze(1)
@@ -186,7 +203,8 @@ def outputs_alpha(model_name: str, outputs: torch.Tensor | tuple[torch.Tensor, .
 
 def loss_part_names(model_name: str, weights: Mapping[str, float]) -> list[str]:
     """The loss parts compute_loss reports for this model and weights (CSV column order)."""
-    allowed = {**{k: {"comp", "bg"} for k in KEYERS}, "seed_regression": {"mse"}, "seed_classifier": {"ce"}}
+    keyers = {k: {"comp", "bg", "anchor"} if k in GATED else {"comp", "bg"} for k in KEYERS}
+    allowed = {**keyers, "seed_regression": {"mse"}, "seed_classifier": {"ce"}}
     if model_name not in allowed:
         raise ValueError(f"unknown model '{model_name}'")
     unknown = set(weights) - set(LOSS_TERMS)
@@ -197,7 +215,7 @@ def loss_part_names(model_name: str, weights: Mapping[str, float]) -> list[str]:
         w = float(weights.get(term, 0.0))
         if w == 0.0:
             continue
-        if term in ("comp", "bg", "mse", "ce") and term not in allowed[model_name]:
+        if term in ("comp", "bg", "anchor", "mse", "ce") and term not in allowed[model_name]:
             raise ValueError(f"loss term '{term}' does not apply to model '{model_name}'")
         names.append(term)
     if not names:
@@ -234,6 +252,8 @@ def compute_loss(
             )
         elif term == "bg":
             parts[term] = bg_l1(outputs[1].float(), alpha_gt, batch["bg"].float(), has_fg)
+        elif term == "anchor":
+            parts[term] = anchor_l1(alpha, batch["teacher_alpha"].float(), batch["anchor_mask"].float())
         elif term == "mse":
             parts[term] = F.mse_loss(alpha, alpha_gt)
         elif term == "ce":

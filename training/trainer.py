@@ -43,7 +43,7 @@ from .evaluate import (
     TorchPredictor,
     evaluate_predictor,
 )
-from .losses import compute_loss, loss_part_names
+from .losses import anchor_mask, compute_loss, loss_part_names
 from .run_log import RunLog, hardware, write_train_info
 
 CKPT_FORMAT = 1
@@ -169,6 +169,24 @@ class Trainer:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
         self.progress = Progress()
+        self.teacher: torch.nn.Module | None = None  # loss.anchor's frozen starting weights
+
+    def anchor_teacher(self) -> torch.nn.Module:
+        """The fine-tune's starting weights, frozen (loaded once): what loss.anchor holds alpha to."""
+        if self.teacher is None:
+            path = teacher_path(self.finetuned_from)
+            teacher = build_model(self.name, **dict(self.cfg["model"]["kwargs"])).to(self.device)
+            teacher.load_state_dict(load_checkpoint(path)["model"])
+            self.teacher = teacher.eval().requires_grad_(False)
+        return self.teacher
+
+    def add_anchor(self, batch: dict[str, torch.Tensor]) -> None:
+        """The teacher's alpha and where the anchor holds it (gate shut, or teacher opaque)."""
+        teacher = self.anchor_teacher()
+        with torch.no_grad():
+            gate = teacher.evidence(batch["plate"], batch["screen"]).gate.float()
+            batch["teacher_alpha"] = teacher(batch["plate"], batch["screen"])[0].float()
+        batch["anchor_mask"] = anchor_mask(gate, batch["teacher_alpha"])
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue from a last.pt: weights, optimiser, schedule, scaler, progress and RNG states."""
@@ -198,6 +216,8 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if k in BATCH_KEYS}
         amp_dtype = self.amp_dtype
         ctx = torch.autocast(self.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+        if self.weights.get("anchor", 0.0):
+            self.add_anchor(batch)
         with ctx:
             outputs = self.net(batch["plate"], batch["screen"])
         total, part_vals = compute_loss(self.name, outputs, batch, self.weights)
@@ -254,6 +274,36 @@ class Trainer:
         return ck
 
 
+def _portable(path: Path) -> str:
+    """The --finetune path as recorded: relative to the working folder when it lies inside it (the
+    shipped models/gskey.pt run from a checkout's root), so a run resumes from another checkout."""
+    real = path.resolve()
+    try:
+        return str(real.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(real)
+
+
+def teacher_path(finetuned_from: dict[str, str] | None) -> Path:
+    """The --finetune file a run started from, unchanged: loss.anchor's teacher (ValueError if not)."""
+    if not finetuned_from:
+        raise ValueError("loss.anchor needs a run started with --finetune (the teacher's weights)")
+    path = Path(finetuned_from["path"])
+    if not path.is_file() or file_sha256(path) != finetuned_from["sha256"]:
+        raise ValueError(f"{path}: loss.anchor's teacher (the --finetune file) is missing or changed")
+    return path
+
+
+def check_anchor_teacher(cfg: dict[str, Any], finetune: str | None, resume: dict[str, Any] | None) -> None:
+    """With loss.anchor, a new run needs --finetune and a resumed one its unchanged --finetune file."""
+    if not cfg["loss"]["anchor"]:
+        return
+    if resume is not None:
+        teacher_path(resume.get("finetuned_from"))
+    elif not finetune:
+        raise ValueError("loss.anchor needs --finetune CKPT: its weights, frozen, are the teacher")
+
+
 def _prepare_run_folder(
     cfg: dict[str, Any], argv: list[str], out: Path, rank: Dist, resume: dict[str, Any] | None
 ) -> str:
@@ -290,7 +340,7 @@ def _build_trainer(
     if finetune:
         src = load_checkpoint(finetune)
         model.load_state_dict(src["model"])
-        finetuned_from = {"path": str(Path(finetune).resolve()), "sha256": file_sha256(Path(finetune))}
+        finetuned_from = {"path": _portable(Path(finetune)), "sha256": file_sha256(Path(finetune))}
     return Trainer(cfg, out, rank, device, command, model, finetuned_from)
 
 

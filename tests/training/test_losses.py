@@ -139,7 +139,35 @@ def test_compute_loss_each_model_backpropagates(name: str, weights: dict, parts:
 def test_loss_names_reject_wrong_terms() -> None:
     with pytest.raises(ValueError, match="does not apply"):
         L.loss_part_names("seed_regression", {"comp": 1.0})
+    with pytest.raises(ValueError, match="does not apply"):
+        L.loss_part_names("gskey", {"l1": 1.0, "anchor": 1.0})  # no colour-evidence gate
     with pytest.raises(ValueError, match="unknown loss"):
         L.loss_part_names("gskey", {"sad": 1.0})
     with pytest.raises(ValueError, match="zero"):
         L.loss_part_names("gskey", {"l1": 0.0})
+
+
+def test_anchor_holds_alpha_where_the_gate_is_shut_and_frees_it_where_open() -> None:
+    """Left half: the screen's own colour (gate shut); right half: a red subject (gate open)."""
+    model = build_model("gskey3", gate="ratio")
+    screen = torch.tensor([0.2, 0.7, 0.25]).view(1, 3, 1, 1).expand(1, 3, 8, 8).clone()
+    plate = screen.clone()
+    plate[:, :, :, 4:] = torch.tensor([0.7, 0.3, 0.2]).view(1, 3, 1, 1)
+    gate = model.evidence(plate, screen).gate
+    assert float(gate[..., :4].max()) == 0.0 and float(gate[..., 4:].min()) == 1.0
+    teacher = torch.full((1, 1, 8, 8), 0.5)
+    batch = {"alpha": teacher, "teacher_alpha": teacher, "anchor_mask": L.anchor_mask(gate, teacher)}
+
+    def anchor(student: torch.Tensor) -> float:
+        return float(L.compute_loss("gskey3", (student, screen), batch, {"anchor": 1.0})[1]["anchor"])
+
+    assert anchor(teacher.clone()) == 0.0
+    raised_on_screen = teacher.clone()
+    raised_on_screen[..., :4] += 0.3
+    assert anchor(raised_on_screen) == pytest.approx(0.15)
+    raised_on_subject = teacher.clone()
+    raised_on_subject[..., 4:] += 0.3
+    assert anchor(raised_on_subject) == 0.0
+    opaque = torch.ones_like(teacher)  # the teacher's confident subject is held too, gate open or not
+    batch.update(teacher_alpha=opaque, anchor_mask=L.anchor_mask(gate, opaque))
+    assert anchor(opaque - 0.2) == pytest.approx(0.2)

@@ -101,6 +101,24 @@ def test_finetune_from_checkpoint_on_keyed_frames(tmp_path: Path) -> None:
     assert main(["--finetune", str(base / "last.pt"), "--out", str(tmp_path / "x")]) == 2  # needs --data
 
 
+def test_anchor_fine_tune_holds_to_its_frozen_start_and_needs_it(tmp_path: Path, capsys) -> None:
+    base = tmp_path / "base"
+    assert main(["--config", "gskey3", "--out", str(base), "--steps", "1", *TINY]) == 0
+    out = tmp_path / "anchored"
+    args = ["--config", "gskey3", "--out", str(out), *TINY, "--set", "loss.anchor=2"]
+    assert main([*args, "--steps", "1"]) == 2  # no teacher without --finetune
+    assert "--finetune" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--finetune", str(base / "last.pt"), "--steps", "2"]) == 0
+    rows = _rows(out)
+    assert float(rows[0]["anchor"]) == 0.0  # the first step's student is the teacher
+    assert np.isfinite(float(rows[1]["anchor"]))
+    (base / "last.pt").write_bytes(b"changed")
+    capsys.readouterr()
+    assert main(["--out", str(out), "--resume", "--steps", "3"]) == 2  # the teacher must be unchanged
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "teacher" in err[0], err
+
+
 def test_config_overrides_are_typed_and_checked(tmp_path: Path) -> None:
     cfg = C.load_config("gskey", ["optim.lr=3e-4", "train.amp=bf16", "model.kwargs.c1=8", "loss.l1=2"])
     assert cfg["optim"]["lr"] == 3e-4 and cfg["train"]["amp"] == "bf16"
