@@ -14,6 +14,8 @@ Writes EXR plates (linear half, zip) into a temporary folder, then measures per 
   vs classic  neural end to end / classic end to end (the CPU budget: at most 2x): the median
               of the back-to-back pairs' ratios, so a shared machine's drift between passes
               (seconds long) moves both sides of a pair alike
+  --classic-form max  measures the classic keyer's "max" form (Keylight's, cheaper: no look
+              around the pixel) instead of its default "local" form, the stricter reference
 Prints a Markdown table for the README. Medians over the frames and passes of one run.
 """
 
@@ -31,6 +33,8 @@ import numpy as np
 
 from gsrender.engine import allocator
 from gsrender.engine.backends import create_backend
+from gsrender.engine.backends.classic import ClassicBackend
+from gsrender.engine.classic_keyer import FORMS
 from gsrender.engine.image_io import read_frame
 from gsrender.engine.image_write import write_frame
 from gsrender.engine.keyer import infer_frame, prepare_frame
@@ -52,7 +56,14 @@ def synthetic_plate(h: int, w: int, seed: int) -> np.ndarray:
 
 
 def bench_size(
-    width: int, height: int, frames: int, model: str | None, threads: int, root: Path, repeats: int = 3
+    width: int,
+    height: int,
+    frames: int,
+    model: str | None,
+    threads: int,
+    root: Path,
+    repeats: int = 3,
+    classic_form: str = "local",
 ) -> dict:
     src = root / f"in_{width}x{height}"
     src.mkdir()
@@ -85,7 +96,7 @@ def bench_size(
         write_frame(out / f"w.{i}.exr", rgba, ["R", "G", "B", "A"], None, dtype="half")
         write_t.append(time.perf_counter() - t)
 
-    classic = create_backend(keyer="classic")
+    classic = ClassicBackend(classic_form)
     walls, classic_walls = [], []
     for r in range(repeats):  # back-to-back pairs: machine drift hits both keyers of a pair
         walls.append(_end_to_end(refs, backend, root / f"o{r}_{width}x{height}"))
@@ -124,6 +135,9 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--repeats", type=int, default=3, help="neural/classic end-to-end pairs per size")
+    p.add_argument(
+        "--classic-form", choices=FORMS, default="local", help="the classic keyer's form to compare with"
+    )
     args = p.parse_args()
     if args.frames < 1 or args.repeats < 1:
         p.error("--frames and --repeats must be at least 1")
@@ -132,12 +146,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gsrender-bench-") as tmp:
         for size in args.sizes.split(","):
             w, h = (int(v) for v in size.split("x"))
-            rows.append(bench_size(w, h, args.frames, args.model, args.threads, Path(tmp), args.repeats))
+            rows.append(
+                bench_size(
+                    w, h, args.frames, args.model, args.threads, Path(tmp), args.repeats, args.classic_form
+                )
+            )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.processor() or platform.system()}; "
         f"frames per size: {args.frames}; end-to-end passes per keyer: {args.repeats}; "
-        "EXR half zip in and out"
+        f"EXR half zip in and out; classic keyer form: {args.classic_form}"
     )
     print(
         "| size | end to end s/frame | model s/frame | read s/frame | write s/frame | overlap "

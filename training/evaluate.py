@@ -196,15 +196,21 @@ class OnnxPredictor:
 
 
 class ClassicPredictor:
-    """The classic colour-difference keyer on the linear plate and the smooth screen guide."""
+    """The classic keyer through the engine's classic backend, tiles and all: it keys what
+    `--keyer classic` keys (the bounded encoding, so an HDR plate's highlights clip as they do
+    in a render). The screen colour output is None: the unmix uses the screen guide."""
 
     label = "classic"
 
-    def __call__(self, s: EvalSample) -> tuple[np.ndarray, np.ndarray | None]:
-        from gsrender.engine.classic_keyer import classic_key
+    def __init__(self) -> None:
+        from gsrender.engine.backends.classic import ClassicBackend
 
-        est = s.frame.screen
-        return classic_key(s.frame.plate_lin, est.smooth, est.colour, channel=est.channel), None
+        self.backend = ClassicBackend()
+
+    def __call__(self, s: EvalSample) -> tuple[np.ndarray, np.ndarray | None]:
+        from gsrender.engine.keyer import infer_frame
+
+        return infer_frame(s.frame, self.backend)[0], None
 
 
 PEERS = ("blender",)  # other keyers scored beside ours (gsrender.training.peers)
