@@ -57,8 +57,14 @@ RATIO_GATE_WIDTH = 0.15  # ... and over which the gate opens fully ("ratio" gate
 RATIO_FLOOR = 1e-3  # linear: the screen channel never divides below this (near-black pixels)
 GATES = ("sum", "ratio")  # the gate kinds a CorrectingKeyer takes (model.kwargs.gate)
 DETAILS = ("bilinear", "guided")  # model.kwargs.detail (GsKeyNet3's upsampling of its correction)
-STRENGTHS = ("max", "weighted")  # screen strength forms (model.kwargs.strength), see _strength_of
+STRENGTHS = ("max", "weighted", "local")  # evidence forms (model.kwargs.strength), see colour_evidence
 RB_WEIGHT = 0.5  # the "weighted" strength's weight of each other channel (IBK's default)
+LOCAL_RADIUS = 8  # "local": the square (2 * radius + 1 pixels) the foreground's strength is taken over
+LOCAL_OPAQUE = 0.95  # ... from the pixels whose "max" key is at least this (solid subject)
+LOCAL_FULL = 0.5  # ... trusted fully where at least this share of the square is solid subject
+LOCAL_FG_CAP = 0.5  # ... and never more than this share of the local screen's strength
+LOCAL_HUE_WIDTH = 0.1  # ... held opaque from this lead of another channel over the screen channel
+LEAD_FLOOR = 1e-6  # linear: the brightest channel never divides below this (black pixels)
 EDGE_RADIUS = 3  # clip_edges: the flatness square's radius (engine/edge_clip.py, Blender's default)
 EDGE_TOLERANCE = 0.1  # ... and the key range below which a pixel is flat
 EVIDENCE_CHANNELS = 8  # the trunk's input: plate (3), screen (3), colour-difference key, gate
@@ -164,10 +170,11 @@ class ColourEvidence(NamedTuple):
     plate: Channels  # aligned plate channels, network encoding
     screen: Channels  # aligned screen guide channels
     screen_input: torch.Tensor  # the screen guide as given (unaligned, 3 channels)
-    raw: torch.Tensor  # unclipped colour-difference key
+    raw: torch.Tensor  # unclipped key of the chosen strength form (the clip starts from it)
     key: torch.Tensor  # the colour-difference key in [0, 1] (clipped as colour_evidence was asked)
     gate: torch.Tensor  # how far alpha may be raised (0 on the local screen's colour)
     start: torch.Tensor  # the key the correction starts from: ``key``, or clipped only where flat
+    subject: torch.Tensor  # the unclipped key the hold rules read (``raw``; the "max" key for "local")
 
     def features(self) -> torch.Tensor:
         """The trunk's input: plate, screen, key, gate (8 channels)."""
@@ -187,6 +194,56 @@ def _strength_of(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, strength: st
     if strength == "weighted":
         return g - (r + b) * RB_WEIGHT
     return g - torch.maximum(r, b)
+
+
+def _local_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over the (2 * LOCAL_RADIUS + 1) square, counting only pixels inside the frame (a tile
+    stopping at the frame edge agrees with the whole frame). Two 1-D poolings: the in-frame count
+    of a square is the product of its row and column counts, and each pass is 17 adds, not 289."""
+    k, r = 2 * LOCAL_RADIUS + 1, LOCAL_RADIUS
+    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
+    return F.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
+
+
+def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, torch.Tensor]:
+    """The "local" key (unclipped) and the "max" key it starts from (green-aligned linear channels).
+
+    The strength is the Keying node's, s = (g - v) * |1 - v| with v = (r + b) / 2 (screen balance
+    0.5): a brown or blond strand has little of it, so it is not keyed as more than its coverage.
+    The key is (s_screen - s) / (s_screen - s_fg), where s_fg is the mean strength of the solid
+    subject (max key >= LOCAL_OPAQUE) within LOCAL_RADIUS, at most LOCAL_FG_CAP * s_screen: a strand
+    of a greenish subject is keyed against that subject's colour, not against black. Where the
+    square holds little solid subject the key fades to the plain 1 - s / s_screen. Where another
+    channel leads the screen channel (cyan, yellow, skin) the key is held towards 1 over
+    LOCAL_HUE_WIDTH of that lead. No selects: the solid mask is a comparison cast to 0/1 and every
+    blend a multiply-add (ONNX Runtime's CPU kernels run selects as extra full passes).
+    """
+    (pr, pg, pb), (sr, sg, sb) = plate_lin, screen_lin
+    s_max = torch.clamp(sg - torch.maximum(sr, sb), min=STRENGTH_FLOOR)
+    k_max = 1.0 - (pg - torch.maximum(pr, pb)) / s_max
+
+    def strength(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        v = (r + b) * RB_WEIGHT
+        return (g - v) * torch.abs(1.0 - v)
+
+    s_screen = torch.clamp(strength(sr, sg, sb), min=STRENGTH_FLOOR)
+    s_plate = strength(pr, pg, pb)
+    solid = (k_max >= LOCAL_OPAQUE).to(k_max.dtype)
+    share = _local_mean(solid)
+    s_fg = _local_mean(solid * s_plate) / torch.clamp(share, min=1e-6)
+    s_fg = torch.minimum(s_fg, LOCAL_FG_CAP * s_screen)
+    corrected = (s_screen - s_plate) / (s_screen - s_fg)
+    plain = 1.0 - s_plate / s_screen
+    conf = torch.clamp(share * (1.0 / LOCAL_FULL), 0.0, 1.0)
+    raw = plain + conf * (corrected - plain)
+    other = torch.maximum(pr, pb)
+    lead = (other - pg) / torch.clamp(torch.maximum(other, pg), min=LEAD_FLOOR)
+    return torch.maximum(raw, torch.clamp(lead * (1.0 / LOCAL_HUE_WIDTH), 0.0, 1.0)), k_max
+
+
+def evidence_radius(rules: KeyRules | None) -> int:
+    """How far the colour evidence reaches beyond its pixel: LOCAL_RADIUS for "local", else 0."""
+    return LOCAL_RADIUS if rules is not None and rules.strength == "local" else 0
 
 
 def flatness(key: torch.Tensor) -> torch.Tensor:
@@ -212,7 +269,8 @@ def colour_evidence(
 
     clip (black, white): the raw key at or below black is 0, at or above white 1, linear between:
     the classic keyer's screen and core clean-up (its defaults are 0.05 and 0.95). (0, 1) is the
-    plain clamp. strength: see _strength_of. clip_edges: the key the correction starts from is
+    plain clamp. strength: "max" or "weighted" (see _strength_of) or "local" (see local_key; it
+    reaches LOCAL_RADIUS pixels, see evidence_radius). clip_edges: the key the correction starts from is
     clipped only where the key is flat (faint strands and soft edges keep the plain key); the
     trunk still sees the clipped key. The arithmetic is screen_aligned, srgb_to_linear,
     raw_colour_difference and the gate functions above, per channel (tests check they agree).
@@ -223,8 +281,11 @@ def colour_evidence(
     s = _aligned_channels(screen, blue, green)
     pl = tuple(srgb_to_linear(c) for c in p)
     sl = tuple(srgb_to_linear(c) for c in s)
-    ref = torch.clamp(_strength_of(*sl, strength), min=STRENGTH_FLOOR)
-    raw = 1.0 - _strength_of(*pl, strength) / ref
+    if strength == "local":
+        raw, subject = local_key(pl, sl)
+    else:
+        ref = torch.clamp(_strength_of(*sl, strength), min=STRENGTH_FLOOR)
+        raw = subject = 1.0 - _strength_of(*pl, strength) / ref
     if gate == "ratio":
         g = ratio_gate(pl, sl)
     else:
@@ -236,7 +297,7 @@ def colour_evidence(
     if clip_edges and clip != (0.0, 1.0):
         plain = torch.clamp(raw, 0.0, 1.0)
         start = plain + flatness(plain) * (key - plain)
-    return ColourEvidence(blue, p, s, screen, raw, key, g, start)
+    return ColourEvidence(blue, p, s, screen, raw, key, g, start, subject)
 
 
 def corrected_key(
@@ -264,9 +325,9 @@ def corrected_key(
     delta, bg_o = o if isinstance(o, tuple) else (o[:, :1], None)
     lower = F.relu(-delta)
     if hold_subject:
-        lower = lower * torch.clamp((1.0 + HOLD_WIDTH - ev.raw) * (1.0 / HOLD_WIDTH), 0.0, 1.0)
+        lower = lower * torch.clamp((1.0 + HOLD_WIDTH - ev.subject) * (1.0 / HOLD_WIDTH), 0.0, 1.0)
     if hold_clear:
-        near_opaque = torch.clamp((ev.raw - CLEAR_FROM) * (1.0 / CLEAR_WIDTH), 0.0, 1.0)
+        near_opaque = torch.clamp((ev.subject - CLEAR_FROM) * (1.0 / CLEAR_WIDTH), 0.0, 1.0)
         lower = lower * (1.0 - ev.gate * near_opaque)
     if hold_detail:
         lower = lower * (1.0 - ev.gate)
@@ -406,5 +467,5 @@ class GsKeyNet2(CorrectingKeyer):
 
 
 def receptive_radius(model: GsKeyNet2 | None = None) -> int:
-    """The trunk is GsKeyNet's; the colour evidence is per pixel and adds nothing."""
-    return _gskey_radius()
+    """The trunk is GsKeyNet's over the colour evidence, which is per pixel except "local"'s square."""
+    return _gskey_radius() + evidence_radius(None if model is None else model.rules)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .gskey import _up
-from .gskey2 import ColourEvidence, CorrectingKeyer, KeyRules
+from .gskey2 import ColourEvidence, CorrectingKeyer, KeyRules, evidence_radius
 
 GUIDED_EPS = 1e-3  # the guided upsampling's regulariser (key variance units): flat key -> plain upsample
 
@@ -93,6 +93,8 @@ def receptive_radius(model: GsKeyNet3 | None = None) -> int:
     upsample one half-resolution pixel (2 full-resolution pixels). The guided upsampling's two
     3x3 means at half resolution add 4 full-resolution pixels; the clip_edges flatness square
     (engine/edge_clip.py's radius 3) lies on the per-pixel path, beside the trunk, and is shorter.
+    The "local" evidence's square (LOCAL_RADIUS) lies before the trunk and adds its radius.
     """
     guided = model is not None and model.rules.detail == "guided"
-    return 61 + 8 + 4 + 4 + 2 + 2 + 2 + (4 if guided else 0)
+    local = evidence_radius(None if model is None else model.rules)
+    return 61 + 8 + 4 + 4 + 2 + 2 + 2 + (4 if guided else 0) + local

@@ -17,9 +17,12 @@ from gsrender.export import onnx_export as E
 from gsrender.models.networks import build_model
 from gsrender.models.networks.gskey2 import (
     GATES,
+    LOCAL_RADIUS,
+    STRENGTHS,
     channels,
     colour_difference,
     colour_evidence,
+    local_key,
     ratio_gate,
     raw_colour_difference,
     screen_aligned,
@@ -270,7 +273,7 @@ EDGE_RULES = {
 
 
 def test_an_unknown_strength_or_detail_is_refused() -> None:
-    with pytest.raises(ValueError, match="model.kwargs.strength must be one of max, weighted, got 'ibk'"):
+    with pytest.raises(ValueError, match="strength must be one of max, weighted, local, got 'ibk'"):
         build_model("gskey3", strength="ibk")
     with pytest.raises(ValueError, match="model.kwargs.detail must be one of bilinear, guided"):
         build_model("gskey3", detail="bicubic")
@@ -392,4 +395,130 @@ def test_edge_rules_export_and_tile_like_the_untiled_key(tmp_path: Path) -> None
     path = E.export_onnx(tmp_path / "c.pt", tmp_path / "edges.onnx", overrides=["model.kwargs.detail=guided"])
     assert E.validate_onnx(model, path, plates=1, plate_size=64)["ok"]
     assert "model.kwargs.detail=guided" in E.read_metadata(path)["gsrender.export_overrides"]
+    _assert_tiles_assemble_to_the_untiled_key(path)
+
+
+def _local_reference(p: np.ndarray, sc: np.ndarray) -> np.ndarray:
+    """The "local" key in numpy (H, W, 3 green-aligned linear): Keying-node strength, the solid
+    subject's strength over a 17x17 square counted inside the frame, the blend and the hue hold."""
+    from scipy import ndimage
+
+    def s_w(x: np.ndarray) -> np.ndarray:
+        v = 0.5 * (x[..., 0] + x[..., 2])
+        return (x[..., 1] - v) * np.abs(1 - v)
+
+    def s_m(x: np.ndarray) -> np.ndarray:
+        return x[..., 1] - np.maximum(x[..., 0], x[..., 2])
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        count = ndimage.uniform_filter(np.ones_like(x), 17, mode="constant")
+        return ndimage.uniform_filter(x, 17, mode="constant") / count
+
+    k_max = 1 - s_m(p) / np.maximum(s_m(sc), 0.01)
+    s_s, s_i = np.maximum(s_w(sc), 0.01), s_w(p)
+    solid = (k_max >= 0.95).astype(np.float32)
+    share = mean(solid)
+    s_f = np.minimum(mean(solid * s_i) / np.maximum(share, 1e-6), 0.5 * s_s)
+    conf = np.clip(share / 0.5, 0, 1)
+    raw = conf * (s_s - s_i) / (s_s - s_f) + (1 - conf) * (1 - s_i / s_s)
+    lead = (np.maximum(p[..., 0], p[..., 2]) - p[..., 1]) / np.maximum(p.max(axis=-1), 1e-6)
+    return np.maximum(raw, np.clip(lead / 0.1, 0, 1))
+
+
+def test_the_local_key_is_the_reference_arithmetic() -> None:
+    """Random subject patches, a strand and a screen with falloff: the torch key equals the numpy
+    reference everywhere, frame edges included (the square's mean counts only pixels inside)."""
+    rng = np.random.default_rng(0)
+    screen = np.array([0.08, 0.5, 0.1], np.float32) * rng.uniform(0.8, 1.1, (40, 50, 1)).astype(np.float32)
+    plate = screen.copy()
+    plate[10:30, 0:25] = rng.uniform(0, 1, (20, 25, 3))
+    plate[0:12, 40:50] = [0.3, 0.24, 0.1]
+    plate[5:35, 30] = 0.5 * np.array([0.3, 0.2, 0.1]) + 0.5 * screen[5:35, 30]
+
+    def torch_channels(x: np.ndarray) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].split(1, dim=1))
+
+    raw, k_max = local_key(torch_channels(plate), torch_channels(screen))
+    np.testing.assert_allclose(raw[0, 0].numpy(), _local_reference(plate, screen), atol=1e-5, rtol=0)
+    p_t, s_t = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None] for x in (plate, screen))
+    assert torch.equal(k_max, raw_colour_difference(p_t, s_t))
+
+
+@pytest.mark.parametrize("coverage", [0.5, 0.7])
+def test_the_local_key_gives_a_brown_strand_beside_its_root_its_coverage(coverage: float) -> None:
+    """A brown strand (red above green) over the screen, 3 px from its opaque root: the "max" key
+    counts it well above its coverage, the weighted one well below, the local one (its root's
+    strength subtracted) within 0.015."""
+    from gsrender.engine.encoding import encode_for_network
+
+    brown = np.array([0.30, 0.24, 0.10], np.float32)
+    screen = np.array([0.08, 0.5, 0.1], np.float32)
+    lin = np.broadcast_to(screen, (48, 48, 3)).copy()
+    lin[:, :21] = brown
+    lin[:, 24] = coverage * brown + (1 - coverage) * screen
+    plate = torch.from_numpy(encode_for_network(lin))[None]
+    guide = torch.from_numpy(encode_for_network(np.broadcast_to(screen, (48, 48, 3)).copy()))[None]
+    key = {f: colour_evidence(plate, guide, "ratio", strength=f).key[0, 0, 20, 24].item() for f in STRENGTHS}
+    assert abs(key["local"] - coverage) < 0.015
+    assert key["max"] > coverage + 0.04
+    assert key["weighted"] < coverage - 0.04
+
+
+def test_the_local_key_holds_a_cyan_subject_opaque() -> None:
+    """A cyan subject (blue above green): its Keying-node strength is well above 0, so the weighted
+    key leaves it a quarter transparent; the local key's hue hold keeps it opaque, and the screen
+    around it stays 0."""
+    from gsrender.engine.encoding import encode_for_network
+
+    screen = np.array([0.08, 0.5, 0.1], np.float32)
+    lin = np.broadcast_to(screen, (48, 48, 3)).copy()
+    lin[10:38, 10:38] = [0.05, 0.4, 0.5]
+    plate = torch.from_numpy(encode_for_network(lin))[None]
+    guide = torch.from_numpy(encode_for_network(np.broadcast_to(screen, (48, 48, 3)).copy()))[None]
+    local = colour_evidence(plate, guide, "ratio", (0.05, 0.95), strength="local").key[0, 0]
+    weighted = colour_evidence(plate, guide, "ratio", (0.05, 0.95), strength="weighted").key[0, 0]
+    assert float(local[10:38, 10:38].min()) == 1.0
+    assert float(weighted[10:38, 10:38].max()) < 0.8
+    assert float(local[:, :8].max()) == 0.0 and float(local[:, 40:].max()) == 0.0
+
+
+@pytest.mark.parametrize("name", KEYERS)
+def test_with_the_local_key_hold_subject_still_holds_plain_subject(name: str) -> None:
+    """The local key is near 1 inside any solid subject (its own strength is the reference), so the
+    hold rules read the "max" key: skin (red well above green) keeps alpha 1 under a correction that
+    lowers everything."""
+    from gsrender.engine.encoding import encode_for_network
+
+    model = _random_model(name, gate="ratio", strength="local", hold_subject=True)
+    with torch.no_grad():
+        model.h_out.weight.zero_()
+        model.h_out.bias.copy_(torch.tensor([-0.5, 0.0, 0.0, 0.0]))
+    screen = np.array([0.08, 0.5, 0.1], np.float32)
+    lin = np.broadcast_to(screen, (64, 64, 3)).copy()
+    lin[16:48, 16:48] = [0.5, 0.3, 0.2]
+    plate = torch.from_numpy(encode_for_network(lin))[None]
+    guide = torch.from_numpy(encode_for_network(np.broadcast_to(screen, (64, 64, 3)).copy()))[None]
+    with torch.no_grad():
+        alpha = model(plate, guide)[0][0, 0]
+        ev = model.evidence(plate, guide)
+    assert float(ev.raw[0, 0, 20:44, 20:44].max()) < 1.1  # the local key alone would not hold it
+    assert float(alpha[20:44, 20:44].min()) == 1.0
+
+
+def test_the_local_key_exports_and_tiles_like_the_untiled_key(tmp_path: Path) -> None:
+    """The shipped export options with strength=local: torch and ONNX agree, the halo covers the
+    local square on top of the trunk and the guided upsampling (tiles assemble within 1e-4)."""
+    from gsrender.models.networks import receptive_radius
+
+    cfg = C.load_config("gskey3_ratio")
+    cfg["model"]["kwargs"].update(gate="ratio", clip_black=0.05, clip_white=0.95, detail="guided")
+    model = _random_model("gskey3", **cfg["model"]["kwargs"])
+    local = _random_model("gskey3", **cfg["model"]["kwargs"], strength="local")
+    assert receptive_radius(local) == receptive_radius(model) + LOCAL_RADIUS
+    torch.save(
+        {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, tmp_path / "c.pt"
+    )
+    path = E.export_onnx(tmp_path / "c.pt", tmp_path / "l.onnx", overrides=["model.kwargs.strength=local"])
+    assert E.validate_onnx(local, path, plates=1, plate_size=64)["ok"]
+    assert "model.kwargs.strength=local" in E.read_metadata(path)["gsrender.export_overrides"]
     _assert_tiles_assemble_to_the_untiled_key(path)
