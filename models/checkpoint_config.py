@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {
         "name": "gskey",
         "kwargs": {},  # passed to build_model(name, **kwargs); free-form
+        "teacher_kwargs": {},  # loss.anchor's teacher: these over kwargs (e.g. the shipped evidence form)
     },
     "data": {
         "kind": "synthetic",  # synthetic | paired
@@ -72,12 +73,13 @@ DEFAULTS: dict[str, Any] = {
         "comp": 0.0,
         "bg": 0.0,
         "anchor": 0.0,  # hold alpha at the --finetune weights where the gate is shut (training.losses)
+        "anchor_opaque": 0.99,  # ... and where the teacher's alpha is at least this (opaque subject)
         "mse": 0.0,
         "ce": 0.0,
     },
 }
 
-_FREE_FORM = {("model", "kwargs")}
+_FREE_FORM = {("model", "kwargs"), ("model", "teacher_kwargs")}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], path: tuple[str, ...] = ()) -> None:
@@ -203,6 +205,8 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ValueError("data.crop and data.val_size must be multiples of 8 (the network stride)")
     if len(o["betas"]) != 2:
         raise ValueError("optim.betas must have two values")
+    if not 0.0 < cfg["loss"]["anchor_opaque"] <= 1.0:
+        raise ValueError(f"loss.anchor_opaque must be in (0, 1], got {cfg['loss']['anchor_opaque']}")
 
 
 def config_json(cfg: dict[str, Any]) -> str:

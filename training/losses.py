@@ -34,9 +34,11 @@ COMP_CLIP = (-1.0, 4.0)
 
 # Every weight a config may set; a weight of 0 skips the term entirely.
 LOSS_TERMS = ("l1", "lap", "grad", "comp", "bg", "anchor", "mse", "ce")
+LOSS_SETTINGS = ("anchor_opaque",)  # [loss] keys that are not weights: how a term is computed
 # The keyers with a colour-evidence gate (CorrectingKeyer.evidence), which the anchor term needs.
 GATED = ("gskey2", "gskey3")
-# Teacher alpha from which a pixel counts as confident opaque subject for the anchor term.
+# Teacher alpha from which a pixel counts as confident opaque subject for the anchor term
+# (the default of loss.anchor_opaque).
 ANCHOR_OPAQUE = 0.99
 
 
@@ -167,9 +169,11 @@ def bg_l1(
     return _masked_mean(err, w)
 
 
-def anchor_mask(gate: torch.Tensor, teacher_alpha: torch.Tensor) -> torch.Tensor:
-    """Where the anchor holds (0..1): the gate shut (1 - gate), or the teacher confidently opaque."""
-    return torch.maximum(1.0 - gate, (teacher_alpha >= ANCHOR_OPAQUE).to(gate.dtype))
+def anchor_mask(
+    gate: torch.Tensor, teacher_alpha: torch.Tensor, opaque: float = ANCHOR_OPAQUE
+) -> torch.Tensor:
+    """Where the anchor holds (0..1): the gate shut (1 - gate), or the teacher's alpha >= opaque."""
+    return torch.maximum(1.0 - gate, (teacher_alpha >= opaque).to(gate.dtype))
 
 
 def anchor_l1(pred: torch.Tensor, teacher_alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -207,7 +211,7 @@ def loss_part_names(model_name: str, weights: Mapping[str, float]) -> list[str]:
     allowed = {**keyers, "seed_regression": {"mse"}, "seed_classifier": {"ce"}}
     if model_name not in allowed:
         raise ValueError(f"unknown model '{model_name}'")
-    unknown = set(weights) - set(LOSS_TERMS)
+    unknown = set(weights) - set(LOSS_TERMS) - set(LOSS_SETTINGS)
     if unknown:
         raise ValueError(f"unknown loss terms {sorted(unknown)}; known: {', '.join(LOSS_TERMS)}")
     names = []

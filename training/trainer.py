@@ -175,7 +175,8 @@ class Trainer:
         """The fine-tune's starting weights, frozen (loaded once): what loss.anchor holds alpha to."""
         if self.teacher is None:
             path = teacher_path(self.finetuned_from)
-            teacher = build_model(self.name, **dict(self.cfg["model"]["kwargs"])).to(self.device)
+            kwargs = {**self.cfg["model"]["kwargs"], **self.cfg["model"]["teacher_kwargs"]}
+            teacher = build_model(self.name, **kwargs).to(self.device)
             teacher.load_state_dict(load_checkpoint(path)["model"])
             self.teacher = teacher.eval().requires_grad_(False)
         return self.teacher
@@ -186,7 +187,7 @@ class Trainer:
         with torch.no_grad():
             gate = teacher.evidence(batch["plate"], batch["screen"]).gate.float()
             batch["teacher_alpha"] = teacher(batch["plate"], batch["screen"])[0].float()
-        batch["anchor_mask"] = anchor_mask(gate, batch["teacher_alpha"])
+        batch["anchor_mask"] = anchor_mask(gate, batch["teacher_alpha"], self.cfg["loss"]["anchor_opaque"])
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue from a last.pt: weights, optimiser, schedule, scaler, progress and RNG states."""

@@ -60,10 +60,11 @@ DETAILS = ("bilinear", "guided")  # model.kwargs.detail (GsKeyNet3's upsampling 
 STRENGTHS = ("max", "weighted", "local")  # evidence forms (model.kwargs.strength), see colour_evidence
 RB_WEIGHT = 0.5  # the "weighted" strength's weight of each other channel (IBK's default)
 LOCAL_RADIUS = 8  # "local": the square (2 * radius + 1 pixels) the foreground's strength is taken over
-LOCAL_OPAQUE = 0.95  # ... from the pixels whose "max" key is at least this (solid subject)
+LOCAL_OPAQUE = (0.9, 1.0)  # ... from the solid subject: "max" key ramping from the first to the second
 LOCAL_FULL = 0.5  # ... trusted fully where at least this share of the square is solid subject
 LOCAL_FG_CAP = 0.5  # ... and never more than this share of the local screen's strength
-LOCAL_HUE_WIDTH = 0.1  # ... held opaque from this lead of another channel over the screen channel
+LOCAL_MIX = (0.2, 0.4)  # ... and only for a mix of screen and that subject: off their line, / |F - S|
+LOCAL_HOLD = (-0.02, 0.02)  # ... held opaque as another channel's lead over the screen channel grows
 LEAD_FLOOR = 1e-6  # linear: the brightest channel never divides below this (black pixels)
 EDGE_RADIUS = 3  # clip_edges: the flatness square's radius (engine/edge_clip.py, Blender's default)
 EDGE_TOLERANCE = 0.1  # ... and the key range below which a pixel is flat
@@ -205,18 +206,29 @@ def _local_mean(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
 
 
+def _off_the_line(plate: Channels, screen: Channels, subject: Channels) -> torch.Tensor:
+    """Distance of each plate colour from the line through screen and subject colour, / |F - S|."""
+    d = [f - s for f, s in zip(subject, screen, strict=True)]
+    q = [p - s for p, s in zip(plate, screen, strict=True)]
+    dd = torch.clamp(d[0] * d[0] + d[1] * d[1] + d[2] * d[2], min=1e-12)
+    t = (q[0] * d[0] + q[1] * d[1] + q[2] * d[2]) / dd
+    off = [qc - t * dc for qc, dc in zip(q, d, strict=True)]
+    return torch.sqrt((off[0] * off[0] + off[1] * off[1] + off[2] * off[2]) / dd)
+
+
 def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, torch.Tensor]:
     """The "local" key (unclipped) and the "max" key it starts from (green-aligned linear channels).
 
-    The strength is the Keying node's, s = (g - v) * |1 - v| with v = (r + b) / 2 (screen balance
-    0.5): a brown or blond strand has little of it, so it is not keyed as more than its coverage.
-    The key is (s_screen - s) / (s_screen - s_fg), where s_fg is the mean strength of the solid
-    subject (max key >= LOCAL_OPAQUE) within LOCAL_RADIUS, at most LOCAL_FG_CAP * s_screen: a strand
-    of a greenish subject is keyed against that subject's colour, not against black. Where the
-    square holds little solid subject the key fades to the plain 1 - s / s_screen. Where another
-    channel leads the screen channel (cyan, yellow, skin) the key is held towards 1 over
-    LOCAL_HUE_WIDTH of that lead. No selects: the solid mask is a comparison cast to 0/1 and every
-    blend a multiply-add (ONNX Runtime's CPU kernels run selects as extra full passes).
+    The classic keyer's default form (engine/classic_keyer.py, engine/local_foreground.py), the
+    same constants. The strength is the Keying node's, s = (g - v) * (1 - v) with v = (r + b) / 2
+    (screen balance 0.5): a brown or blond strand has little of it, so it is not keyed as more than
+    its coverage. The key is (s_screen - s) / (s_screen - s_fg), where s_fg is the mean strength of
+    the solid subject (a ramp on the max key, LOCAL_OPAQUE) within LOCAL_RADIUS, at most
+    LOCAL_FG_CAP * s_screen, trusted where the square holds solid subject and the pixel's colour lies
+    near the line between screen and that subject (LOCAL_MIX; a black belt beside a red shirt is no
+    such mix); elsewhere the plain 1 - s / s_screen. Where another channel leads the screen channel
+    (cyan, yellow, skin) the key is held towards 1 (LOCAL_HOLD). No selects: every blend is a
+    multiply-add (ONNX Runtime's CPU kernels run selects as extra full passes).
     """
     (pr, pg, pb), (sr, sg, sb) = plate_lin, screen_lin
     s_max = torch.clamp(sg - torch.maximum(sr, sb), min=STRENGTH_FLOOR)
@@ -224,21 +236,29 @@ def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, 
 
     def strength(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         v = (r + b) * RB_WEIGHT
-        return (g - v) * torch.abs(1.0 - v)
+        return (g - v) * (1.0 - torch.clamp(v, max=1.0))
 
     s_screen = torch.clamp(strength(sr, sg, sb), min=STRENGTH_FLOOR)
     s_plate = strength(pr, pg, pb)
-    solid = (k_max >= LOCAL_OPAQUE).to(k_max.dtype)
-    share = _local_mean(solid)
-    s_fg = _local_mean(solid * s_plate) / torch.clamp(share, min=1e-6)
-    s_fg = torch.minimum(s_fg, LOCAL_FG_CAP * s_screen)
+    lo, hi = LOCAL_OPAQUE
+    solid = torch.clamp((k_max - lo) * (1.0 / (hi - lo)), 0.0, 1.0)
+    means = _local_mean(torch.cat([solid, solid * s_plate, solid * pr, solid * pg, solid * pb], 1))
+    share = means[:, 0:1]
+    inv_share = 1.0 / torch.clamp(share, min=1e-6)
+    s_fg = torch.minimum(means[:, 1:2] * inv_share, LOCAL_FG_CAP * s_screen)
+    subject = (means[:, 2:3] * inv_share, means[:, 3:4] * inv_share, means[:, 4:5] * inv_share)
     corrected = (s_screen - s_plate) / (s_screen - s_fg)
     plain = 1.0 - s_plate / s_screen
-    conf = torch.clamp(share * (1.0 / LOCAL_FULL), 0.0, 1.0)
-    raw = plain + conf * (corrected - plain)
+    mix_lo, mix_hi = LOCAL_MIX
+    off = _off_the_line(plate_lin, screen_lin, subject)
+    on_line = torch.clamp((mix_hi - off) * (1.0 / (mix_hi - mix_lo)), 0.0, 1.0)
+    trust = torch.clamp(share * (1.0 / LOCAL_FULL), 0.0, 1.0) * on_line
+    raw = plain + trust * (corrected - plain)
     other = torch.maximum(pr, pb)
     lead = (other - pg) / torch.clamp(torch.maximum(other, pg), min=LEAD_FLOOR)
-    return torch.maximum(raw, torch.clamp(lead * (1.0 / LOCAL_HUE_WIDTH), 0.0, 1.0)), k_max
+    hold_lo, hold_hi = LOCAL_HOLD
+    hold = torch.clamp((lead - hold_lo) * (1.0 / (hold_hi - hold_lo)), 0.0, 1.0)
+    return torch.maximum(raw, hold), k_max
 
 
 def evidence_radius(rules: KeyRules | None) -> int:

@@ -398,36 +398,12 @@ def test_edge_rules_export_and_tile_like_the_untiled_key(tmp_path: Path) -> None
     _assert_tiles_assemble_to_the_untiled_key(path)
 
 
-def _local_reference(p: np.ndarray, sc: np.ndarray) -> np.ndarray:
-    """The "local" key in numpy (H, W, 3 green-aligned linear): Keying-node strength, the solid
-    subject's strength over a 17x17 square counted inside the frame, the blend and the hue hold."""
-    from scipy import ndimage
+def test_the_local_key_is_the_classic_keyers_local_form() -> None:
+    """Random subject patches, a strand and a screen with falloff: the torch key equals the render
+    engine's classic keyer (its default "local" form, unclipped) everywhere, frame edges included
+    (the square's mean counts only pixels inside)."""
+    from gsrender.engine.classic_keyer import classic_key
 
-    def s_w(x: np.ndarray) -> np.ndarray:
-        v = 0.5 * (x[..., 0] + x[..., 2])
-        return (x[..., 1] - v) * np.abs(1 - v)
-
-    def s_m(x: np.ndarray) -> np.ndarray:
-        return x[..., 1] - np.maximum(x[..., 0], x[..., 2])
-
-    def mean(x: np.ndarray) -> np.ndarray:
-        count = ndimage.uniform_filter(np.ones_like(x), 17, mode="constant")
-        return ndimage.uniform_filter(x, 17, mode="constant") / count
-
-    k_max = 1 - s_m(p) / np.maximum(s_m(sc), 0.01)
-    s_s, s_i = np.maximum(s_w(sc), 0.01), s_w(p)
-    solid = (k_max >= 0.95).astype(np.float32)
-    share = mean(solid)
-    s_f = np.minimum(mean(solid * s_i) / np.maximum(share, 1e-6), 0.5 * s_s)
-    conf = np.clip(share / 0.5, 0, 1)
-    raw = conf * (s_s - s_i) / (s_s - s_f) + (1 - conf) * (1 - s_i / s_s)
-    lead = (np.maximum(p[..., 0], p[..., 2]) - p[..., 1]) / np.maximum(p.max(axis=-1), 1e-6)
-    return np.maximum(raw, np.clip(lead / 0.1, 0, 1))
-
-
-def test_the_local_key_is_the_reference_arithmetic() -> None:
-    """Random subject patches, a strand and a screen with falloff: the torch key equals the numpy
-    reference everywhere, frame edges included (the square's mean counts only pixels inside)."""
     rng = np.random.default_rng(0)
     screen = np.array([0.08, 0.5, 0.1], np.float32) * rng.uniform(0.8, 1.1, (40, 50, 1)).astype(np.float32)
     plate = screen.copy()
@@ -439,7 +415,8 @@ def test_the_local_key_is_the_reference_arithmetic() -> None:
         return tuple(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].split(1, dim=1))
 
     raw, k_max = local_key(torch_channels(plate), torch_channels(screen))
-    np.testing.assert_allclose(raw[0, 0].numpy(), _local_reference(plate, screen), atol=1e-5, rtol=0)
+    engine = classic_key(plate, screen, screen[0, 0], form="local", clip_black=0.0, clip_white=1.0, channel=1)
+    np.testing.assert_allclose(np.clip(raw[0, 0].numpy(), 0, 1), engine, atol=1e-4, rtol=0)
     p_t, s_t = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None] for x in (plate, screen))
     assert torch.equal(k_max, raw_colour_difference(p_t, s_t))
 

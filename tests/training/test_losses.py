@@ -168,6 +168,10 @@ def test_anchor_holds_alpha_where_the_gate_is_shut_and_frees_it_where_open() -> 
     raised_on_subject = teacher.clone()
     raised_on_subject[..., 4:] += 0.3
     assert anchor(raised_on_subject) == 0.0
+    # a subject the teacher keys at 0.95 is held from an opaque threshold of 0.9, not at the default
+    near_opaque = torch.full((1, 1, 8, 8), 0.95)
+    assert float(L.anchor_mask(gate, near_opaque)[..., 4:].max()) == 0.0
+    assert float(L.anchor_mask(gate, near_opaque, 0.9)[..., 4:].min()) == 1.0
     opaque = torch.ones_like(teacher)  # the teacher's confident subject is held too, gate open or not
     batch.update(teacher_alpha=opaque, anchor_mask=L.anchor_mask(gate, opaque))
     assert anchor(opaque - 0.2) == pytest.approx(0.2)

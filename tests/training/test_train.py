@@ -119,6 +119,22 @@ def test_anchor_fine_tune_holds_to_its_frozen_start_and_needs_it(tmp_path: Path,
     assert len(err) == 1 and "teacher" in err[0], err
 
 
+def test_the_anchor_teacher_keeps_its_own_evidence_form_and_threshold(tmp_path: Path) -> None:
+    """model.teacher_kwargs: the teacher keys with the shipped evidence while the student learns a
+    new one, so at step one (same weights) the two already differ; loss.anchor_opaque is checked."""
+    base = tmp_path / "base"
+    assert main(["--config", "gskey3", "--out", str(base), "--steps", "1", *TINY]) == 0
+    common = ["--config", "gskey3", *TINY, "--finetune", str(base / "last.pt"), "--steps", "1"]
+    common += ["--set", "loss.anchor=2", "--set", "model.kwargs.strength=local"]
+    common += ["--set", "loss.anchor_opaque=0.9"]
+    assert main([*common, "--out", str(tmp_path / "same")]) == 0
+    assert float(_rows(tmp_path / "same")[0]["anchor"]) == 0.0
+    assert main([*common, "--set", "model.teacher_kwargs.strength=max", "--out", str(tmp_path / "own")]) == 0
+    assert float(_rows(tmp_path / "own")[0]["anchor"]) > 0.0
+    with pytest.raises(ValueError, match="anchor_opaque"):
+        C.load_config("gskey3", ["loss.anchor_opaque=1.5"])
+
+
 def test_config_overrides_are_typed_and_checked(tmp_path: Path) -> None:
     cfg = C.load_config("gskey", ["optim.lr=3e-4", "train.amp=bf16", "model.kwargs.c1=8", "loss.l1=2"])
     assert cfg["optim"]["lr"] == 3e-4 and cfg["train"]["amp"] == "bf16"
