@@ -76,12 +76,38 @@ def subject_corrected_key(
 
     plate, screen: HxWx3 linear plate and clean screen behind it. s_plate, s_screen: their HxW
     screen strengths (s_screen > 0). plain_key: the key that decides which pixels are subject
-    (OPAQUE_KEY).
+    (OPAQUE_KEY). Only the subject's bounding box grown by 2 * RADIUS is filtered: beyond RADIUS
+    from every opaque pixel the estimate has no subject to use and the key is the plain one, so
+    a frame that is mostly screen costs little more than the plain key.
     """
-    lo_key, hi_key = (
-        OPAQUE_KEY  # a ramp, not a threshold: a tiny change in the plate changes the key a little
-    )
+    # a ramp, not a threshold: a tiny change in the plate changes the key a little
+    lo_key, hi_key = OPAQUE_KEY
     opaque = np.clip((plain_key - np.float32(lo_key)) * np.float32(1.0 / (hi_key - lo_key)), 0.0, 1.0)
+    plain = (1.0 - s_plate / s_screen).astype(np.float32, copy=False)
+    rows = np.flatnonzero(opaque.any(axis=1))
+    if rows.size == 0:
+        return plain
+    cols = np.flatnonzero(opaque.any(axis=0))
+    reach = 2 * RADIUS + 1
+    h, w = plain.shape
+    win = (
+        slice(max(int(rows[0]) - reach, 0), min(int(rows[-1]) + reach + 1, h)),
+        slice(max(int(cols[0]) - reach, 0), min(int(cols[-1]) + reach + 1, w)),
+    )
+    out = plain.copy()
+    out[win] = _corrected(plate[win], screen[win], s_plate[win], s_screen[win], opaque[win], plain[win])
+    return out
+
+
+def _corrected(
+    plate: np.ndarray,
+    screen: np.ndarray,
+    s_plate: np.ndarray,
+    s_screen: np.ndarray,
+    opaque: np.ndarray,
+    plain: np.ndarray,
+) -> np.ndarray:
+    """subject_corrected_key inside its window (module docstring)."""
     means = box_mean(
         np.concatenate([opaque[..., None], (opaque * s_plate)[..., None], opaque[..., None] * plate], -1)
     )
@@ -90,7 +116,6 @@ def subject_corrected_key(
     s_subject = np.minimum(means[..., 1] * inv_share, np.float32(MAX_SUBJECT_SHARE) * s_screen)
     subject = means[..., 2:] * inv_share[..., None]
     corrected = (s_screen - s_plate) / (s_screen - s_subject)
-    plain = 1.0 - s_plate / s_screen
     lo, hi = MIX_TOLERANCE
     on_line = np.clip(
         (np.float32(hi) - _off_the_line(plate, screen, subject)) * np.float32(1.0 / (hi - lo)), 0, 1

@@ -73,6 +73,26 @@ def test_a_black_belt_beside_a_red_shirt_stays_opaque() -> None:
     np.testing.assert_array_equal(alpha[:, 24:], 0.0)
 
 
+def test_the_subject_window_changes_nothing() -> None:
+    """Only the subject's box grown by 2 * RADIUS is filtered: the key equals the whole-frame filter."""
+    from gsrender.engine import local_foreground as lf
+
+    rng = np.random.default_rng(5)
+    h, w = 90, 120
+    plate = _fill(GREEN, h, w) * rng.uniform(0.9, 1.1, (h, w, 1)).astype(np.float32)
+    plate[40:50, 60:75] = [0.45, 0.25, 0.15]
+    plate[45, 75:95] = 0.5 * np.float32([0.45, 0.25, 0.15]) + 0.5 * GREEN
+    screen = _fill(GREEN, h, w)
+    s_plate = plate[..., 1] - 0.5 * (plate[..., 0] + plate[..., 2])
+    s_screen = screen[..., 1] - 0.5 * (screen[..., 0] + screen[..., 2])
+    plain_max = 1.0 - (plate[..., 1] - np.maximum(plate[..., 0], plate[..., 2])) / 0.48
+    opaque = np.clip((plain_max - 0.9) / 0.1, 0.0, 1.0).astype(np.float32)
+    windowed = lf.subject_corrected_key(plate, screen, s_plate, s_screen, plain_max)
+    whole = lf._corrected(plate, screen, s_plate, s_screen, opaque, 1.0 - s_plate / s_screen)
+    np.testing.assert_allclose(windowed, whole, atol=1e-6)
+    assert np.abs(windowed - (1.0 - s_plate / s_screen)).max() > 0.01  # the correction is there
+
+
 def test_box_mean_counts_only_pixels_inside_the_frame() -> None:
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 1, (9, 13)).astype(np.float32)
