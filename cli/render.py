@@ -246,6 +246,8 @@ def _check_model_option(args: argparse.Namespace) -> None:
 
     if args.backend not in BACKENDS:
         raise UsageError(None, f"unknown backend '{args.backend}' ({', '.join(BACKENDS)})")
+    if args.keyer != "classic" and args.classic_form != "local":
+        raise UsageError(None, "--classic-form applies to --keyer classic only")
     if args.keyer == "neural" and args.model:
         from gsrender.engine.errors import BackendError
 
@@ -370,7 +372,12 @@ def _render(argv: list[str], signals: _Signals, verbs: Mapping[str, str] | None 
     backend_name = args.backend if args.keyer == "neural" else "classic"
     try:
         backend = create_backend(
-            args.backend, model=args.model, keyer=args.keyer, threads=args.threads, precision=args.precision
+            args.backend,
+            model=args.model,
+            keyer=args.keyer,
+            threads=args.threads,
+            precision=args.precision,
+            classic_form=args.classic_form,
         )
     except GsRenderError as exc:
         fatal = exc if signals.received is None else None  # a signal broke the load: that is the cause

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import NoReturn
 
+from gsrender.engine.classic_keyer import FORMS as CLASSIC_FORMS
 from gsrender.engine.compositor_inputs import CompositorInputs
 from gsrender.engine.formats import AlphaMode
 from gsrender.engine.image_write import WINDOW_MODES
@@ -128,6 +129,13 @@ def _add_keying_options(parser: argparse.ArgumentParser) -> None:
         choices=("neural", "classic"),
         default="neural",
         help="neural network (default) or the classic colour-difference keyer",
+    )
+    g.add_argument(
+        "--classic-form",
+        choices=CLASSIC_FORMS,
+        default="local",
+        help="with --keyer classic: local (default; keeps strands, uses the subject's colour nearby), "
+        "max (Keylight's G - max(R, B), the earlier default, cheaper) or weighted (IBK's G - (R + B) / 2)",
     )
     g.add_argument("--backend", default="auto", help="auto (default), onnxruntime, cuda, torch, tensorrt")
     g.add_argument(

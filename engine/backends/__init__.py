@@ -44,13 +44,14 @@ def create_backend(
     keyer: str = "neural",
     threads: int = 0,
     precision: str = "fp16",
+    classic_form: str = "local",
 ) -> Backend:
     """Build a backend; for `auto` its auto_note says why it was picked. A context manager:
     `with create_backend(...) as backend:` closes it (device memory, sessions) on the way out."""
     if keyer == "classic":
         from .classic import ClassicBackend
 
-        return ClassicBackend()
+        return ClassicBackend(classic_form)
     if keyer != "neural":
         raise UsageError(None, f"unknown keyer '{keyer}' (neural, classic)")
     if name not in BACKENDS:

@@ -34,4 +34,4 @@ class ClassicBackend(Backend):
         return np.stack(alphas).astype(np.float32), screen.astype(np.float32, copy=True)
 
     def describe(self) -> str:
-        return "classic colour-difference keyer"
+        return f"classic colour-difference keyer ({self.form} form)"

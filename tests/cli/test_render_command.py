@@ -180,6 +180,19 @@ def test_classic_keyer_backend(tmp_path, capsys):
     assert px[..., 3].min() == 0.0 and px[..., 3].max() == 1.0
 
 
+def test_classic_form_picks_the_classic_keyers_form_and_needs_the_classic_keyer(tmp_path, capsys):
+    src = write_plate(tmp_path / "p.exr", make_plate(48, 64, seed=3))
+    alphas = {}
+    for form in ("local", "max"):
+        assert run(src, "-o", tmp_path / f"{form}.exr", "--keyer", "classic", "--classic-form", form) == 0
+        alphas[form] = read_all(tmp_path / f"{form}.exr")[0][..., 3]
+    assert np.abs(alphas["local"] - alphas["max"]).max() > 0.01  # the option reaches the keyer
+    assert run(src, "-o", tmp_path / "n.exr", "--classic-form", "max") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["gsrender: error: --classic-form applies to --keyer classic only"]
+    assert not (tmp_path / "n.exr").exists()
+
+
 def test_help_documents_exit_codes(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--help"])
