@@ -87,13 +87,14 @@ def test_single_image_and_png_straight_alpha(tmp_path):
         assert srgb_eotf(png[..., :3])[semi].sum() >= exr[..., :3][semi].sum()
 
 
-def test_tile_size_does_not_change_the_output(tmp_path):
+@pytest.mark.parametrize("keyer", ["neural", "classic"])
+def test_tile_size_does_not_change_the_output(tmp_path, keyer):
     plate = make_plate(150, 230, seed=3)
     src = write_plate(tmp_path / "big.exr", plate)
     outs = []
     for tile in ("0", "64", "96"):
         out = tmp_path / f"t{tile}.exr"
-        assert run(src, "-o", out, "--tile", tile, "--exr-dtype", "float") == 0
+        assert run(src, "-o", out, "--tile", tile, "--exr-dtype", "float", "--keyer", keyer) == 0
         outs.append(read_all(out)[0])
     for other in outs[1:]:
         assert np.abs(other - outs[0]).max() <= 1e-4
