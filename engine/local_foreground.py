@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 RADIUS = 8  # the box's half width: the subject colour is taken from within this many pixels
-OPAQUE_KEY = (0.9, 1.0)  # a pixel counts as subject from 0 at the first plain key to fully at the second
+OPAQUE_KEY = (0.8, 1.0)  # a pixel counts as subject from 0 at the first plain key to fully at the second
 FULL_CONFIDENCE = 0.5  # the share of opaque pixels in the box at which the estimate is trusted fully
 MAX_SUBJECT_SHARE = 0.5  # s(F) at most half the screen's own strength, so s(S) - s(F) stays large
 MIX_TOLERANCE = (0.2, 0.4)  # distance from the screen-subject line, / |F - S|: trusted below, not above

@@ -86,7 +86,8 @@ def test_the_subject_window_changes_nothing() -> None:
     s_plate = plate[..., 1] - 0.5 * (plate[..., 0] + plate[..., 2])
     s_screen = screen[..., 1] - 0.5 * (screen[..., 0] + screen[..., 2])
     plain_max = 1.0 - (plate[..., 1] - np.maximum(plate[..., 0], plate[..., 2])) / 0.48
-    opaque = np.clip((plain_max - 0.9) / 0.1, 0.0, 1.0).astype(np.float32)
+    lo, hi = lf.OPAQUE_KEY
+    opaque = np.clip((plain_max - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
     windowed = lf.subject_corrected_key(plate, screen, s_plate, s_screen, plain_max)
     whole = lf._corrected(plate, screen, s_plate, s_screen, opaque, 1.0 - s_plate / s_screen)
     np.testing.assert_allclose(windowed, whole, atol=1e-6)
