@@ -33,7 +33,6 @@ import numpy as np
 
 from gsrender.engine import allocator
 from gsrender.engine.backends import create_backend
-from gsrender.engine.backends.classic import ClassicBackend
 from gsrender.engine.classic_keyer import FORMS
 from gsrender.engine.image_io import read_frame
 from gsrender.engine.image_write import write_frame
@@ -96,7 +95,7 @@ def bench_size(
         write_frame(out / f"w.{i}.exr", rgba, ["R", "G", "B", "A"], None, dtype="half")
         write_t.append(time.perf_counter() - t)
 
-    classic = ClassicBackend(classic_form)
+    classic = create_backend(keyer="classic", classic_form=classic_form)
     walls, classic_walls = [], []
     for r in range(repeats):  # back-to-back pairs: machine drift hits both keyers of a pair
         walls.append(_end_to_end(refs, backend, root / f"o{r}_{width}x{height}"))

@@ -60,27 +60,15 @@ def _strength(img: np.ndarray, screen_ch: int, rb_weight: float | None, bright: 
     return s.astype(np.float32, copy=False)
 
 
-def _raw_key(
+def _strengths(
     plate: np.ndarray,
     screen: np.ndarray,
     colour: np.ndarray,
     screen_ch: int,
     rb_weight: float | None,
-    bright: bool,
-) -> np.ndarray:
-    """1 - s(plate) / s(screen), the screen's strength floored (see MIN_STRENGTH*)."""
-    ref, s_plate = _reference_and_plate(plate, screen, colour, screen_ch, rb_weight, bright)
-    return 1.0 - s_plate / ref
-
-
-def _reference_and_plate(
-    plate: np.ndarray,
-    screen: np.ndarray,
-    colour: np.ndarray,
-    screen_ch: int,
-    rb_weight: float | None,
-    bright: bool,
+    bright: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """(s(screen) floored as MIN_STRENGTH* say, s(plate)): the raw key is 1 - s(plate) / s(screen)."""
     global_s = float(_strength(colour, screen_ch, rb_weight, bright))
     floor = max(MIN_STRENGTH, MIN_STRENGTH_FRAC * global_s)
     ref = np.maximum(_strength(screen, screen_ch, rb_weight, bright), np.float32(floor))
@@ -89,8 +77,9 @@ def _reference_and_plate(
 
 def _local_key(plate: np.ndarray, screen: np.ndarray, colour: np.ndarray, screen_ch: int) -> np.ndarray:
     """The "local" form's raw key (module docstring)."""
-    plain_max = _raw_key(plate, screen, colour, screen_ch, None, False)
-    ref, s_plate = _reference_and_plate(plate, screen, colour, screen_ch, LOCAL_RB_WEIGHT, True)
+    ref_max, s_max = _strengths(plate, screen, colour, screen_ch, None)
+    plain_max = 1.0 - s_max / ref_max
+    ref, s_plate = _strengths(plate, screen, colour, screen_ch, LOCAL_RB_WEIGHT, bright=True)
     raw = local_foreground.subject_corrected_key(plate, screen, s_plate, ref, plain_max)
     a, b = (c for c in range(3) if c != screen_ch)
     lead = (np.maximum(plate[..., a], plate[..., b]) - plate[..., screen_ch]) / np.maximum(
@@ -154,5 +143,6 @@ def classic_key(
     if form == "local":
         raw = _local_key(plate, screen, colour, screen_ch)
     else:
-        raw = _raw_key(plate, screen, colour, screen_ch, rb_weight, False)
+        ref, s_plate = _strengths(plate, screen, colour, screen_ch, rb_weight)
+        raw = 1.0 - s_plate / ref
     return clip_key(raw, clip_black, clip_white, clip_edges)

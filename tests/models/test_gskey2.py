@@ -383,19 +383,27 @@ def test_guided_detail_follows_a_strand_the_key_resolves() -> None:
     assert float(beside.abs().mean()) < 0.05
 
 
+def _export_checked(
+    tmp_path: Path, model: torch.nn.Module, cfg: dict, override: str, exported: torch.nn.Module
+) -> None:
+    """Save model with cfg, export it with one --set override, and check the export: it matches
+    `exported` (the model the override makes), records the override and its tiles assemble."""
+    torch.save(
+        {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, tmp_path / "c.pt"
+    )
+    path = E.export_onnx(tmp_path / "c.pt", tmp_path / "m.onnx", overrides=[override])
+    assert E.validate_onnx(exported, path, plates=1, plate_size=64)["ok"]
+    assert override in E.read_metadata(path)["gsrender.export_overrides"]
+    _assert_tiles_assemble_to_the_untiled_key(path)
+
+
 def test_edge_rules_export_and_tile_like_the_untiled_key(tmp_path: Path) -> None:
     """Every edge option together: torch and ONNX agree, the halo covers the guided upsampling and the
     flatness square (tiles assemble within 1e-4), and the options are recorded in the metadata."""
     cfg = C.load_config("gskey3_ratio")
     cfg["model"]["kwargs"].update(EDGE_RULES)
     model = _random_model("gskey3", **cfg["model"]["kwargs"])
-    torch.save(
-        {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, tmp_path / "c.pt"
-    )
-    path = E.export_onnx(tmp_path / "c.pt", tmp_path / "edges.onnx", overrides=["model.kwargs.detail=guided"])
-    assert E.validate_onnx(model, path, plates=1, plate_size=64)["ok"]
-    assert "model.kwargs.detail=guided" in E.read_metadata(path)["gsrender.export_overrides"]
-    _assert_tiles_assemble_to_the_untiled_key(path)
+    _export_checked(tmp_path, model, cfg, "model.kwargs.detail=guided", model)
 
 
 def test_the_local_key_is_the_classic_keyers_local_form() -> None:
@@ -492,10 +500,4 @@ def test_the_local_key_exports_and_tiles_like_the_untiled_key(tmp_path: Path) ->
     model = _random_model("gskey3", **cfg["model"]["kwargs"])
     local = _random_model("gskey3", **cfg["model"]["kwargs"], strength="local")
     assert receptive_radius(local) == receptive_radius(model) + LOCAL_RADIUS
-    torch.save(
-        {"model": model.state_dict(), "config": cfg, "config_sha256": C.config_sha256(cfg)}, tmp_path / "c.pt"
-    )
-    path = E.export_onnx(tmp_path / "c.pt", tmp_path / "l.onnx", overrides=["model.kwargs.strength=local"])
-    assert E.validate_onnx(local, path, plates=1, plate_size=64)["ok"]
-    assert "model.kwargs.strength=local" in E.read_metadata(path)["gsrender.export_overrides"]
-    _assert_tiles_assemble_to_the_untiled_key(path)
+    _export_checked(tmp_path, model, cfg, "model.kwargs.strength=local", local)
