@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
         "clean_guide": 0.0,  # synthetic: share of items guided by the exact clean screen (a clean plate)
         "shadow_share": 0.15,  # synthetic: plates whose subject casts a shadow on the screen
         "shadow_strength": [0.15, 0.5],  # ... and how much light it takes away (range)
+        "shadow_reach": 0.1,  # ... how far from the subject it may fall (share of the frame)
+        "shadow_blur": [3.0, 20.0],  # ... and how soft it is (Gaussian sigma in px at 256, range)
         "spill_base": [0.0, 0.06],  # synthetic: even screen bounce on the whole subject (range)
         "folder": "",  # paired: folder in the seed's layout (Data.01.RGB.0063.png + ALPHA)
         "samples_per_epoch": 2000,  # paired: random crops per epoch
@@ -70,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "l1": 1.0,
         "lap": 1.0,
         "grad": 0.5,
+        "grad_mag": 0.0,  # the evaluation's Gaussian-derivative gradient error per pixel
         "comp": 0.0,
         "bg": 0.0,
         "anchor": 0.0,  # hold alpha at the --finetune weights where the gate is shut (training.losses)
@@ -196,6 +199,9 @@ def validate(cfg: dict[str, Any]) -> None:
     lo, hi = (float(v) for v in d["shadow_strength"])
     if not (0.0 <= d["shadow_share"] <= 1.0 and 0.0 <= lo <= hi <= 1.0):
         raise ValueError("data.shadow_share must be in [0, 1] and data.shadow_strength a range within [0, 1]")
+    lo, hi = (float(v) for v in d["shadow_blur"])
+    if not (0.0 <= d["shadow_reach"] <= 1.0 and 0.0 < lo <= hi):
+        raise ValueError("data.shadow_reach must be in [0, 1] and data.shadow_blur a range of sigmas above 0")
     lo, hi = (float(v) for v in d["spill_base"])
     if not 0.0 <= lo <= hi <= 1.0:
         raise ValueError("data.spill_base must be a range within [0, 1]")

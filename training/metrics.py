@@ -73,7 +73,7 @@ def mse(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> flo
     return float(np.square(p - g)[m].sum() / n)
 
 
-def _gauss_deriv_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def gauss_deriv_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """1-D Gaussian and first-derivative-of-Gaussian taps for the DIM gradient filter.
 
     The DIM code builds the 2-D kernel g(y) * g'(x), truncated where the Gaussian falls
@@ -89,7 +89,7 @@ def _gauss_deriv_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _grad_mag(a: np.ndarray, sigma: float) -> np.ndarray:
-    g, dg = _gauss_deriv_kernels(sigma)
+    g, dg = gauss_deriv_kernels(sigma)
     gx = ndimage.correlate1d(ndimage.correlate1d(a, g, axis=0, mode="nearest"), dg, axis=1, mode="nearest")
     gy = ndimage.correlate1d(ndimage.correlate1d(a, dg, axis=0, mode="nearest"), g, axis=1, mode="nearest")
     return np.hypot(gx, gy)

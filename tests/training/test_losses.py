@@ -72,6 +72,21 @@ def test_gradient_loss_ignores_constant_offset_but_not_blur() -> None:
     assert float(L.gradient_l1(blurred, gt)) > 1e-3
 
 
+def test_gradient_magnitude_loss_is_the_evaluations_grad_error_per_pixel() -> None:
+    from gsrender.training.metrics import gradient_error
+
+    _, gt = _alpha_pair()
+    blurred = torch.nn.functional.avg_pool2d(gt, 5, stride=1, padding=2, count_include_pad=False)
+    pixels = gt[0, 0].numel()
+    for pred in (blurred, gt * 0.5, torch.zeros_like(gt)):
+        expected = gradient_error(pred[0, 0].numpy(), gt[0, 0].numpy()) * 1000.0 / pixels
+        assert float(L.gradient_magnitude_l2(pred, gt)) == pytest.approx(expected, rel=1e-3, abs=1e-6)
+    assert float(L.gradient_magnitude_l2(gt, gt)) == pytest.approx(0.0, abs=1e-7)
+    flat = torch.full_like(gt, 0.4, requires_grad=True)  # no gradient anywhere: the sqrt stays finite
+    L.gradient_magnitude_l2(flat, gt).backward()
+    assert torch.isfinite(flat.grad).all() and float(flat.grad.abs().sum()) > 0
+
+
 def _gskey_batch(n: int = 2, size: int = 16) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     alpha = torch.rand(n, 1, size, size, generator=g)
@@ -114,8 +129,8 @@ def test_classifier_ce_targets_rounded_levels() -> None:
     [
         (
             "gskey",
-            {"l1": 1, "lap": 1, "grad": 0.5, "comp": 1, "bg": 0.25},
-            ["l1", "lap", "grad", "comp", "bg"],
+            {"l1": 1, "lap": 1, "grad": 0.5, "grad_mag": 2, "comp": 1, "bg": 0.25},
+            ["l1", "lap", "grad", "grad_mag", "comp", "bg"],
         ),
         ("seed_regression", {"mse": 1.0}, ["mse"]),
         ("seed_classifier", {"ce": 1.0, "l1": 0.5}, ["l1", "ce"]),
