@@ -100,7 +100,13 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
         return datasets.SyntheticKeyingDataset(
             d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"],
             clean_guide=d["clean_guide"],
-            lighting=LightingMix(d["shadow_share"], tuple(d["shadow_strength"]), tuple(d["spill_base"])),
+            lighting=LightingMix(
+                d["shadow_share"],
+                tuple(d["shadow_strength"]),
+                tuple(d["spill_base"]),
+                float(d["shadow_reach"]),
+                tuple(d["shadow_blur"]),
+            ),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(
         d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]

@@ -190,6 +190,22 @@ def test_lighting_mix_sets_how_often_and_how_dark_subject_shadows_are() -> None:
     assert darkest < 0.5  # the shadow takes away most of the light somewhere
 
 
+def test_lighting_mix_casts_shadows_farther_and_sharper_with_reach_and_blur() -> None:
+    """The same draws: reach scales the offset, blur the softness; the default keeps old plates."""
+    from gsrender.training.synth.generator import LightingMix, sample_scene
+
+    def shadow(lighting: LightingMix):
+        scene = sample_scene(np.random.default_rng(11), 256, 256, ("solid",), lighting)
+        assert scene.shadow is not None
+        return scene.shadow
+
+    near = shadow(LightingMix(1.0, (0.5, 0.5)))
+    far = shadow(LightingMix(1.0, (0.5, 0.5), shadow_reach=0.4, shadow_blur=(1.0, 1.0)))
+    assert far.dx == pytest.approx(near.dx * 4.0) and far.dy == pytest.approx(near.dy * 4.0)
+    assert abs(near.dx) <= 0.1 * 256 and 0.0 <= near.dy <= 0.1 * 256
+    assert far.sigma == pytest.approx(1.0) and 3.0 <= near.sigma <= 20.0
+
+
 def test_lighting_mix_spill_base_tints_the_whole_subject() -> None:
     """Even screen bounce on the subject: same scene otherwise (same draws), more green inside it."""
     from gsrender.training.synth.generator import LightingMix

@@ -140,7 +140,9 @@ def test_config_overrides_are_typed_and_checked(tmp_path: Path) -> None:
     assert cfg["optim"]["lr"] == 3e-4 and cfg["train"]["amp"] == "bf16"
     assert cfg["model"]["kwargs"]["c1"] == 8 and cfg["model"]["kwargs"]["c2"] == 32
     assert cfg["loss"]["l1"] == 2.0 and isinstance(cfg["loss"]["l1"], float)
-    for bad in (["optim.lrr=1"], ["train.batch_size=abc"], ["train.amp=fp8"], ["data.crop=30"]):
+    bad_items = (["optim.lrr=1"], ["train.batch_size=abc"], ["train.amp=fp8"], ["data.crop=30"])
+    bad_items += (["data.shadow_reach=1.5"], ["data.shadow_blur=[0.0, 2.0]"], ["data.shadow_blur=[5.0, 2.0]"])
+    for bad in bad_items:
         with pytest.raises(ValueError):
             C.load_config("gskey", bad)
     p = tmp_path / "c.toml"

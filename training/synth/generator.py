@@ -73,7 +73,9 @@ class LightingMix:
     """How the set's light touches the subject and the screen (training knobs).
 
     Soft shadows beside the subject are where real keys leave 0.1-0.2 alpha: the smooth screen
-    estimate there is filled from brighter screen around it (how often, how dark). Spill base is
+    estimate there is filled from brighter screen around it (how often, how dark). A key light
+    off to the side casts the subject's shadow farther and sharper (reach, blur): a dark,
+    subject-shaped patch of screen well away from the subject, which a keyer must not key in. Spill base is
     the screen light bounced evenly onto the whole subject, as a fraction of the screen colour:
     light clothing near a real screen takes a broad tint, and a keyer taught only edge spill
     reads that tint as screen showing through.
@@ -82,6 +84,8 @@ class LightingMix:
     shadow_share: float = 0.15
     shadow_strength: tuple[float, float] = (0.15, 0.5)
     spill_base: tuple[float, float] = (0.0, 0.06)
+    shadow_reach: float = 0.1  # how far the shadow falls from the subject, as a share of the frame
+    shadow_blur: tuple[float, float] = (3.0, 20.0)  # its softness (Gaussian sigma, px at 256)
 
 
 DEFAULT_LIGHTING = LightingMix()
@@ -153,9 +157,9 @@ def sample_scene(
     shadow = None
     if groups and ("shadow" in listed or rng.random() < lighting.shadow_share):
         shadow = Shadow(
-            float(rng.uniform(-0.1, 0.1) * width),
-            float(rng.uniform(0.0, 0.1) * height),
-            float(rng.uniform(3.0, 20.0) * scale),
+            float(rng.uniform(-lighting.shadow_reach, lighting.shadow_reach) * width),
+            float(rng.uniform(0.0, lighting.shadow_reach) * height),
+            float(rng.uniform(*lighting.shadow_blur) * scale),
             float(rng.uniform(*lighting.shadow_strength)),
         )
     mode = next((k for k in MODES if k in listed), None)
