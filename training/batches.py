@@ -101,11 +101,11 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
             d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"],
             clean_guide=d["clean_guide"],
             lighting=LightingMix(
-                d["shadow_share"],
-                tuple(d["shadow_strength"]),
-                tuple(d["spill_base"]),
-                float(d["shadow_reach"]),
-                tuple(d["shadow_blur"]),
+                shadow_share=d["shadow_share"],
+                shadow_strength=tuple(d["shadow_strength"]),
+                spill_base=tuple(d["spill_base"]),
+                shadow_reach=float(d["shadow_reach"]),
+                shadow_blur=tuple(d["shadow_blur"]),
             ),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(
