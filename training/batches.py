@@ -106,6 +106,7 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
                 spill_base=tuple(d["spill_base"]),
                 shadow_reach=float(d["shadow_reach"]),
                 shadow_blur=tuple(d["shadow_blur"]),
+                light_check=float(d["light_check"]),
             ),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(

@@ -218,3 +218,42 @@ def test_lighting_mix_spill_base_tints_the_whole_subject() -> None:
     assert inside.sum() > 100
     gain = tinted.plate[inside][:, 1].mean() - plain.plate[inside][:, 1].mean()
     assert gain > 0.02  # the screen channel rises across the subject, not only at its edges
+
+
+def test_woven_check_is_a_light_ground_crossed_by_thin_lines_that_tiles() -> None:
+    """The procedural shirting: mostly near-white, some dark thread lines, a 128 px repeat."""
+    from gsrender.training.synth.textures import woven_check
+
+    cloth = woven_check()
+    lum = cloth.mean(axis=2)
+    assert np.median(lum) > 200 and 0.02 < (lum < 140).mean() < 0.3
+    np.testing.assert_array_equal(cloth[:128, :128], cloth[128:256, 256:384])
+
+
+def test_light_check_dresses_people_in_screen_tinted_shirting_and_only_when_asked() -> None:
+    """light_check = 1: every person's torso wears the check, its grey tinted toward the screen's
+    hue; the default (0) never draws it, nor does the random texture pool."""
+    from gsrender.training.synth.generator import LightingMix
+    from gsrender.training.synth.layers import Solid
+    from gsrender.training.synth.textures import PATTERNS, SOURCES, random_texture
+
+    check = len(SOURCES) + PATTERNS.index("check")
+
+    def torsos(lighting: LightingMix) -> list[tuple[object, np.ndarray]]:
+        found = []
+        for seed in range(30):
+            scene = sample_scene(np.random.default_rng(seed), S, S, ("solid",), lighting)
+            if "person" in scene.tags:
+                body = next(la for la in scene.groups[0].layers if isinstance(la, Solid))
+                found.append((body.textures[0], scene.screen.colour))
+        return found
+
+    dressed = torsos(LightingMix(light_check=1.0))
+    assert len(dressed) >= 5
+    for tex, screen in dressed:
+        assert tex.source == check
+        grey = tex.matrix @ np.ones(3, np.float32)  # what a neutral thread becomes
+        assert int(np.argmax(grey)) == int(np.argmax(screen)) and grey.min() > 0.25
+    assert all(tex.source != check for tex, _ in torsos(LightingMix()))
+    rng = np.random.default_rng(0)
+    assert all(random_texture(rng).source < len(SOURCES) for _ in range(200))

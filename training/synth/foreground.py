@@ -37,9 +37,16 @@ def _random_motion(rng: np.random.Generator, scale: float) -> np.ndarray:
 
 
 def sample_groups(
-    rng: np.random.Generator, height: int, width: int, elements: tuple[str, ...], modifiers: tuple[str, ...]
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    elements: tuple[str, ...],
+    modifiers: tuple[str, ...],
+    light_check: float = 0.0,
+    screen_colour: np.ndarray | None = None,
 ) -> tuple[list[Group], tuple[str, ...]]:
-    """Build the subject (back to front) for the requested element kinds and modifiers.
+    """Build the subject (back to front) for the requested element kinds and modifiers
+    (light_check: the share of people in screen-tinted light checked shirting).
 
     Returns the groups and the tags of what was actually drawn.
     """
@@ -55,7 +62,9 @@ def sample_groups(
     pivot = (w / 2, h / 2)
     person = ("hair" in elements and rng.random() < 0.75) or ("solid" in elements and rng.random() < 0.5)
     if person and ("solid" in elements or "hair" in elements):
-        layers, pivot = sample_person(rng, h, w, scale, large, green, hdr, "hair" in elements)
+        layers, pivot = sample_person(
+            rng, h, w, scale, large, green, hdr, "hair" in elements, light_check, screen_colour
+        )
         main += layers
         tags += ["solid", "person"] + (["hair"] if "hair" in elements else [])
         green = hdr = False  # used up by the person

@@ -78,7 +78,9 @@ class LightingMix:
     subject-shaped patch of screen well away from the subject, which a keyer must not key in. Spill base is
     the screen light bounced evenly onto the whole subject, as a fraction of the screen colour:
     light clothing near a real screen takes a broad tint, and a keyer taught only edge spill
-    reads that tint as screen showing through.
+    reads that tint as screen showing through. Light check is the share of people wearing light
+    checked shirting tinted by that bounce: between its lines a keyer finds near-white cloth of
+    the screen's hue and punches holes.
     """
 
     shadow_share: float = 0.15
@@ -86,6 +88,7 @@ class LightingMix:
     spill_base: tuple[float, float] = (0.0, 0.06)
     shadow_reach: float = 0.1  # how far the shadow falls from the subject, as a share of the frame
     shadow_blur: tuple[float, float] = (3.0, 20.0)  # its softness (Gaussian sigma, px at 256)
+    light_check: float = 0.0  # share of people in light checked shirting tinted by the screen
 
 
 DEFAULT_LIGHTING = LightingMix()
@@ -144,7 +147,9 @@ def sample_scene(
     tone = next((k for k in SCREEN_TONES if k in listed), None)
     markers = True if "markers" in listed else (False if "no_markers" in listed else None)
     screen = make_screen(rng, height, width, tone, markers)
-    groups, subject_tags = sample_groups(rng, height, width, elements, modifiers)
+    groups, subject_tags = sample_groups(
+        rng, height, width, elements, modifiers, lighting.light_check, screen.colour
+    )
 
     no_spill = rng.random() < 0.25
     no_spill = "no_spill" in listed or (no_spill and "spill" not in listed)

@@ -14,7 +14,7 @@ from .layers import Layer, Smoke, Solid, Veil
 from .palette import SKIN, green_tint, random_tint
 from .raster import fractal_noise
 from .strands import POINTS_PER_PX, StrandParams, Strands, StrandSet, sample_strands
-from .textures import random_texture, render_texture
+from .textures import LUMA, TextureSpec, random_texture, render_texture
 
 
 def solid_extras(
@@ -39,10 +39,36 @@ def solid_extras(
     return light, rim, hl
 
 
+def light_check_cloth(rng: np.random.Generator, screen_colour: np.ndarray) -> TextureSpec:
+    """Light checked shirting that has taken the screen's bounce: near-white ground, thin lines,
+    2-15% of its colour toward the screen's hue. The ground truth keeps it opaque; a keyer reading
+    the tint as screen showing through punches holes between the lines."""
+    hue = screen_colour / max(float(screen_colour @ LUMA), 1e-6)
+    bounce = rng.uniform(0.02, 0.15)
+    tint = rng.uniform(0.35, 0.8) * ((1.0 - bounce) + bounce * hue)
+    return random_texture(
+        rng,
+        tint=tint.astype(np.float32),
+        saturation=float(rng.uniform(0.2, 0.8)),
+        contrast=float(rng.uniform(0.5, 1.0)),
+        source="check",
+    )
+
+
 def sample_person(
-    rng: np.random.Generator, h: int, w: int, scale: float, large: bool, green: bool, hdr: bool, hair: bool
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    scale: float,
+    large: bool,
+    green: bool,
+    hdr: bool,
+    hair: bool,
+    light_check: float = 0.0,
+    screen_colour: np.ndarray | None = None,
 ) -> tuple[list[Layer], tuple[float, float]]:
-    """Head and shoulders entering from the bottom of frame."""
+    """Head and shoulders entering from the bottom of frame; a light_check share of them wear
+    light_check_cloth (no draw when 0, so the default data set is unchanged)."""
     zoom = rng.uniform(1.8, 3.2) if large else rng.uniform(0.8, 1.8)
     ra = 28 * scale * zoom * rng.uniform(0.85, 1.15)
     rb = ra * rng.uniform(1.15, 1.4)
@@ -65,8 +91,11 @@ def sample_person(
     skin_tex = random_texture(
         rng, tint=skin, saturation=0.0, contrast=float(rng.uniform(0.1, 0.3)), source=pore
     )
-    cloth_tint = green_tint(rng) if green else random_tint(rng)
-    cloth_tex = random_texture(rng, tint=cloth_tint, saturation=0.3 if green else None)
+    if light_check > 0.0 and screen_colour is not None and rng.random() < light_check:
+        cloth_tex = light_check_cloth(rng, screen_colour)
+    else:
+        cloth_tint = green_tint(rng) if green else random_tint(rng)
+        cloth_tex = random_texture(rng, tint=cloth_tint, saturation=0.3 if green else None)
     light, rim, hl = solid_extras(rng, hx, hy, ra, hdr)
     body = Solid(
         [torso, neck, head],

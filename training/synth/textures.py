@@ -32,17 +32,53 @@ SOURCES: tuple[tuple[str, bool], ...] = (
     ("coins", False),
     ("moon", False),
 )
+# Procedural cloths, drawn only by name (random_texture(source=...)): never in the random pool,
+# so the photo textures' draws stay as they were.
+PATTERNS: tuple[str, ...] = ("check",)
 MAX_SIDE = 512
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def woven_check(size: int = 512, seed: int = 5) -> np.ndarray:
+    """A shirting check, sRGB-encoded 0-255: a light ground crossed by thin dark and coloured
+    lines, warp over weft in a 2/2 twill.
+
+    Light checked shirts are where a key punches holes: between the lines the cloth is nearly
+    white and takes the screen's bounce, so it reads as screen showing through. The sett repeats
+    every 128 px so the mirrored lookup tiles it seamlessly.
+    """
+    rng = np.random.default_rng(seed)
+    period = 128
+
+    def sett() -> np.ndarray:
+        """Per-thread colours along one direction: ground with groups of 1-3 lines."""
+        threads = np.full((period, 3), 235.0, np.float32)
+        x = int(rng.integers(4, 12))
+        while x < period - 4:
+            colour = rng.choice([40.0, 70.0, 110.0, 160.0]) * rng.uniform(0.6, 1.4, 3)
+            for _ in range(int(rng.integers(1, 4))):
+                width = int(rng.integers(1, 4))
+                threads[x : x + width] = np.clip(colour, 0, 255)
+                x += width + int(rng.integers(2, 5))
+            x += int(rng.integers(10, 30))
+        return threads
+
+    warp, weft = sett(), sett()
+    y, x = np.mgrid[0:size, 0:size]
+    over = ((x + y) // 2) % 2 == 0  # 2/2 twill: which thread shows at each crossing
+    img = np.where(over[..., None], warp[x % period], weft[y % period])
+    return img.astype(np.float32)
 
 
 @cache
 def load_texture(index: int) -> np.ndarray:
     """Linear float32 HxWx3 version of source `index`, at most MAX_SIDE px (cached)."""
-    import skimage.data  # lazy: only needed by the generator
+    if index >= len(SOURCES):  # the procedural cloths (PATTERNS: the check alone)
+        img = woven_check()
+    else:
+        import skimage.data  # lazy: only needed by the generator
 
-    name, _ = SOURCES[index]
-    img = np.asarray(getattr(skimage.data, name)())
+        img = np.asarray(getattr(skimage.data, SOURCES[index][0])())
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     img = img[..., :3]
@@ -130,7 +166,7 @@ def random_texture(
     pool = [i for i, (_, colour) in enumerate(SOURCES) if not (greyscale_only and colour)]
     src = int(pool[rng.integers(len(pool))])
     if source is not None:
-        src = [name for name, _ in SOURCES].index(source)
+        src = [*(name for name, _ in SOURCES), *PATTERNS].index(source)
     sat = float(rng.uniform(0.2, 1.3)) if saturation is None else saturation
     return TextureSpec(
         source=src,
@@ -159,5 +195,5 @@ def render_texture(spec: TextureSpec, x: np.ndarray, y: np.ndarray) -> np.ndarra
 
 def preload() -> None:
     """Decode every source now (~0.5 s), e.g. in a DataLoader worker_init, not on first use."""
-    for i in range(len(SOURCES)):
+    for i in range(len(SOURCES) + len(PATTERNS)):
         _texture_mean(i)
