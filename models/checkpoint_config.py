@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "shadow_blur": [3.0, 20.0],  # ... and how soft it is (Gaussian sigma in px at 256, range)
         "spill_base": [0.0, 0.06],  # synthetic: even screen bounce on the whole subject (range)
         "light_check": 0.0,  # synthetic: people in light checked shirting tinted by that bounce
+        "fold_depth": [0.02, 0.12],  # synthetic: how much light the screen's wrinkles take (range)
         "folder": "",  # paired: folder in the seed's layout (Data.01.RGB.0063.png + ALPHA)
         "samples_per_epoch": 2000,  # paired: random crops per epoch
         "seed": 0,  # paired: crop sampling seed
@@ -206,6 +207,9 @@ def validate(cfg: dict[str, Any]) -> None:
     lo, hi = (float(v) for v in d["spill_base"])
     if not 0.0 <= lo <= hi <= 1.0:
         raise ValueError("data.spill_base must be a range within [0, 1]")
+    lo, hi = (float(v) for v in d["fold_depth"])
+    if not 0.0 <= lo <= hi < 1.0:
+        raise ValueError("data.fold_depth must be a range within [0, 1)")
     if not 0.0 <= d["light_check"] <= 1.0:
         raise ValueError(f"data.light_check must be in [0, 1], got {d['light_check']}")
     if not 0.0 <= d["clean_guide"] <= 1.0:

@@ -107,6 +107,7 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
                 shadow_reach=float(d["shadow_reach"]),
                 shadow_blur=tuple(d["shadow_blur"]),
                 light_check=float(d["light_check"]),
+                fold_depth=tuple(d["fold_depth"]),
             ),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(

@@ -257,3 +257,16 @@ def test_light_check_dresses_people_in_screen_tinted_shirting_and_only_when_aske
     assert all(tex.source != check for tex, _ in torsos(LightingMix()))
     rng = np.random.default_rng(0)
     assert all(random_texture(rng).source < len(SOURCES) for _ in range(200))
+
+
+def test_fold_depth_sets_how_much_light_the_wrinkles_take() -> None:
+    """The same wrinkles (same draws) at depth 0, 0.02 and 0.45: the deep ones halve the light
+    somewhere, the shallow ones never take more than a few per cent; the hue stays the screen's."""
+
+    def screen(depth: float) -> np.ndarray:
+        return make_screen(np.random.default_rng(0), 128, 128, fold_depth=(depth, depth)).image
+
+    flat = screen(0.0)
+    shallow, deep = screen(0.02) / flat, screen(0.45) / flat
+    assert shallow.min() > 0.95 and deep.min() < 0.6
+    np.testing.assert_allclose(deep[..., 0], deep[..., 1], rtol=1e-4)  # light, not colour

@@ -77,8 +77,11 @@ def _lighting(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return np.maximum(gain, 0.15).astype(np.float32)
 
 
-def _wrinkles(rng: np.random.Generator, gain: np.ndarray, scale: float) -> None:
-    """Add folds (a light/dark pair across a line) and creases (a thin dark line) to gain."""
+def _wrinkles(
+    rng: np.random.Generator, gain: np.ndarray, scale: float, depth: tuple[float, float] = (0.02, 0.12)
+) -> None:
+    """Add folds (a light/dark pair across a line) and creases (a thin dark line) to gain; depth
+    is the range of their amplitude (a share of the light)."""
     height, width = gain.shape
     n = int(rng.choice([0, 1, 2, 3, 5, 8, 12], p=[0.15, 0.1, 0.15, 0.2, 0.2, 0.12, 0.08]))
     # wrinkles cluster near where cloth is pulled (corners, the floor join)
@@ -91,7 +94,7 @@ def _wrinkles(rng: np.random.Generator, gain: np.ndarray, scale: float) -> None:
         ang = rng.uniform(0, np.pi)
         half = rng.uniform(10, 80) * scale
         sigma = rng.uniform(1.0, 8.0) * scale if rng.random() < 0.8 else rng.uniform(0.5, 1.2)
-        amp = rng.uniform(0.02, 0.12)
+        amp = rng.uniform(*depth)
         bend = rng.normal(0, 0.5) / half
         crease = rng.random() < 0.25
         win = window_around(cx, cy, half * 1.2 + 3 * sigma, height, width)
@@ -215,16 +218,22 @@ def _markers(
 
 
 def make_screen(
-    rng: np.random.Generator, height: int, width: int, tone: str | None = None, markers: bool | None = None
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    tone: str | None = None,
+    markers: bool | None = None,
+    fold_depth: tuple[float, float] = (0.02, 0.12),
 ) -> Screen:
     """Draw a random clean screen.
 
-    tone forces "dark_screen"/"bright_screen"; markers forces tracking markers on/off.
+    tone forces "dark_screen"/"bright_screen"; markers forces tracking markers on/off; fold_depth
+    is the range of the wrinkles' depth (a share of the light).
     """
     scale = min(height, width) / 256.0
     colour, tone = sample_screen_colour(rng, tone)
     gain = _lighting(rng, height, width)
-    _wrinkles(rng, gain, scale)
+    _wrinkles(rng, gain, scale, fold_depth)
     np.maximum(gain, 0.05, out=gain)
     # a slight hue drift across the screen: lights are never perfectly matched
     xs, ys = pixel_centres(Window(0, height, 0, width))
