@@ -22,7 +22,7 @@ def _installed_training_files() -> set[str]:
 def test_only_the_shipped_recipe_and_finetune_are_installed():
     installed = _installed_training_files()
     assert installed == {f"configs/{name}.toml" for name in C.shipped_configs()}
-    assert set(C.shipped_configs()) == {"finetune", "gskey3", "gskey3_phase2"}
+    assert set(C.shipped_configs()) == {"finetune", "gskey3", "gskey3_phase2", "gskey3_edges"}
     assert C.experiment_configs() and not any(f.startswith("experiments/") for f in installed)
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     assert not any("experiments" in p or "checkpoints" in p for p in packages)

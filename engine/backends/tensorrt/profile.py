@@ -17,7 +17,7 @@ from ...tile_profile import AUTO_TILE, WHOLE_FRAME_SIDE
 from ...tiling import round_up
 
 DEFAULT_MAX_TILE = AUTO_TILE  # 4K frames are keyed in AUTO_TILE-pixel tiles
-# Tiles per engine call. One 1712x1712 tile (2.9 MP) already fills a GPU, and TensorRT sizes
+# Tiles per engine call. One 1728x1728 tile (3.0 MP) already fills a GPU, and TensorRT sizes
 # activation memory for max batch x max H x max W, so batching only pays for small --tile values.
 DEFAULT_MAX_BATCH = 1
 PROFILE_COPIES = 2  # one identical profile per execution context (two streams overlap copies/compute)
@@ -61,7 +61,7 @@ def select_profile(
     """The profile that covers every tile the keyer makes with these settings.
 
     Tiled frames give inputs of at most tile + 2*halo (stride aligned) per side, e.g.
-    1536 + 2*88 = 1712; untiled frames (up to tile_profile.AUTO_WHOLE_FRAME, 2560x1440)
+    1536 + 2*96 = 1728 for the shipped halo; untiled frames (up to tile_profile.AUTO_WHOLE_FRAME, 2560x1440)
     are one input of the padded frame, so both sides go up to its long side, 2560. The
     smallest input is one stride. `opt` is
     the full tile at batch 1, the shape a 4K frame runs most; kernels are tuned for it

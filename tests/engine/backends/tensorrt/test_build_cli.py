@@ -20,7 +20,7 @@ def test_cli_list_and_dry_run(tmp_path: Path, model: Path, capsys: pytest.Captur
     assert "1 engine(s)" in out and "A100" in out
     assert main(["--dry-run", "--cache", str(cache)]) == 0
     out = capsys.readouterr().out
-    assert "max (1, 3, 2560, 2560)" in out and "opt (1, 3, 1712, 1712)" in out  # 1536 + 2 * 88
+    assert "max (1, 3, 2560, 2560)" in out and "opt (1, 3, 1728, 1728)" in out  # 1536 + 2 * 96
 
 
 def test_cli_without_tensorrt_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
