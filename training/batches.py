@@ -8,6 +8,7 @@ epoch, so it continues with the batches an uninterrupted run would have used.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -92,6 +93,13 @@ def _worker_init(worker_id: int) -> None:
     random.seed(s)
 
 
+def lighting_mix(data_cfg: dict[str, Any]) -> LightingMix:
+    """The generator's LightingMix from the data config: every field is a data key of the same
+    name (ranges come as TOML lists), so a new knob needs no plumbing here."""
+    values = {f.name: data_cfg[f.name] for f in dataclasses.fields(LightingMix)}
+    return LightingMix(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
     d = cfg["data"]
     from . import datasets
@@ -100,15 +108,7 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
         return datasets.SyntheticKeyingDataset(
             d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"],
             clean_guide=d["clean_guide"],
-            lighting=LightingMix(
-                shadow_share=d["shadow_share"],
-                shadow_strength=tuple(d["shadow_strength"]),
-                spill_base=tuple(d["spill_base"]),
-                shadow_reach=float(d["shadow_reach"]),
-                shadow_blur=tuple(d["shadow_blur"]),
-                light_check=float(d["light_check"]),
-                fold_depth=tuple(d["fold_depth"]),
-            ),
+            lighting=lighting_mix(d),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(
         d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]

@@ -19,7 +19,7 @@ import numpy as np
 from .camera import MODES, CameraSpec, apply_camera, sample_camera
 from .foreground import ELEMENT_KINDS, MODIFIER_KINDS, Group, sample_groups
 from .raster import blur
-from .screen import SCREEN_TONES, Screen, make_screen
+from .screen import FOLD_DEPTH, SCREEN_TONES, Screen, make_screen
 
 ALPHA_FLOOR = 1e-3  # coverage below this is set to exactly 0 (blur tails)
 SCENE_KINDS = ("empty", "markers", "no_markers", "shadow", "spill", "no_spill")
@@ -91,7 +91,7 @@ class LightingMix:
     shadow_reach: float = 0.1  # how far the shadow falls from the subject, as a share of the frame
     shadow_blur: tuple[float, float] = (3.0, 20.0)  # its softness (Gaussian sigma, px at 256)
     light_check: float = 0.0  # share of people in light checked shirting tinted by the screen
-    fold_depth: tuple[float, float] = (0.02, 0.12)  # the screen's wrinkles: how much light they take
+    fold_depth: tuple[float, float] = FOLD_DEPTH  # the screen's wrinkles: how much light they take
 
 
 DEFAULT_LIGHTING = LightingMix()

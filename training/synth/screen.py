@@ -15,6 +15,7 @@ from .raster import Window, coverage, pixel_centres, sd_round_box, window_around
 
 SCREEN_TONES = ("dark_screen", "bright_screen")
 BLUE_SCREEN_SHARE = 0.25
+FOLD_DEPTH = (0.02, 0.12)  # the wrinkles' amplitude range (a share of the light) unless told
 
 
 @dataclass
@@ -78,7 +79,7 @@ def _lighting(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 
 
 def _wrinkles(
-    rng: np.random.Generator, gain: np.ndarray, scale: float, depth: tuple[float, float] = (0.02, 0.12)
+    rng: np.random.Generator, gain: np.ndarray, scale: float, depth: tuple[float, float] = FOLD_DEPTH
 ) -> None:
     """Add folds (a light/dark pair across a line) and creases (a thin dark line) to gain; depth
     is the range of their amplitude (a share of the light)."""
@@ -223,7 +224,7 @@ def make_screen(
     width: int,
     tone: str | None = None,
     markers: bool | None = None,
-    fold_depth: tuple[float, float] = (0.02, 0.12),
+    fold_depth: tuple[float, float] = FOLD_DEPTH,
 ) -> Screen:
     """Draw a random clean screen.
 
