@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
         "spill_base": [0.0, 0.06],  # synthetic: even screen bounce on the whole subject (range)
         "light_check": 0.0,  # synthetic: people in light checked shirting tinted by that bounce
         "fold_depth": [0.02, 0.12],  # synthetic: how much light the screen's wrinkles take (range)
+        "motion_blur": 0.2,  # synthetic: share of random plates whose subject moves in the exposure
+        "defocus": 0.15,  # synthetic: share of random plates whose subject is out of focus
         "folder": "",  # paired: folder in the seed's layout (Data.01.RGB.0063.png + ALPHA)
         "samples_per_epoch": 2000,  # paired: random crops per epoch
         "seed": 0,  # paired: crop sampling seed
@@ -79,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
         "bg": 0.0,
         "anchor": 0.0,  # hold alpha at the --finetune weights where the gate is shut (training.losses)
         "anchor_opaque": 0.99,  # ... and where the teacher's alpha is at least this (opaque subject)
+        "anchor_tolerance": 0.0,  # > 0: ... but not where the teacher is off the truth by more than this
         "mse": 0.0,
         "ce": 0.0,
     },
@@ -210,8 +213,9 @@ def validate(cfg: dict[str, Any]) -> None:
     lo, hi = (float(v) for v in d["fold_depth"])
     if not 0.0 <= lo <= hi < 1.0:
         raise ValueError("data.fold_depth must be a range within [0, 1)")
-    if not 0.0 <= d["light_check"] <= 1.0:
-        raise ValueError(f"data.light_check must be in [0, 1], got {d['light_check']}")
+    for share in ("light_check", "motion_blur", "defocus"):
+        if not 0.0 <= d[share] <= 1.0:
+            raise ValueError(f"data.{share} must be in [0, 1], got {d[share]}")
     if not 0.0 <= d["clean_guide"] <= 1.0:
         raise ValueError(f"data.clean_guide must be in [0, 1], got {d['clean_guide']}")
     if d["crop"] % 8 or d["val_size"] % 8:
@@ -220,6 +224,8 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ValueError("optim.betas must have two values")
     if not 0.0 < cfg["loss"]["anchor_opaque"] <= 1.0:
         raise ValueError(f"loss.anchor_opaque must be in (0, 1], got {cfg['loss']['anchor_opaque']}")
+    if not 0.0 <= cfg["loss"]["anchor_tolerance"] < 1.0:
+        raise ValueError(f"loss.anchor_tolerance must be in [0, 1), got {cfg['loss']['anchor_tolerance']}")
 
 
 def config_json(cfg: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -21,7 +21,9 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from gsrender.engine.environment import env_whole
 
 from .evaluate import EvalSample, paired_samples, synthetic_samples
-from .synth.generator import LightingMix
+from .synth.generator import CameraMix, LightingMix
+
+MixT = TypeVar("MixT", LightingMix, CameraMix)
 
 # --------------------------------------------------------------------------- distributed
 
@@ -93,11 +95,21 @@ def _worker_init(worker_id: int) -> None:
     random.seed(s)
 
 
+def _mix(cls: type[MixT], data_cfg: dict[str, Any]) -> MixT:
+    """One of the generator's knob sets from the data config: every field is a data key of the
+    same name (ranges come as TOML lists), so a new knob needs no plumbing here."""
+    values = {f.name: data_cfg[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def lighting_mix(data_cfg: dict[str, Any]) -> LightingMix:
-    """The generator's LightingMix from the data config: every field is a data key of the same
-    name (ranges come as TOML lists), so a new knob needs no plumbing here."""
-    values = {f.name: data_cfg[f.name] for f in dataclasses.fields(LightingMix)}
-    return LightingMix(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    """The generator's LightingMix from the data config."""
+    return _mix(LightingMix, data_cfg)
+
+
+def camera_mix(data_cfg: dict[str, Any]) -> CameraMix:
+    """The generator's CameraMix (motion blur and defocus shares) from the data config."""
+    return _mix(CameraMix, data_cfg)
 
 
 def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
@@ -109,6 +121,7 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
             d["length"], crop=d["crop"], gen_size=d["gen_size"], base_seed=d["base_seed"],
             clean_guide=d["clean_guide"],
             lighting=lighting_mix(d),
+            camera_mix=camera_mix(d),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(
         d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]

@@ -26,7 +26,14 @@ from torch.utils.data import Dataset
 from gsrender.engine.encoding import encode_for_network, srgb_eotf, srgb_oetf
 from gsrender.engine.screen_estimate import ScreenEstimate, estimate_screen
 
-from .synth.generator import DEFAULT_LIGHTING, LightingMix, Plate, generate_plate
+from .synth.generator import (
+    DEFAULT_CAMERA_MIX,
+    DEFAULT_LIGHTING,
+    CameraMix,
+    LightingMix,
+    Plate,
+    generate_plate,
+)
 
 VALIDATION_SEED = 1_000_000  # training seeds stay below this; validation plates start here
 CROP_ALIGN = 8  # crop origins are multiples of this (the network's downsampling factor)
@@ -105,6 +112,7 @@ class SyntheticKeyingDataset(Dataset):
         kinds: Sequence[str] | None = None,
         clean_guide: float = 0.0,
         lighting: LightingMix = DEFAULT_LIGHTING,
+        camera_mix: CameraMix = DEFAULT_CAMERA_MIX,
     ) -> None:
         if not 0 < crop <= gen_size:
             raise ValueError(f"crop ({crop}) must be in 1..gen_size ({gen_size})")
@@ -122,13 +130,16 @@ class SyntheticKeyingDataset(Dataset):
         self.kinds = tuple(kinds) if kinds is not None else None
         self.clean_guide = clean_guide
         self.lighting = lighting
+        self.camera_mix = camera_mix
 
     def __len__(self) -> int:
         return self.length
 
     def plate(self, index: int) -> Plate:
         """The full uncropped plate behind item `index`."""
-        return generate_plate(self.base_seed + index, self.gen_size, self.gen_size, self.kinds, self.lighting)
+        return generate_plate(
+            self.base_seed + index, self.gen_size, self.gen_size, self.kinds, self.lighting, self.camera_mix
+        )
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0:

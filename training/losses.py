@@ -37,7 +37,8 @@ COMP_CLIP = (-1.0, 4.0)
 
 # Every weight a config may set; a weight of 0 skips the term entirely.
 LOSS_TERMS = ("l1", "lap", "grad", "grad_mag", "comp", "bg", "anchor", "mse", "ce")
-LOSS_SETTINGS = ("anchor_opaque",)  # [loss] keys that are not weights: how a term is computed
+# [loss] keys that are not weights: how a term is computed
+LOSS_SETTINGS = ("anchor_opaque", "anchor_tolerance")
 # The keyers with a colour-evidence gate (CorrectingKeyer.evidence), which the anchor term needs.
 GATED = ("gskey2", "gskey3")
 # Teacher alpha from which a pixel counts as confident opaque subject for the anchor term
@@ -199,10 +200,24 @@ def bg_l1(
 
 
 def anchor_mask(
-    gate: torch.Tensor, teacher_alpha: torch.Tensor, opaque: float = ANCHOR_OPAQUE
+    gate: torch.Tensor,
+    teacher_alpha: torch.Tensor,
+    opaque: float = ANCHOR_OPAQUE,
+    alpha_gt: torch.Tensor | None = None,
+    tolerance: float = 0.0,
 ) -> torch.Tensor:
-    """Where the anchor holds (0..1): the gate shut (1 - gate), or the teacher's alpha >= opaque."""
-    return torch.maximum(1.0 - gate, (teacher_alpha >= opaque).to(gate.dtype))
+    """Where the anchor holds (0..1): the gate shut (1 - gate), or the teacher's alpha >= opaque.
+
+    With a tolerance > 0 it lets go wherever the teacher keys more than the ground truth by more
+    than that: the gate is only partly shut across a motion-blurred or defocused edge, and holding
+    a teacher that keys that edge too solid fights the exact coverage the plate gives. Where the
+    teacher keys less than the truth it still holds: raising alpha where the gate is shut is what
+    leaks dark screen creases into the key.
+    """
+    mask = torch.maximum(1.0 - gate, (teacher_alpha >= opaque).to(gate.dtype))
+    if tolerance > 0.0 and alpha_gt is not None:
+        mask = mask * (teacher_alpha - alpha_gt <= tolerance).to(mask.dtype)
+    return mask
 
 
 def anchor_l1(pred: torch.Tensor, teacher_alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -182,12 +182,15 @@ class Trainer:
         return self.teacher
 
     def add_anchor(self, batch: dict[str, torch.Tensor]) -> None:
-        """The teacher's alpha and where the anchor holds it (gate shut, or teacher opaque)."""
+        """The teacher's alpha and where the anchor holds it (gate shut, or teacher opaque; not
+        where the teacher is off the ground truth by more than loss.anchor_tolerance)."""
         teacher = self.anchor_teacher()
         with torch.no_grad():
             gate = teacher.evidence(batch["plate"], batch["screen"]).gate.float()
             batch["teacher_alpha"] = teacher(batch["plate"], batch["screen"])[0].float()
-        batch["anchor_mask"] = anchor_mask(gate, batch["teacher_alpha"], self.cfg["loss"]["anchor_opaque"])
+        opaque, tolerance = self.cfg["loss"]["anchor_opaque"], self.cfg["loss"]["anchor_tolerance"]
+        truth = batch["alpha"].float()
+        batch["anchor_mask"] = anchor_mask(gate, batch["teacher_alpha"], opaque, truth, tolerance)
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue from a last.pt: weights, optimiser, schedule, scaler, progress and RNG states."""

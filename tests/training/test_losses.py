@@ -8,6 +8,7 @@ import torch
 
 from gsrender.engine import encoding
 from gsrender.models.networks import build_model
+from gsrender.training import config as C
 from gsrender.training import losses as L
 
 
@@ -190,3 +191,17 @@ def test_anchor_holds_alpha_where_the_gate_is_shut_and_frees_it_where_open() -> 
     opaque = torch.ones_like(teacher)  # the teacher's confident subject is held too, gate open or not
     batch.update(teacher_alpha=opaque, anchor_mask=L.anchor_mask(gate, opaque))
     assert anchor(opaque - 0.2) == pytest.approx(0.2)
+
+
+def test_the_anchor_lets_go_where_the_teacher_keys_too_solid_by_more_than_the_tolerance() -> None:
+    """A blurred edge the teacher keys too solid: held without a tolerance, freed with one; where
+    the teacher is right, or keys less than the truth (raising there is how creases leak), it holds."""
+    gate = torch.zeros(1, 1, 1, 5)  # shut everywhere: the anchor would hold every pixel
+    teacher = torch.tensor([0.0, 0.9, 0.6, 1.0, 0.2]).view(1, 1, 1, 5)
+    truth = torch.tensor([0.0, 0.5, 0.55, 1.0, 0.8]).view(1, 1, 1, 5)
+    assert L.anchor_mask(gate, teacher).flatten().tolist() == [1.0] * 5
+    assert L.anchor_mask(gate, teacher, alpha_gt=truth).flatten().tolist() == [1.0] * 5
+    held = L.anchor_mask(gate, teacher, alpha_gt=truth, tolerance=0.1).flatten().tolist()
+    assert held == [1.0, 0.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="anchor_tolerance"):
+        C.load_config("gskey3", ["loss.anchor_tolerance=1.5"])

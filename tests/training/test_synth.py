@@ -270,3 +270,20 @@ def test_fold_depth_sets_how_much_light_the_wrinkles_take() -> None:
     shallow, deep = screen(0.02) / flat, screen(0.45) / flat
     assert shallow.min() > 0.95 and deep.min() < 0.6
     np.testing.assert_allclose(deep[..., 0], deep[..., 1], rtol=1e-4)  # light, not colour
+
+
+def test_camera_mix_sets_how_often_random_plates_are_motion_blurred_or_defocused() -> None:
+    """The default draws exactly the plates drawn before the knob existed; all-in blurs every
+    random plate with a subject, and none-in blurs none."""
+    from gsrender.training.synth.generator import DEFAULT_CAMERA_MIX, CameraMix
+
+    assert DEFAULT_CAMERA_MIX == CameraMix(0.2, 0.15)
+    default = generate_plate(5, S, S, camera_mix=CameraMix()).plate
+    assert np.array_equal(generate_plate(5, S, S).plate, default)
+
+    def kinds(mix: CameraMix) -> list[tuple[str, ...]]:
+        return [tuple(generate_plate(s, 64, 64, camera_mix=mix).kinds) for s in range(12)]
+
+    blurred, sharp = kinds(CameraMix(1.0, 1.0)), kinds(CameraMix(0.0, 0.0))
+    assert all({"motion_blur", "defocus"} <= set(k) for k in blurred if "empty" not in k)
+    assert not any({"motion_blur", "defocus"} & set(k) for k in sharp)

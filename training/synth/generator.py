@@ -97,6 +97,22 @@ class LightingMix:
 DEFAULT_LIGHTING = LightingMix()
 
 
+@dataclass(frozen=True)
+class CameraMix:
+    """How often the camera softens the subject's edges (training knobs): the share of randomly
+    drawn plates whose subject moves during the exposure, and whose subject is out of focus.
+
+    A blurred edge mixes the subject with the screen over several pixels, and its colour looks
+    like a solid, screen-tinted subject's: a keyer shown few of them keys them too solid.
+    """
+
+    motion_blur: float = 0.2
+    defocus: float = 0.15
+
+
+DEFAULT_CAMERA_MIX = CameraMix()
+
+
 @dataclass
 class Scene:
     """Everything random about a shot; rendering it at time t is deterministic."""
@@ -112,7 +128,7 @@ class Scene:
 
 
 def _pick_kinds(
-    rng: np.random.Generator, kinds: Sequence[str] | None
+    rng: np.random.Generator, kinds: Sequence[str] | None, camera_mix: CameraMix = DEFAULT_CAMERA_MIX
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Element kinds and modifiers: listed ones exactly, otherwise a random mix."""
     listed = tuple(kinds or ())
@@ -131,7 +147,8 @@ def _pick_kinds(
         if not elements:
             elements = (ELEMENT_KINDS[int(rng.integers(len(ELEMENT_KINDS)))],)
         if not modifiers:
-            mprobs = {"motion_blur": 0.2, "defocus": 0.15, "greenish_fg": 0.15, "hdr": 0.12, "large": 0.1}
+            mprobs = {"greenish_fg": 0.15, "hdr": 0.12, "large": 0.1}
+            mprobs.update(motion_blur=camera_mix.motion_blur, defocus=camera_mix.defocus)
             modifiers = tuple(k for k in MODIFIER_KINDS if rng.random() < mprobs[k])
     return elements, modifiers
 
@@ -142,10 +159,11 @@ def sample_scene(
     width: int,
     kinds: Sequence[str] | None = None,
     lighting: LightingMix = DEFAULT_LIGHTING,
+    camera_mix: CameraMix = DEFAULT_CAMERA_MIX,
 ) -> Scene:
     """Draw every random choice of a shot (see generate_plate for `kinds`)."""
     listed = tuple(kinds or ())
-    elements, modifiers = _pick_kinds(rng, kinds)
+    elements, modifiers = _pick_kinds(rng, kinds, camera_mix)
     scale = min(height, width) / 256.0
     tone = next((k for k in SCREEN_TONES if k in listed), None)
     markers = True if "markers" in listed else (False if "no_markers" in listed else None)
@@ -259,6 +277,7 @@ def generate_plate(
     width: int,
     kinds: Sequence[str] | None = None,
     lighting: LightingMix = DEFAULT_LIGHTING,
+    camera_mix: CameraMix = DEFAULT_CAMERA_MIX,
 ) -> Plate:
     """Generate one plate with exact ground truth; the same seed gives identical arrays.
 
@@ -271,5 +290,5 @@ def generate_plate(
     Plate.kinds lists what was actually drawn.
     """
     rng = np.random.default_rng(seed)
-    scene = sample_scene(rng, height, width, kinds, lighting)
+    scene = sample_scene(rng, height, width, kinds, lighting, camera_mix)
     return render_plate(scene, 0.0, rng)
