@@ -208,16 +208,17 @@ def anchor_mask(
 ) -> torch.Tensor:
     """Where the anchor holds (0..1): the gate shut (1 - gate), or the teacher's alpha >= opaque.
 
-    With a tolerance > 0 it lets go wherever the teacher keys more than the ground truth by more
-    than that: the gate is only partly shut across a motion-blurred or defocused edge, and holding
-    a teacher that keys that edge too solid fights the exact coverage the plate gives. Where the
-    teacher keys less than the truth it still holds: raising alpha where the gate is shut is what
-    leaks dark screen creases into the key.
+    With a tolerance > 0 the gate's hold lets go wherever the teacher keys more than the ground
+    truth by more than that: the gate is only partly shut across a motion-blurred or defocused
+    edge, and holding a teacher that keys that edge too solid fights the exact coverage the plate
+    gives. Where the teacher keys less than the truth it still holds (raising alpha where the gate
+    is shut is what leaks dark screen creases into the key), and so does the opaque hold (light,
+    screen-tinted clothing keyed solid, which real photographs need and the plates rarely show).
     """
-    mask = torch.maximum(1.0 - gate, (teacher_alpha >= opaque).to(gate.dtype))
+    gate_hold = 1.0 - gate
     if tolerance > 0.0 and alpha_gt is not None:
-        mask = mask * (teacher_alpha - alpha_gt <= tolerance).to(mask.dtype)
-    return mask
+        gate_hold = gate_hold * (teacher_alpha - alpha_gt <= tolerance).to(gate.dtype)
+    return torch.maximum(gate_hold, (teacher_alpha >= opaque).to(gate.dtype))
 
 
 def anchor_l1(pred: torch.Tensor, teacher_alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

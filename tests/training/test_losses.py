@@ -195,7 +195,8 @@ def test_anchor_holds_alpha_where_the_gate_is_shut_and_frees_it_where_open() -> 
 
 def test_the_anchor_lets_go_where_the_teacher_keys_too_solid_by_more_than_the_tolerance() -> None:
     """A blurred edge the teacher keys too solid: held without a tolerance, freed with one; where
-    the teacher is right, or keys less than the truth (raising there is how creases leak), it holds."""
+    the teacher is right, keys less than the truth (raising there is how creases leak) or keys
+    opaque, it holds."""
     gate = torch.zeros(1, 1, 1, 5)  # shut everywhere: the anchor would hold every pixel
     teacher = torch.tensor([0.0, 0.9, 0.6, 1.0, 0.2]).view(1, 1, 1, 5)
     truth = torch.tensor([0.0, 0.5, 0.55, 1.0, 0.8]).view(1, 1, 1, 5)
@@ -203,5 +204,8 @@ def test_the_anchor_lets_go_where_the_teacher_keys_too_solid_by_more_than_the_to
     assert L.anchor_mask(gate, teacher, alpha_gt=truth).flatten().tolist() == [1.0] * 5
     held = L.anchor_mask(gate, teacher, alpha_gt=truth, tolerance=0.1).flatten().tolist()
     assert held == [1.0, 0.0, 1.0, 1.0, 1.0]
+    # the opaque hold stays: a teacher keying 0.9 from an opaque threshold of 0.8 is held
+    held = L.anchor_mask(gate, teacher, 0.8, alpha_gt=truth, tolerance=0.1).flatten().tolist()
+    assert held == [1.0] * 5
     with pytest.raises(ValueError, match="anchor_tolerance"):
         C.load_config("gskey3", ["loss.anchor_tolerance=1.5"])
