@@ -81,7 +81,8 @@ DEFAULTS: dict[str, Any] = {
         "bg": 0.0,
         "anchor": 0.0,  # hold alpha at the --finetune weights where the gate is shut (training.losses)
         "anchor_opaque": 0.99,  # ... and where the teacher's alpha is at least this (opaque subject)
-        "anchor_tolerance": 0.0,  # > 0: ... but not where the teacher is off the truth by more than this
+        "anchor_tolerance": 0.0,  # > 0: the gate's hold lets go where the teacher is this far above the truth
+        "anchor_opaque_tolerance": 0.0,  # > 0: ... and the opaque hold where it is this far above
         "mse": 0.0,
         "ce": 0.0,
     },
@@ -224,8 +225,9 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ValueError("optim.betas must have two values")
     if not 0.0 < cfg["loss"]["anchor_opaque"] <= 1.0:
         raise ValueError(f"loss.anchor_opaque must be in (0, 1], got {cfg['loss']['anchor_opaque']}")
-    if not 0.0 <= cfg["loss"]["anchor_tolerance"] < 1.0:
-        raise ValueError(f"loss.anchor_tolerance must be in [0, 1), got {cfg['loss']['anchor_tolerance']}")
+    for key in ("anchor_tolerance", "anchor_opaque_tolerance"):
+        if not 0.0 <= cfg["loss"][key] < 1.0:
+            raise ValueError(f"loss.{key} must be in [0, 1), got {cfg['loss'][key]}")
 
 
 def config_json(cfg: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ COMP_CLIP = (-1.0, 4.0)
 # Every weight a config may set; a weight of 0 skips the term entirely.
 LOSS_TERMS = ("l1", "lap", "grad", "grad_mag", "comp", "bg", "anchor", "mse", "ce")
 # [loss] keys that are not weights: how a term is computed
-LOSS_SETTINGS = ("anchor_opaque", "anchor_tolerance")
+LOSS_SETTINGS = ("anchor_opaque", "anchor_tolerance", "anchor_opaque_tolerance")
 # The keyers with a colour-evidence gate (CorrectingKeyer.evidence), which the anchor term needs.
 GATED = ("gskey2", "gskey3")
 # Teacher alpha from which a pixel counts as confident opaque subject for the anchor term
@@ -205,6 +205,7 @@ def anchor_mask(
     opaque: float = ANCHOR_OPAQUE,
     alpha_gt: torch.Tensor | None = None,
     tolerance: float = 0.0,
+    opaque_tolerance: float = 0.0,
 ) -> torch.Tensor:
     """Where the anchor holds (0..1): the gate shut (1 - gate), or the teacher's alpha >= opaque.
 
@@ -213,12 +214,18 @@ def anchor_mask(
     edge, and holding a teacher that keys that edge too solid fights the exact coverage the plate
     gives. Where the teacher keys less than the truth it still holds (raising alpha where the gate
     is shut is what leaks dark screen creases into the key), and so does the opaque hold (light,
-    screen-tinted clothing keyed solid, which real photographs need and the plates rarely show).
+    screen-tinted clothing keyed solid, which real photographs need and the plates rarely show),
+    unless an opaque tolerance > 0 lets it go too where the teacher is that far above the truth.
     """
     gate_hold = 1.0 - gate
-    if tolerance > 0.0 and alpha_gt is not None:
-        gate_hold = gate_hold * (teacher_alpha - alpha_gt <= tolerance).to(gate.dtype)
-    return torch.maximum(gate_hold, (teacher_alpha >= opaque).to(gate.dtype))
+    opaque_hold = (teacher_alpha >= opaque).to(gate.dtype)
+    if alpha_gt is not None:
+        over = teacher_alpha - alpha_gt
+        if tolerance > 0.0:
+            gate_hold = gate_hold * (over <= tolerance).to(gate.dtype)
+        if opaque_tolerance > 0.0:
+            opaque_hold = opaque_hold * (over <= opaque_tolerance).to(gate.dtype)
+    return torch.maximum(gate_hold, opaque_hold)
 
 
 def anchor_l1(pred: torch.Tensor, teacher_alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

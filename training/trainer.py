@@ -188,9 +188,15 @@ class Trainer:
         with torch.no_grad():
             gate = teacher.evidence(batch["plate"], batch["screen"]).gate.float()
             batch["teacher_alpha"] = teacher(batch["plate"], batch["screen"])[0].float()
-        opaque, tolerance = self.cfg["loss"]["anchor_opaque"], self.cfg["loss"]["anchor_tolerance"]
-        truth = batch["alpha"].float()
-        batch["anchor_mask"] = anchor_mask(gate, batch["teacher_alpha"], opaque, truth, tolerance)
+        loss = self.cfg["loss"]
+        batch["anchor_mask"] = anchor_mask(
+            gate,
+            batch["teacher_alpha"],
+            loss["anchor_opaque"],
+            batch["alpha"].float(),
+            loss["anchor_tolerance"],
+            loss["anchor_opaque_tolerance"],
+        )
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue from a last.pt: weights, optimiser, schedule, scaler, progress and RNG states."""

@@ -204,8 +204,11 @@ def test_the_anchor_lets_go_where_the_teacher_keys_too_solid_by_more_than_the_to
     assert L.anchor_mask(gate, teacher, alpha_gt=truth).flatten().tolist() == [1.0] * 5
     held = L.anchor_mask(gate, teacher, alpha_gt=truth, tolerance=0.1).flatten().tolist()
     assert held == [1.0, 0.0, 1.0, 1.0, 1.0]
-    # the opaque hold stays: a teacher keying 0.9 from an opaque threshold of 0.8 is held
+    # the opaque hold stays: a teacher keying 0.9 from an opaque threshold of 0.8 is held ...
     held = L.anchor_mask(gate, teacher, 0.8, alpha_gt=truth, tolerance=0.1).flatten().tolist()
     assert held == [1.0] * 5
+    # ... unless its own tolerance lets it go (0.9 is 0.4 above the truth; 1.0 is right)
+    held = L.anchor_mask(gate, teacher, 0.8, truth, 0.1, opaque_tolerance=0.3).flatten().tolist()
+    assert held == [1.0, 0.0, 1.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="anchor_tolerance"):
         C.load_config("gskey3", ["loss.anchor_tolerance=1.5"])

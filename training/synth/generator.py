@@ -103,7 +103,7 @@ class CameraMix:
     drawn plates whose subject moves during the exposure, and whose subject is out of focus.
 
     A blurred edge mixes the subject with the screen over several pixels, and its colour looks
-    like a solid, screen-tinted subject's: a keyer shown few of them keys them too solid.
+    like a solid, screen-tinted subject's: the shares set how much of that a keyer is shown.
     """
 
     motion_blur: float = 0.2
