@@ -182,8 +182,8 @@ class Trainer:
         return self.teacher
 
     def add_anchor(self, batch: dict[str, torch.Tensor]) -> None:
-        """The teacher's alpha and where the anchor holds it (gate shut, or teacher opaque; not
-        where the teacher is off the ground truth by more than loss.anchor_tolerance)."""
+        """The teacher's alpha and where the anchor holds it (losses.anchor_mask: gate shut, or
+        teacher opaque, each let go where the teacher keys over its tolerance above the truth)."""
         teacher = self.anchor_teacher()
         with torch.no_grad():
             gate = teacher.evidence(batch["plate"], batch["screen"]).gate.float()

@@ -147,8 +147,13 @@ def _pick_kinds(
         if not elements:
             elements = (ELEMENT_KINDS[int(rng.integers(len(ELEMENT_KINDS)))],)
         if not modifiers:
-            mprobs = {"greenish_fg": 0.15, "hdr": 0.12, "large": 0.1}
-            mprobs.update(motion_blur=camera_mix.motion_blur, defocus=camera_mix.defocus)
+            mprobs = {
+                "motion_blur": camera_mix.motion_blur,
+                "defocus": camera_mix.defocus,
+                "greenish_fg": 0.15,
+                "hdr": 0.12,
+                "large": 0.1,
+            }
             modifiers = tuple(k for k in MODIFIER_KINDS if rng.random() < mprobs[k])
     return elements, modifiers
 
