@@ -16,8 +16,8 @@ import sys
 
 from gsrender.engine.command import install_startup_signals, signal_received
 
-install_startup_signals()
 try:
+    install_startup_signals()  # the first handler is live while the second is set: inside the try
     from .verbs import VERBS, main
 except BaseException:  # a signal inside an import can surface as any exception
     if not signal_received():

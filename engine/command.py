@@ -62,9 +62,9 @@ def run_command(
     GSRENDER_DEBUG=1.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    install_startup_signals()
-    _signals_received.clear()  # one command's signals (a program may run several in turn)
-    try:
+    try:  # a signal may land while the handlers are being checked: inside the try
+        _signals_received.clear()  # one command's signals (a program may run several in turn)
+        install_startup_signals()
         env_flag("GSRENDER_DEBUG")  # a bad value is a usage error here, not a surprise later
         return int(body(argv) or 0)
     except Exception as exc:

@@ -47,6 +47,19 @@ def test_interrupt_names_the_verb_or_the_render(capsys):
     assert capsys.readouterr().err == "gsrender: interrupted during start-up; nothing was rendered\n"
 
 
+def test_a_signal_while_the_handlers_are_being_set_is_still_130(monkeypatch, capsys):
+    """SIGTERM lands while install_startup_signals checks the handlers (the first one is live by
+    then): the interrupt it raises there ends the command like any other, not with a traceback."""
+
+    def signal_lands(sig):
+        command.note_signal(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command.signal, "getsignal", signal_lands)
+    assert run_command(lambda argv: 0, [], None) == 130
+    assert capsys.readouterr().err == "gsrender: interrupted during start-up; nothing was rendered\n"
+
+
 def test_closed_stdout_is_141_and_silenced(monkeypatch, capsys):
     silenced = []
     monkeypatch.setattr(command, "quiet_stdout", lambda: silenced.append(True))
