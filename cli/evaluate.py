@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from gsrender.cli.render_options import despot_size
 from gsrender.training.evaluate import (
     SEQUENCE_SEED,
     compare_with,
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the half of the plates where the classic keyer's SAD is highest",
     )
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch/onnxruntime (0 = default)")
+    ap.add_argument(
+        "--despot",
+        type=despot_size,
+        default=None,
+        metavar="PIXELS",
+        help="score gsrender's keyers with this despot size, as `gsrender --despot` (default: the "
+        "render's default; 0 = off); peers are scored as they come",
+    )
     ap.add_argument("--csv", help="also write the table to this CSV file")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument(
@@ -107,7 +116,7 @@ def _main(argv: list[str] | None = None) -> int:
         print("gsrender evaluate: --sheet needs --real", file=sys.stderr)
         return 2
     try:
-        preds = [load_predictor(m, args.threads) for m in args.model]
+        preds = [load_predictor(m, args.threads, args.despot) for m in args.model]
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"gsrender evaluate: {exc}", file=sys.stderr)
         return 2

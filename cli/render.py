@@ -293,6 +293,7 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
     return RenderSettings(
         tile=args.tile,
         despill=args.despill,
+        despot=args.despot,
         colorspace=args.colorspace,
         screen_colour=_parse_colour(args.screen_colour),
         skip_existing=args.skip_existing,

@@ -14,6 +14,8 @@ from typing import NoReturn
 
 from gsrender.engine.classic_keyer import FORMS as CLASSIC_FORMS
 from gsrender.engine.compositor_inputs import CompositorInputs
+from gsrender.engine.despot import DEFAULT_SIZE as DESPOT_DEFAULT
+from gsrender.engine.despot import MAX_SIZE as DESPOT_MAX
 from gsrender.engine.formats import AlphaMode
 from gsrender.engine.image_write import WINDOW_MODES
 from gsrender.engine.layers import INPUT_ALPHA_MODES
@@ -71,6 +73,17 @@ def _unit(text: str) -> float:
         raise argparse.ArgumentTypeError(f"want a number from 0 to 1, got '{text}'") from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got '{text}'")
+    return value
+
+
+def despot_size(text: str) -> int:
+    """argparse type for --despot: a whole number of pixels, 0 meaning off."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number of pixels, got '{text}'") from None
+    if not 0 <= value <= DESPOT_MAX:
+        raise argparse.ArgumentTypeError(f"must be from 0 (off) to {DESPOT_MAX} pixels, got {value}")
     return value
 
 
@@ -163,6 +176,15 @@ def _add_keying_options(parser: argparse.ArgumentParser) -> None:
         "--precision", choices=("fp16", "fp32"), default="fp16", help="TensorRT precision (fp32 = reference)"
     )
     g.add_argument("--despill", type=_unit, default=1.0, help="despill strength 0..1 (0 = off; default 1)")
+    g.add_argument(
+        "--despot",
+        type=despot_size,
+        default=DESPOT_DEFAULT,
+        metavar="PIXELS",
+        help="key out solid islands up to PIXELS across that clear screen surrounds, such as tracking "
+        f"markers (0 = off; default {DESPOT_DEFAULT}); set 0 for shots with small loose objects "
+        "(sparks, debris, a distant ball)",
+    )
     g.add_argument(
         "--screen-colour",
         "--screen-color",

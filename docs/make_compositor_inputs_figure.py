@@ -1,7 +1,8 @@
 """The README's compositor-inputs picture: plate, matte, matte with a garbage matte.
 
-A synthetic plate (never a real photograph) whose tracking markers leave some alpha in the
-network's matte; a garbage matte drawn as a feathered box around the subject throws them away.
+A synthetic plate (never a real photograph) with yellow tracking markers: the despot keys out
+those on clear screen, and a garbage matte drawn as a feathered box around the subject throws
+away the one the frame's edge cuts.
 Run from the repository root:
 
     python docs/make_compositor_inputs_figure.py docs/compositor_inputs.png

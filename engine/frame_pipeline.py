@@ -7,7 +7,8 @@
                              (Keyer.prepare); plus the file's header and colour space
       --infer------------->  RawKey: the network's alpha and encoded local screen colour,
                              tile by tile through the backend (Keyer.infer)
-      --write_keyed------->  mattes applied, foreground unmixed and despilled
+      --write_keyed------->  small islands on the screen keyed out (despot), mattes applied,
+                             foreground unmixed and despilled
                              (Keyer.finish), composed into the output's colour space
                              and layers (output.compose_output), written with the
                              input's metadata (image_write.write_frame)
@@ -34,7 +35,7 @@ from .formats import OutputFormat
 from .frame_budget import FrameBudget
 from .image_io import ImageInfo, read_frame
 from .image_write import attributes_not_carried, output_format, write_frame
-from .keyer import Keyer, KeySettings, PreparedFrame
+from .keyer import DEFAULT_DESPOT, Keyer, KeySettings, PreparedFrame
 from .layers import PlateSelection
 from .output import OutputSettings, compose_output, output_channels, output_colorspace, writer_dtype
 from .preflight import utf8_path
@@ -53,7 +54,7 @@ class LoadedPlate:
 
 @dataclass(frozen=True)
 class RawKey:
-    """infer's answer: the network's key of a plate, before mattes, unmix and despill.
+    """infer's answer: the network's key of a plate, before despot, mattes, unmix and despill.
 
     The plate comes without its encoded network inputs, which nothing needs after
     inference: frames wait in the writer's queue, and that saves ~200 MB per 4K frame there.
@@ -87,9 +88,10 @@ class FramePipeline:
         tile: int,
         despill: float,
         output: OutputSettings,
+        despot: int = DEFAULT_DESPOT,
     ) -> None:
         self.backend = backend
-        self.keyer = Keyer(backend, KeySettings(screen_colour, tile, despill))
+        self.keyer = Keyer(backend, KeySettings(screen_colour, tile, despill, despot))
         self.plate_selection = plate_selection  # --layer, --part, --input-alpha
         self.colorspace = colorspace  # input colour space override
         self.max_pixels = max_pixels  # frames declaring more are refused before decoding
@@ -128,7 +130,7 @@ class FramePipeline:
         return RawKey(replace(plate, prepared=plate.prepared.without_network_inputs()), alpha, bg)
 
     def write_keyed(self, key: RawKey, target: Path) -> int:
-        """Finish the key (mattes, unmix, despill) and write it as the output frame. Returns how
+        """Finish the key (despot, mattes, unmix, despill) and write it as the output frame. Returns how
         many of the input's header attributes the output goes without (image_io.MAX_CARRIED_*)."""
         plate = key.plate
         keyed = self.keyer.finish(plate.prepared, key.alpha, key.bg)

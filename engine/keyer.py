@@ -15,6 +15,8 @@ import numpy as np
 from . import colour
 from .backends.base import Backend
 from .compositor_inputs import FrameInputs, apply_mattes
+from .despot import DEFAULT_SIZE as DEFAULT_DESPOT
+from .despot import despot
 from .encoding import encode_for_network
 from .screen_estimate import ScreenEstimate, screen_of
 from .tile_profile import resolve_tile
@@ -142,12 +144,20 @@ def infer_frame(frame: PreparedFrame, backend: Backend, tile: int = 0) -> tuple[
 
 
 def finish_frame(
-    frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray, despill_strength: float = 1.0
+    frame: PreparedFrame,
+    alpha: np.ndarray,
+    bg_enc: np.ndarray,
+    despill_strength: float = 1.0,
+    despot_size: int = DEFAULT_DESPOT,
 ) -> KeyedFrame:
-    """Apply the mattes to the key, then unmix the foreground in linear light and despill it.
+    """Despot the assembled key, apply the mattes, then unmix the foreground in linear light and
+    despill it.
 
-    With a clean plate, the unmix takes the screen behind each pixel from it, not from the network.
+    The despot (engine/despot.py) runs on the whole frame, so tiles never change it, and before
+    the mattes, so a core matte keeps what it marks. With a clean plate, the unmix takes the
+    screen behind each pixel from it, not from the network.
     """
+    alpha = despot(alpha, despot_size)
     if frame.garbage is not None or frame.core is not None:
         alpha = apply_mattes(alpha, frame.garbage, frame.core)
     if frame.clean_plate is not None:  # the true screen behind each pixel, in linear light as it is
@@ -165,6 +175,7 @@ class KeySettings:
     screen_colour: Sequence[float] | np.ndarray | None = None  # linear RGB the artist picked; None: estimated
     tile: int = 0  # tile size (0: the backend's profile decides, engine/tile_profile.py)
     despill: float = 1.0  # 0 off, 1 full
+    despot: int = DEFAULT_DESPOT  # largest island keyed out, pixels (engine/despot.py); 0 off
 
 
 class Keyer:
@@ -197,8 +208,8 @@ class Keyer:
         return infer_frame(frame, self.backend, self.settings.tile)
 
     def finish(self, frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray) -> KeyedFrame:
-        """Mattes, unmix and despill (finish_frame)."""
-        return finish_frame(frame, alpha, bg_enc, self.settings.despill)
+        """Despot, mattes, unmix and despill (finish_frame)."""
+        return finish_frame(frame, alpha, bg_enc, self.settings.despill, self.settings.despot)
 
     def key(self, plate_lin: np.ndarray, inputs: FrameInputs | None = None) -> KeyedFrame:
         """All three steps on one working-space plate."""
@@ -215,6 +226,8 @@ def key_frame(
     despill_strength: float = 1.0,
     screen_colour: np.ndarray | None = None,
     inputs: FrameInputs | None = None,
+    despot_size: int = DEFAULT_DESPOT,
 ) -> KeyedFrame:
     """All stages for one frame in one call (tests, tools, evaluation)."""
-    return Keyer(backend, KeySettings(screen_colour, tile, despill_strength)).key(plate_lin, inputs)
+    settings = KeySettings(screen_colour, tile, despill_strength, despot_size)
+    return Keyer(backend, settings).key(plate_lin, inputs)

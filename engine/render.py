@@ -33,7 +33,7 @@ from .errors import BackendError, GsRenderError, InputError, InternalError, Outp
 from .existing_output import expected_shape, incomplete, plate_header
 from .frame_pipeline import FramePipeline, LoadedPlate, RawKey
 from .image_io import MAX_ATTRIBUTE_BYTES, MAX_CARRIED_ATTRIBUTES, PlateSelection
-from .keyer import PreparedFrame
+from .keyer import DEFAULT_DESPOT, PreparedFrame
 from .output import OutputSettings
 from .output_check import classify_output_failure
 from .preflight import DEFAULT_MAX_PIXELS
@@ -49,6 +49,7 @@ _DONE = object()
 class RenderSettings:
     tile: int = 0
     despill: float = 1.0
+    despot: int = DEFAULT_DESPOT  # largest island on the screen keyed out, pixels; 0 off
     colorspace: str | None = None  # input colour space override
     screen_colour: tuple[float, float, float] | None = None  # linear working-space RGB
     skip_existing: bool = False
@@ -184,6 +185,7 @@ class _Run:
             tile=self.settings.tile,
             despill=self.settings.despill,
             output=self.settings.output,
+            despot=self.settings.despot,
         )
         self.workers = io_workers_for(backend, self.settings.io_workers)
         self.pending = iter(jobs)

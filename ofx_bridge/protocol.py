@@ -20,6 +20,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.despot import DEFAULT_SIZE as DESPOT_DEFAULT
+from ..engine.despot import MAX_SIZE as DESPOT_MAX
 from ..engine.encoding import HALF_MAX
 from ..engine.environment import env_folder, env_path
 
@@ -158,6 +160,7 @@ class Settings:
     backend: str = "auto"
     keyer: str = "neural"
     despill: float = 1.0
+    despot: int = DESPOT_DEFAULT  # largest island on the screen keyed out, pixels; 0 off
     output: str = "premultiplied"
     composite_colour: tuple[float, float, float] = (0.0, 0.0, 0.0)
     screen_colour: tuple[float, float, float] | None = None  # None = estimated per frame
@@ -180,6 +183,9 @@ class Settings:
         despill = _number(data.get("despill", 1.0), "despill")
         if not 0.0 <= despill <= 1.0:
             raise ValueError(f"despill must be between 0 and 1, got {despill:g}")
+        despot = whole(data.get("despot", DESPOT_DEFAULT), "despot")
+        if not 0 <= despot <= DESPOT_MAX:
+            raise ValueError(f"despot must be from 0 (off) to {DESPOT_MAX} pixels, got {despot}")
         screen_rgb = None if screen is None else _rgb(screen, "screen_colour")
         if screen_rgb is not None and (min(screen_rgb) < 0 or not 0 < max(screen_rgb) <= MAX_COLOUR):
             raise ValueError(f"screen_colour wants linear values from 0 to {MAX_COLOUR:g}, not all 0")
@@ -188,6 +194,7 @@ class Settings:
             backend=str(data.get("backend") or "auto"),
             keyer=str(data.get("keyer") or "neural"),
             despill=despill,
+            despot=despot,
             output=output,
             composite_colour=_rgb(data.get("composite_colour", (0.0, 0.0, 0.0)), "composite_colour"),
             screen_colour=screen_rgb,
@@ -202,6 +209,7 @@ class Settings:
             "backend": self.backend,
             "keyer": self.keyer,
             "despill": self.despill,
+            "despot": self.despot,
             "output": self.output,
             "composite_colour": list(self.composite_colour),
             "screen_colour": None if self.screen_colour is None else list(self.screen_colour),

@@ -89,6 +89,7 @@ class FrameKey:
     backend: BackendKey
     in_space: str
     despill: float
+    despot: int
     screen_colour: tuple[float, float, float] | None
     invert_garbage: bool
 
@@ -165,6 +166,7 @@ class WarmKeyer:
             backend=self.backend_key(settings),
             in_space=input_space(settings),
             despill=settings.despill,
+            despot=settings.despot,
             screen_colour=settings.screen_colour,
             invert_garbage=settings.invert_garbage and "garbage" in (extras or {}),
         )
@@ -227,7 +229,8 @@ class WarmKeyer:
         """The render's Keyer on one frame (engine/keyer.py), inference under the backend's lock."""
         _check_finite(rgb, "source")
         backend, lock = self.backend(bkey)
-        keyer = Keyer(backend, KeySettings(settings.screen_colour, 0, settings.despill))  # type: ignore[arg-type]
+        key_settings = KeySettings(settings.screen_colour, 0, settings.despill, settings.despot)  # type: ignore[arg-type]
+        keyer = Keyer(backend, key_settings)
         plate = keyer.to_working(rgb, in_space)
         inputs = _frame_inputs(plate, extras, in_space, settings) if extras else None
         frame = keyer.prepare(plate, inputs)

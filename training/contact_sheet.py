@@ -27,13 +27,16 @@ def _to_uint8(rgb01: np.ndarray) -> np.ndarray:
 
 
 def composite_over_checker(frame: PreparedFrame, alpha: np.ndarray, bg_enc: np.ndarray | None) -> np.ndarray:
-    """What the engine would write, over a checkerboard, sRGB-encoded HxWx3 in [0, 1]."""
+    """What the engine would write, over a checkerboard, sRGB-encoded HxWx3 in [0, 1].
+
+    alpha is the key as a render writes it (the evaluation's predictors despot it already)."""
     from gsrender.engine.encoding import srgb_oetf
     from gsrender.engine.keyer import finish_frame
     from gsrender.training.evaluate import ENGINE_DESPILL
 
     a = np.clip(alpha, 0.0, 1.0).astype(np.float32)
-    keyed = finish_frame(frame, a, frame.screen_enc if bg_enc is None else bg_enc, ENGINE_DESPILL)
+    bg = frame.screen_enc if bg_enc is None else bg_enc
+    keyed = finish_frame(frame, a, bg, ENGINE_DESPILL, despot_size=0)
     h, w = a.shape
     return srgb_oetf(keyed.premult + (1.0 - a[..., None]) * checkerboard(h, w, max(8, min(h, w) // 24)))
 

@@ -213,23 +213,45 @@ class ClassicPredictor:
         return infer_frame(s.frame, self.backend)[0], None
 
 
+class Despotted:
+    """A gsrender keyer's predictions with the render's despot applied (engine/despot.py), so
+    evaluation scores the key a render writes; peers are scored as they come."""
+
+    def __init__(self, inner: Predictor, size: int) -> None:
+        self.inner = inner
+        self.size = size
+        self.label = getattr(inner, "label", "")
+
+    def __call__(self, s: EvalSample) -> tuple[np.ndarray, np.ndarray | None]:
+        from gsrender.engine.despot import despot
+
+        alpha, bg = self.inner(s)
+        return despot(alpha, self.size), bg
+
+
 PEERS = ("blender",)  # other keyers scored beside ours (gsrender.training.peers)
 
 
-def load_predictor(spec: str, threads: int = 0) -> Predictor:
-    """'classic', 'blender' (Blender's Keying node), an .onnx gskey model or a checkpoint (.pt)."""
-    if spec == "classic":
-        return ClassicPredictor()
+def load_predictor(spec: str, threads: int = 0, despot: int | None = None) -> Predictor:
+    """'classic', 'blender' (Blender's Keying node), an .onnx gskey model or a checkpoint (.pt).
+
+    despot: the despot size gsrender's keyers are scored with (None: the render's default; 0 off).
+    """
+    from gsrender.engine.despot import DEFAULT_SIZE
+
+    size = DEFAULT_SIZE if despot is None else despot
     if spec == "blender":
         from .peers.blender_keying import BlenderKeyingPredictor
 
         return BlenderKeyingPredictor()
+    if spec == "classic":
+        return Despotted(ClassicPredictor(), size)
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"model '{spec}' is not 'classic', 'blender' or an existing .onnx/.pt file")
     if path.suffix == ".onnx":
-        return OnnxPredictor(path, threads)
-    return TorchPredictor.from_checkpoint(path)
+        return Despotted(OnnxPredictor(path, threads), size)
+    return Despotted(TorchPredictor.from_checkpoint(path), size)
 
 
 # --------------------------------------------------------------------------- scoring

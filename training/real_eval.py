@@ -339,7 +339,7 @@ def screen_label(ev: Evidence) -> str:
     return _CHANNEL_NAMES[ev.screen_channel]
 
 
-def _load_predictors(models: Sequence[str], threads: int) -> tuple[list[str], list]:
+def _load_predictors(models: Sequence[str], threads: int, despot: int | None) -> tuple[list[str], list]:
     from gsrender.engine.errors import BackendError, GsRenderError, UsageError
 
     from .evaluate import load_predictor, unique_labels
@@ -347,7 +347,7 @@ def _load_predictors(models: Sequence[str], threads: int) -> tuple[list[str], li
     preds = []
     for spec in models:
         try:
-            preds.append(load_predictor(spec, threads))
+            preds.append(load_predictor(spec, threads, despot))
         except GsRenderError:
             raise
         except (FileNotFoundError, ValueError) as exc:
@@ -370,7 +370,7 @@ def _run(pred, plate: RealPlate, label: str) -> tuple[np.ndarray, np.ndarray | N
 
 
 def evaluate_real_folder(
-    models: list[str], folder: Path, sheet: Path | None = None, threads: int = 0
+    models: list[str], folder: Path, sheet: Path | None = None, threads: int = 0, despot: int | None = None
 ) -> RealTable:
     """Score every model on every plate of `folder`; write the contact sheet to `sheet` if given.
 
@@ -386,7 +386,7 @@ def evaluate_real_folder(
     groups = find_plates(folder)
     if not groups:
         raise InputError(folder, "no image files OpenImageIO can read")
-    labels, preds = _load_predictors(models, threads)
+    labels, preds = _load_predictors(models, threads, despot)
     table = RealTable(labels)
     tile_w = SHEET_WIDTH // (1 + 2 * len(labels))
     sheet_rows: list[tuple[list[str], list[np.ndarray]]] = []
@@ -430,7 +430,7 @@ def main_real(args) -> int:
     from gsrender.engine.errors import OutputError
 
     sheet = Path(args.sheet) if args.sheet else None
-    table = evaluate_real_folder(args.model, Path(args.real), sheet, args.threads)
+    table = evaluate_real_folder(args.model, Path(args.real), sheet, args.threads, args.despot)
     if args.csv:
         try:
             table.write_csv(args.csv)

@@ -20,6 +20,8 @@ import OpenImageIO as oiio
 import pytest
 
 from gsrender.cli.render import main as cli_main
+from gsrender.engine.despot import DEFAULT_SIZE as DESPOT_DEFAULT
+from gsrender.engine.despot import MAX_SIZE as DESPOT_MAX
 from gsrender.engine.encoding import srgb_oetf
 from gsrender.engine.image_write import write_frame
 from gsrender.ofx_bridge import protocol
@@ -37,6 +39,7 @@ PARAMS = {
     "model": "OfxParamTypeString",
     "backend": "OfxParamTypeChoice",
     "despill": "OfxParamTypeDouble",
+    "despot": "OfxParamTypeInteger",
     "output": "OfxParamTypeChoice",
     "compositeColour": "OfxParamTypeRGB",
     "screenColourOverride": "OfxParamTypeBoolean",
@@ -190,6 +193,9 @@ def test_load_describe_and_describe_in_context(host: OfxTestHost):
         options = ctx.params["output"].props.values["OfxParamPropChoiceOption"]
         assert len(options) == 4 and options[0] == "Premultiplied"
         assert ctx.params["despill"].props.values["OfxParamPropDefault"] == [1.0]
+        despot = ctx.params["despot"].props.values
+        assert despot["OfxParamPropDefault"] == [DESPOT_DEFAULT]  # the CLI's, so the keys agree
+        assert despot["OfxParamPropMin"] == [0] and despot["OfxParamPropMax"] == [DESPOT_MAX]
 
 
 def test_instance_lifecycle_uses_host_memory_and_updates_enabled_state(host: OfxTestHost):
@@ -229,6 +235,23 @@ def test_render_window_with_padded_rows_matches_cli(host: OfxTestHost, tmp_path:
     pad = out.buffer[: out.row_bytes * (40 - 9)].reshape(40 - 9, out.row_bytes)[:, (61 - 13) * 16 :]
     assert (pad == 0xAB).all()  # nothing written past the row
     assert host.messages == [] and host.images_out == 0
+
+
+def test_despot_reaches_the_worker(host: OfxTestHost, tmp_path: Path):
+    """A yellow tracking marker: keyed out by Despot 20, kept with Despot 0, as the CLI does."""
+    plate = make_plate(H, W, seed=5)
+    plate[8:11, 66:81] = plate[3:18, 72:75] = (0.65, 0.5, 0.05)  # a cross on the screen, top right
+    kept = cli_key(tmp_path, plate, "--despot", "0")
+    despotted = cli_key(tmp_path, plate, "--despot", "20")
+    assert kept[9, 73, 3] > 0.9 and despotted[9, 73, 3] == 0.0
+    inst = instance(host)
+    attach_source(inst, plate, pad=16)
+    window = (0, 0, W, H)
+    for value, want in ((20, despotted), (0, kept)):
+        host.set_param(inst, "despot", value)
+        out = attach_output(inst, window, pad=8)
+        assert host.render(inst, window) == 0, host.messages
+        np.testing.assert_allclose(out.top_down(), want, atol=ATOL, err_msg=f"despot {value}")
 
 
 def test_output_modes_and_general_context(host: OfxTestHost, tmp_path: Path):

@@ -525,6 +525,7 @@ static int build_render_json(const GsShm *shm, const GsRenderRequest *req, char 
     buf_str(&b, s->keyer);
     buf_add(&b, ",\"despill\":");
     buf_num(&b, s->despill);
+    buf_add(&b, ",\"despot\":%d", s->despot);
     buf_add(&b, ",\"output\":");
     buf_str(&b, s->output);
     buf_add(&b, ",\"composite_colour\":[");

@@ -11,6 +11,8 @@
 
 #define GS_PROTOCOL_VERSION 2
 #define GS_ERR_LEN 1024
+#define GS_DESPOT_DEFAULT 32 /* gsrender --despot's default, pixels (engine/despot.py DEFAULT_SIZE) */
+#define GS_DESPOT_MAX 4096   /* ... and its largest value (MAX_SIZE) */
 
 /* Every setting that changes pixels; strings are borrowed for the call. */
 typedef struct GsSettings {
@@ -18,6 +20,7 @@ typedef struct GsSettings {
     const char *backend;   /* auto, onnxruntime, cuda, torch, tensorrt */
     const char *keyer;     /* neural, classic */
     double despill;        /* 0..1 */
+    int despot;            /* 0..GS_DESPOT_MAX pixels, 0 = off */
     const char *output;    /* premultiplied, straight, matte, composite */
     double composite[3];   /* background for "composite", input colour space */
     int screen_override;   /* 0: estimate the screen colour per frame */

@@ -79,6 +79,7 @@ static const Choice kColourspaces[] = {
 #define P_MODEL "model"
 #define P_BACKEND "backend"
 #define P_DESPILL "despill"
+#define P_DESPOT "despot"
 #define P_OUTPUT "output"
 #define P_COMPOSITE "compositeColour"
 #define P_SCREEN_OVERRIDE "screenColourOverride"
@@ -93,7 +94,7 @@ static const char *const kExtraClips[GS_N_INPUTS] = {"GarbageMatte", "CoreMatte"
 typedef struct Instance {
     OfxImageClipHandle src, dst;
     OfxImageClipHandle extra[GS_N_INPUTS]; /* NULL in the Filter context */
-    OfxParamHandle keyer, model, backend, despill, output, composite, screen_override, screen, colourspace,
+    OfxParamHandle keyer, model, backend, despill, despot, output, composite, screen_override, screen, colourspace,
         colourspace_name, invert_garbage;
     /* The persistent error (under g_message_lock): a render that succeeds clears it only when
      * something changed since the failure (a parameter or clip, the frame, a new render
@@ -202,6 +203,14 @@ static int get_bool(OfxParamHandle p, OfxTime t)
 static double get_double(OfxParamHandle p, OfxTime t, double fallback)
 {
     double v = fallback;
+    if (!p || g_param->paramGetValueAtTime(p, t, &v) != kOfxStatOK)
+        return fallback;
+    return v;
+}
+
+static int get_int(OfxParamHandle p, OfxTime t, int fallback)
+{
+    int v = fallback;
     if (!p || g_param->paramGetValueAtTime(p, t, &v) != kOfxStatOK)
         return fallback;
     return v;
@@ -369,6 +378,17 @@ static OfxStatus action_describe_in_context(OfxImageEffectHandle effect, OfxProp
         g_prop->propSetDouble(p, kOfxParamPropDisplayMax, 0, 1.0);
     }
 
+    p = define_param(ps, kOfxParamTypeInteger, P_DESPOT, "Despot",
+                     "Key out solid islands up to this many pixels across that clear screen surrounds, such as "
+                     "tracking markers; 0 = off (gsrender --despot).");
+    if (p) {
+        g_prop->propSetInt(p, kOfxParamPropDefault, 0, GS_DESPOT_DEFAULT);
+        g_prop->propSetInt(p, kOfxParamPropMin, 0, 0);
+        g_prop->propSetInt(p, kOfxParamPropMax, 0, GS_DESPOT_MAX);
+        g_prop->propSetInt(p, kOfxParamPropDisplayMin, 0, 0);
+        g_prop->propSetInt(p, kOfxParamPropDisplayMax, 0, 256);
+    }
+
     define_choice(ps, P_OUTPUT, "Output",
                   "Premultiplied RGBA (like the CLI's EXR), straight RGBA (like its PNG), the matte in RGBA, or "
                   "the foreground composited over a colour (alpha 1).",
@@ -471,6 +491,7 @@ static OfxStatus action_create_instance(OfxImageEffectHandle effect)
         {P_MODEL, &in->model},
         {P_BACKEND, &in->backend},
         {P_DESPILL, &in->despill},
+        {P_DESPOT, &in->despot},
         {P_OUTPUT, &in->output},
         {P_COMPOSITE, &in->composite},
         {P_SCREEN_OVERRIDE, &in->screen_override},
@@ -949,6 +970,7 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     s.keyer = kKeyers[get_choice(in->keyer, time, NCHOICES(kKeyers))].value;
     s.backend = kBackends[get_choice(in->backend, time, NCHOICES(kBackends))].value;
     s.despill = get_double(in->despill, time, 1.0);
+    s.despot = get_int(in->despot, time, GS_DESPOT_DEFAULT);
     s.output = kOutputs[get_choice(in->output, time, NCHOICES(kOutputs))].value;
     get_rgb(in->composite, time, s.composite);
     s.screen_override = get_bool(in->screen_override, time);
