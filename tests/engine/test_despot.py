@@ -110,3 +110,17 @@ def test_the_keyer_despots_before_the_core_matte() -> None:
     core[20:31, 95:106] = 1.0
     held = key_frame(plate, ClassicBackend(), inputs=FrameInputs(core=core))
     assert held.alpha[25, 100] == 1.0
+
+
+def test_tiles_do_not_change_the_despot() -> None:
+    """It runs on the assembled frame: a marker split across tile borders goes all the same."""
+    plate = np.empty((96, 128, 3), np.float32)
+    plate[:] = (0.08, 0.45, 0.1)
+    plate[60:, 40:90] = (0.4, 0.3, 0.25)
+    marker = np.zeros((96, 128), np.float32)
+    cross(marker, 32, 96, arm=7, thick=3)  # across the 32 px tiles' borders at y 32 and x 96
+    plate[marker > 0] = (0.65, 0.5, 0.05)
+    whole = key_frame(plate, ClassicBackend())
+    tiled = key_frame(plate, ClassicBackend(), tile=32)
+    assert whole.alpha[32, 96] == 0.0
+    np.testing.assert_allclose(tiled.alpha, whole.alpha, atol=1e-4)
