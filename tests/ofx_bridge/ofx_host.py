@@ -352,6 +352,7 @@ class OfxTestHost:
         self.messages: list[Message] = []
         # False: a host that never asks the plugin for regions of interest (each clip's is the window)
         self.asks_roi = True
+        self.render_scale = [1.0, 1.0]  # the render action's OfxImageEffectPropRenderScale
         self._render_state = threading.local()  # the regions of interest of each thread's render
         self._handed: dict[int, Image] = {}  # cropped copies, alive until released
         self._objects: dict[int, object] = {}
@@ -904,7 +905,7 @@ class OfxTestHost:
                 "OfxPropTime": time,
                 "OfxImageEffectPropFieldToRender": "OfxFieldNone",
                 "OfxImageEffectPropRenderWindow": list(window),
-                "OfxImageEffectPropRenderScale": [1.0, 1.0],
+                "OfxImageEffectPropRenderScale": list(self.render_scale),
                 "OfxImageEffectPropSequentialRenderStatus": 0,
                 "OfxImageEffectPropInteractiveRenderStatus": 0,
             }

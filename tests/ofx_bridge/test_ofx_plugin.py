@@ -254,6 +254,24 @@ def test_despot_reaches_the_worker(host: OfxTestHost, tmp_path: Path):
         np.testing.assert_allclose(out.top_down(), want, atol=ATOL, err_msg=f"despot {value}")
 
 
+def test_despot_follows_the_render_scale(host: OfxTestHost, tmp_path: Path):
+    """At a proxy scale of 0.5 the markers are half their size, and so is the despot: Despot 20
+    keys this frame as the CLI's --despot 10 does (the 15 px cross stays)."""
+    plate = make_plate(H, W, seed=5)
+    plate[8:11, 66:81] = plate[3:18, 72:75] = (0.65, 0.5, 0.05)
+    want = cli_key(tmp_path, plate, "--despot", "10")
+    assert want[9, 73, 3] > 0.9
+    inst = instance(host)
+    attach_source(inst, plate, pad=16)
+    inst.clips["Source"].rod = (0.0, 0.0, 2.0 * W, 2.0 * H)  # the full-resolution frame, canonical
+    host.asks_roi = False
+    host.render_scale = [0.5, 0.5]
+    host.set_param(inst, "despot", 20)
+    out = attach_output(inst, (0, 0, W, H), pad=8)
+    assert host.render(inst, (0, 0, W, H)) == 0, host.messages
+    np.testing.assert_allclose(out.top_down(), want, atol=ATOL)
+
+
 def test_output_modes_and_general_context(host: OfxTestHost, tmp_path: Path):
     plate = make_plate(H, W, seed=5)
     premult = cli_key(tmp_path, plate)

@@ -380,7 +380,8 @@ static OfxStatus action_describe_in_context(OfxImageEffectHandle effect, OfxProp
 
     p = define_param(ps, kOfxParamTypeInteger, P_DESPOT, "Despot",
                      "Key out solid islands up to this many pixels across that clear screen surrounds, such as "
-                     "tracking markers; 0 = off (gsrender --despot).");
+                     "tracking markers; 0 = off (gsrender --despot). In pixels of the full-resolution "
+                     "frame: a proxy render scales it.");
     if (p) {
         g_prop->propSetInt(p, kOfxParamPropDefault, 0, GS_DESPOT_DEFAULT);
         g_prop->propSetInt(p, kOfxParamPropMin, 0, 0);
@@ -970,7 +971,12 @@ static OfxStatus action_render(OfxImageEffectHandle effect, OfxPropertySetHandle
     s.keyer = kKeyers[get_choice(in->keyer, time, NCHOICES(kKeyers))].value;
     s.backend = kBackends[get_choice(in->backend, time, NCHOICES(kBackends))].value;
     s.despill = get_double(in->despill, time, 1.0);
-    s.despot = get_int(in->despot, time, GS_DESPOT_DEFAULT);
+    /* Despot is in pixels of the full-resolution frame: at a proxy render scale the markers
+     * are smaller by that scale, and so is the largest island keyed out. */
+    double despot_scale = scale[0] < scale[1] ? scale[0] : scale[1];
+    if (!(despot_scale > 0.0) || despot_scale > 1.0)
+        despot_scale = 1.0;
+    s.despot = (int)floor(get_int(in->despot, time, GS_DESPOT_DEFAULT) * despot_scale + 0.5);
     s.output = kOutputs[get_choice(in->output, time, NCHOICES(kOutputs))].value;
     get_rgb(in->composite, time, s.composite);
     s.screen_override = get_bool(in->screen_override, time);
