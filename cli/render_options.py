@@ -15,7 +15,7 @@ from typing import NoReturn
 from gsrender.engine.classic_keyer import FORMS as CLASSIC_FORMS
 from gsrender.engine.compositor_inputs import CompositorInputs
 from gsrender.engine.despot import DEFAULT_SIZE as DESPOT_DEFAULT
-from gsrender.engine.despot import MAX_SIZE as DESPOT_MAX
+from gsrender.engine.despot import checked_size as checked_despot
 from gsrender.engine.formats import AlphaMode
 from gsrender.engine.image_write import WINDOW_MODES
 from gsrender.engine.layers import INPUT_ALPHA_MODES
@@ -82,9 +82,10 @@ def despot_size(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"want a whole number of pixels, got '{text}'") from None
-    if not 0 <= value <= DESPOT_MAX:
-        raise argparse.ArgumentTypeError(f"must be from 0 (off) to {DESPOT_MAX} pixels, got {value}")
-    return value
+    try:
+        return checked_despot(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:

@@ -45,6 +45,13 @@ def _box_sums(table: np.ndarray, side: int) -> np.ndarray:
     return table[side:, side:] - table[:-side, side:] - table[side:, :-side] + table[:-side, :-side]
 
 
+def checked_size(size: int) -> int:
+    """The despot size if it is one the option takes (0 .. MAX_SIZE), else ValueError saying so."""
+    if not 0 <= size <= MAX_SIZE:
+        raise ValueError(f"must be from 0 (off) to {MAX_SIZE} pixels, got {size}")
+    return size
+
+
 def despot(alpha: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
     """The key (HxW float32) with small solid islands on clear screen keyed out (module docstring).
 

@@ -35,7 +35,7 @@ from .formats import OutputFormat
 from .frame_budget import FrameBudget
 from .image_io import ImageInfo, read_frame
 from .image_write import attributes_not_carried, output_format, write_frame
-from .keyer import DEFAULT_DESPOT, Keyer, KeySettings, PreparedFrame
+from .keyer import Keyer, KeySettings, PreparedFrame
 from .layers import PlateSelection
 from .output import OutputSettings, compose_output, output_channels, output_colorspace, writer_dtype
 from .preflight import utf8_path
@@ -87,8 +87,8 @@ class FramePipeline:
         inputs: CompositorInputs,
         tile: int,
         despill: float,
+        despot: int,
         output: OutputSettings,
-        despot: int = DEFAULT_DESPOT,
     ) -> None:
         self.backend = backend
         self.keyer = Keyer(backend, KeySettings(screen_colour, tile, despill, despot))

@@ -29,11 +29,12 @@ from threadpoolctl import threadpool_limits
 from .atomic_files import read_only_problem
 from .backends.base import Backend
 from .compositor_inputs import CompositorInputs
+from .despot import DEFAULT_SIZE as DEFAULT_DESPOT
 from .errors import BackendError, GsRenderError, InputError, InternalError, OutputError, describe_exception
 from .existing_output import expected_shape, incomplete, plate_header
 from .frame_pipeline import FramePipeline, LoadedPlate, RawKey
 from .image_io import MAX_ATTRIBUTE_BYTES, MAX_CARRIED_ATTRIBUTES, PlateSelection
-from .keyer import DEFAULT_DESPOT, PreparedFrame
+from .keyer import PreparedFrame
 from .output import OutputSettings
 from .output_check import classify_output_failure
 from .preflight import DEFAULT_MAX_PIXELS
@@ -184,8 +185,8 @@ class _Run:
             inputs=self.settings.inputs,
             tile=self.settings.tile,
             despill=self.settings.despill,
-            output=self.settings.output,
             despot=self.settings.despot,
+            output=self.settings.output,
         )
         self.workers = io_workers_for(backend, self.settings.io_workers)
         self.pending = iter(jobs)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.despot import DEFAULT_SIZE as DESPOT_DEFAULT
-from ..engine.despot import MAX_SIZE as DESPOT_MAX
+from ..engine.despot import checked_size as checked_despot
 from ..engine.encoding import HALF_MAX
 from ..engine.environment import env_folder, env_path
 
@@ -184,8 +184,10 @@ class Settings:
         if not 0.0 <= despill <= 1.0:
             raise ValueError(f"despill must be between 0 and 1, got {despill:g}")
         despot = whole(data.get("despot", DESPOT_DEFAULT), "despot")
-        if not 0 <= despot <= DESPOT_MAX:
-            raise ValueError(f"despot must be from 0 (off) to {DESPOT_MAX} pixels, got {despot}")
+        try:
+            checked_despot(despot)
+        except ValueError as exc:
+            raise ValueError(f"despot {exc}") from None
         screen_rgb = None if screen is None else _rgb(screen, "screen_colour")
         if screen_rgb is not None and (min(screen_rgb) < 0 or not 0 < max(screen_rgb) <= MAX_COLOUR):
             raise ValueError(f"screen_colour wants linear values from 0 to {MAX_COLOUR:g}, not all 0")
