@@ -64,10 +64,10 @@ def test_fp16_sibling_is_used_only_when_it_matches(
         resolve_build_onnx(sibling, "fp32", 10, tmp_path)
 
 
-def test_prepare_request_reads_the_model(tmp_path: Path, model_path: Path) -> None:
+def test_prepare_request_reads_the_model(tmp_path: Path, model_path: Path, shipped_halo: int) -> None:
     r16 = prepare_request(model_path, precision="fp16", node=NODE_A, cache_dir=tmp_path)
     r32 = prepare_request(model_path, precision="fp32", node=NODE_A, cache_dir=tmp_path)
-    assert r16.profile == select_profile(AUTO_TILE, 96, 8, DEFAULT_MAX_BATCH)  # the shipped halo
+    assert r16.profile == select_profile(AUTO_TILE, shipped_halo, 8, DEFAULT_MAX_BATCH)
     assert r16.key != r32.key and r16.timing_cache == timing_cache_path(tmp_path, NODE_A)
     with pytest.raises(UsageError):
         prepare_request(model_path, precision="int8", node=NODE_A, cache_dir=tmp_path)

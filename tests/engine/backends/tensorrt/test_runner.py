@@ -161,7 +161,9 @@ def test_engine_cache_is_reused_and_foreign_engines_refused(engines, model_path:
 # ------------------------- the GPU glue, against doubles (conftest.fake_gpu)
 
 
-def test_fake_gpu_trt10_fp16_build_and_infer(fake_gpu, stressed_model: Path, session, tmp_path: Path) -> None:
+def test_fake_gpu_trt10_fp16_build_and_infer(
+    fake_gpu, stressed_model: Path, session, tmp_path: Path, shipped_halo: int
+) -> None:
     b = make_backend(stressed_model, tmp_path, precision="fp16")
     try:
         (rec,) = fake_gpu.trt.builds
@@ -180,7 +182,8 @@ def test_fake_gpu_trt10_fp16_build_and_infer(fake_gpu, stressed_model: Path, ses
         resizes = [n.op_type for n in onnx.load(str(stressed_model)).graph.node].count("Resize")
         assert list(rec["pinned"]).count("RESIZE") == resizes - 2
         assert rec["pinned_outputs"]
-        assert rec["profiles"] == [((1, 3, 8, 8), (1, 3, 1728, 1728), (1, 3, 2560, 2560))] * 2  # halo 96
+        opt = 1536 + 2 * shipped_halo  # the default tile and the model's halo
+        assert rec["profiles"] == [((1, 3, 8, 8), (1, 3, opt, opt), (1, 3, 2560, 2560))] * 2
         assert rec["profile_inputs"] == [["plate", "screen"]] * 2
         assert b.name == "tensorrt-fp16" and b.max_batch == 1 and len(b._slots) == 2
         assert "NVIDIA Fake GPU" in b.describe()
@@ -199,7 +202,9 @@ def test_fake_gpu_trt10_fp16_build_and_infer(fake_gpu, stressed_model: Path, ses
     assert len(fake_gpu.trt.builds) == 1  # loaded from the cache
 
 
-def test_fake_gpu_pipeline_and_oversized(fake_gpu, stressed_model: Path, session, tmp_path: Path) -> None:
+def test_fake_gpu_pipeline_and_oversized(
+    fake_gpu, stressed_model: Path, session, session_halo: int, tmp_path: Path
+) -> None:
     b = make_backend(stressed_model, tmp_path, precision="fp32", max_tile=64, max_batch=2)
     try:
         flags = fake_gpu.trt.builds[0]["flags"]
@@ -211,13 +216,14 @@ def test_fake_gpu_pipeline_and_oversized(fake_gpu, stressed_model: Path, session
         for (wa, wb), (ga, gb) in zip(want, got, strict=True):
             np.testing.assert_allclose(ga, wa, atol=1e-6)
             np.testing.assert_allclose(gb, wb, atol=1e-6)
-        b.profile_max_hw = (256, 256)  # as if the engine were smaller than this input
+        side = 2 * session_halo + 64  # as if the engine were smaller than this input: 64-pixel cores
+        b.profile_max_hw = (side, side)
         p, s = make_inputs(1, 240, 320)
         a, _ = b.infer(p, s)
         wa, _ = session.run(["alpha", "bg"], {"plate": p, "screen": s})
         assert np.abs(a - wa).max() < 1e-4
         calls = b.engine_calls(2, 240, 320)
-        assert sum(n for n, _, _ in calls) == 40 and all(h <= 256 and w <= 256 for _, h, w in calls)
+        assert sum(n for n, _, _ in calls) == 2 * 4 * 5 and all(h <= side and w <= side for _, h, w in calls)
         assert b.time_device([(1, 64, 64), (2, 32, 48)], repeats=2) > 0
         it = b.infer_batches(batches)
         next(it)
