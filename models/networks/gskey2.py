@@ -29,6 +29,10 @@ changed, each because of a failure seen on real photographs:
   1 + HOLD_WIDTH: skin, denim, most costumes; such a pixel holds little screen light) the
   correction may not lower alpha. A first training phase without it lowered alpha on blue jeans and a
   plaid shirt in real photographs.
+- With ``detail_scale`` > 0 the corrected key's finest scale across an edge is the evidence's
+  own (detail_transfer): the correction, predicted through pooling, sets how opaque an edge is
+  and the per-pixel evidence where its strands lie. Off (0) in the weights' training config; the
+  shipped model turns it on at export, as an option (it changes no weight).
 
 The trunk is GsKeyNet's U-Net (three stride-2 levels, no normalisation, no global
 pooling: tile-invariant), written directly in the cheaper arrangement GsKeyNetDeploy
@@ -45,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .detail_transfer import detail_reach, restore_detail
 from .gskey import STRIDE, _conv, add_encoder, deploy_trunk
 from .gskey import receptive_radius as _gskey_radius
 
@@ -59,6 +64,7 @@ GATES = ("sum", "ratio")  # the gate kinds a CorrectingKeyer takes (model.kwargs
 DETAILS = ("bilinear", "guided")  # model.kwargs.detail (GsKeyNet3's upsampling of its correction)
 STRENGTHS = ("max", "weighted", "local")  # evidence forms (model.kwargs.strength), see colour_evidence
 RB_WEIGHT = 0.5  # the "weighted" strength's weight of each other channel (IBK's default)
+MAX_DETAIL_SCALE = 8  # model.kwargs.detail_scale's largest value (detail_transfer; 0 = off)
 LOCAL_RADIUS = 8  # "local": the square (2 * radius + 1 pixels) the foreground's strength is taken over
 LOCAL_OPAQUE = (0.8, 1.0)  # ... from the solid subject: "max" key ramping from the first to the second
 LOCAL_FULL = 0.5  # ... trusted fully where at least this share of the square is solid subject
@@ -363,7 +369,8 @@ class KeyRules:
     hold_subject / hold_clear / hold_detail: see corrected_key; gate: one of GATES; clip_black /
     clip_white / clip_edges / strength (one of STRENGTHS): see colour_evidence; detail: how the
     half-resolution correction reaches full resolution (GsKeyNet3, one of DETAILS; GsKeyNet2's head
-    is full resolution and takes "bilinear" only). Options only: they change no weight, so a
+    is full resolution and takes "bilinear" only); detail_scale: the evidence's detail across edges
+    (detail_transfer.restore_detail; 0 = off). Options only: they change no weight, so a
     trained checkpoint can be exported under other rules (`gsrender export --set
     model.kwargs.gate=ratio`).
     """
@@ -377,6 +384,7 @@ class KeyRules:
     clip_edges: bool = False
     hold_detail: bool = False
     detail: str = "bilinear"
+    detail_scale: int = 0
 
     def __post_init__(self) -> None:
         for name, allowed in (("gate", GATES), ("strength", STRENGTHS), ("detail", DETAILS)):
@@ -388,6 +396,15 @@ class KeyRules:
             raise ValueError(
                 "model.kwargs.clip_black and clip_white need 0 <= black < white <= 1, "
                 f"got {self.clip_black} and {self.clip_white}"
+            )
+        if (
+            isinstance(self.detail_scale, bool)
+            or not isinstance(self.detail_scale, int)
+            or not (0 <= self.detail_scale <= MAX_DETAIL_SCALE)
+        ):
+            raise ValueError(
+                f"model.kwargs.detail_scale must be a whole number of pixels, 0 (off) to {MAX_DETAIL_SCALE}, "
+                f"got {self.detail_scale!r}"
             )
 
     @property
@@ -454,7 +471,8 @@ class CorrectingKeyer(nn.Module):
         self, ev: ColourEvidence, o: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         r = self.rules
-        return corrected_key(ev, o, self.bg_range, r.hold_subject, r.hold_clear, r.hold_detail)
+        alpha, screen = corrected_key(ev, o, self.bg_range, r.hold_subject, r.hold_clear, r.hold_detail)
+        return restore_detail(alpha, ev.start, ev.gate, r.detail_scale), screen
 
     def predict_alpha(self, plate: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
         return self.forward(plate, screen)[0]
@@ -487,5 +505,7 @@ class GsKeyNet2(CorrectingKeyer):
 
 
 def receptive_radius(model: GsKeyNet2 | None = None) -> int:
-    """The trunk is GsKeyNet's over the colour evidence, which is per pixel except "local"'s square."""
-    return _gskey_radius() + evidence_radius(None if model is None else model.rules)
+    """The trunk is GsKeyNet's over the colour evidence, which is per pixel except "local"'s square;
+    the detail transfer (detail_scale) reaches beyond the corrected key (detail_transfer)."""
+    rules = None if model is None else model.rules
+    return _gskey_radius() + evidence_radius(rules) + (detail_reach(rules.detail_scale) if rules else 0)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .detail_transfer import detail_reach
 from .gskey import _up
 from .gskey2 import ColourEvidence, CorrectingKeyer, KeyRules, evidence_radius
 
@@ -93,8 +94,10 @@ def receptive_radius(model: GsKeyNet3 | None = None) -> int:
     upsample one half-resolution pixel (2 full-resolution pixels). The guided upsampling's two
     3x3 means at half resolution add 4 full-resolution pixels; the clip_edges flatness square
     (engine/edge_clip.py's radius 3) lies on the per-pixel path, beside the trunk, and is shorter.
-    The "local" evidence's square (LOCAL_RADIUS) lies before the trunk and adds its radius.
+    The "local" evidence's square (LOCAL_RADIUS) lies before the trunk and adds its radius; the
+    detail transfer (detail_scale) reaches beyond the corrected key (detail_transfer.detail_reach).
     """
     guided = model is not None and model.rules.detail == "guided"
     local = evidence_radius(None if model is None else model.rules)
-    return 61 + 8 + 4 + 4 + 2 + 2 + 2 + (4 if guided else 0) + local
+    transfer = 0 if model is None else detail_reach(model.rules.detail_scale)
+    return 61 + 8 + 4 + 4 + 2 + 2 + 2 + (4 if guided else 0) + local + transfer

@@ -501,3 +501,24 @@ def test_the_local_key_exports_and_tiles_like_the_untiled_key(tmp_path: Path) ->
     local = _random_model("gskey3", **cfg["model"]["kwargs"], strength="local")
     assert receptive_radius(local) == receptive_radius(model) + LOCAL_RADIUS
     _export_checked(tmp_path, model, cfg, "model.kwargs.strength=local", local)
+
+
+def test_the_detail_transfer_exports_and_tiles_like_the_untiled_key(tmp_path: Path) -> None:
+    """The shipped options with the detail transfer on: torch and ONNX agree, the halo covers the
+    Gaussian and the clear-screen reach beyond the corrected key (tiles assemble within 1e-4)."""
+    from gsrender.models.networks import receptive_radius
+    from gsrender.models.networks.detail_transfer import detail_reach
+
+    cfg = C.load_config("gskey3_ratio")
+    shipped = dict(gate="ratio", clip_black=0.05, clip_white=0.95, detail="guided", strength="local")
+    cfg["model"]["kwargs"].update(shipped)
+    model = _random_model("gskey3", **cfg["model"]["kwargs"])
+    transfer = _random_model("gskey3", **cfg["model"]["kwargs"], detail_scale=2)
+    assert receptive_radius(transfer) == receptive_radius(model) + detail_reach(2)
+    _export_checked(tmp_path, model, cfg, "model.kwargs.detail_scale=2", transfer)
+
+
+@pytest.mark.parametrize("scale", [-1, 9, 2.5, True])
+def test_a_detail_scale_that_is_not_a_whole_number_of_pixels_in_range_is_refused(scale: object) -> None:
+    with pytest.raises(ValueError, match="model.kwargs.detail_scale must be a whole number of pixels, 0"):
+        build_model("gskey3", detail_scale=scale)
