@@ -61,7 +61,7 @@ def select_profile(
     """The profile that covers every tile the keyer makes with these settings.
 
     Tiled frames give inputs of at most tile + 2*halo (stride aligned) per side, e.g.
-    1536 + 2*96 = 1728 for the shipped halo; untiled frames (up to tile_profile.AUTO_WHOLE_FRAME, 2560x1440)
+    1536 + 2*104 = 1744 for the shipped halo; untiled frames (up to tile_profile.AUTO_WHOLE_FRAME, 2560x1440)
     are one input of the padded frame, so both sides go up to its long side, 2560. The
     smallest input is one stride. `opt` is
     the full tile at batch 1, the shape a 4K frame runs most; kernels are tuned for it
