@@ -11,7 +11,7 @@ then interpolated bilinearly back to full resolution.
 Green and blue screens: the estimate is written for a green screen. For a blue one the
 plate's green and blue channels are swapped on the way in and the results swapped back,
 so both screens go through the same, tested code. Which screen a plate shows is decided
-by which channel dominates the larger mass of pixels (screen_channel), or by the artist's screen
+by which channel leads in more of the frame's pixels (screen_channel), or by the artist's screen
 colour (channel_of_colour); ScreenEstimate.channel carries that decision to every consumer (the
 classic keyer, despill, the evaluation), so no one decides it again by another rule.
 """
@@ -128,14 +128,17 @@ def estimate_screen_colour(small_enc: np.ndarray, small_lin: np.ndarray) -> tupl
 
 GREEN, BLUE = 1, 2
 _SWAP_GB = [0, 2, 1]
-DOMINANCE_FLOOR = 0.04  # encoded excess of a channel over the other two that starts to count
+DOMINANCE_FLOOR = 0.02  # encoded lead of a channel over the other two from which a pixel counts
 
 
-def _dominance_mass(enc: np.ndarray, ch: int) -> float:
-    """How much of the frame is strongly dominated by channel ch (sum of the excess over a floor)."""
+def _dominated_area(enc: np.ndarray, ch: int) -> int:
+    """How many pixels channel ch leads the other two in by more than the floor.
+
+    An area, not a sum of the leads: a teal screen whose green leads blue only a little fills
+    most of the frame and must outweigh a few strongly blue props in front of it.
+    """
     a, b = (c for c in range(3) if c != ch)
-    excess = enc[..., ch] - np.maximum(enc[..., a], enc[..., b]) - DOMINANCE_FLOOR
-    return float(np.maximum(excess, 0.0).sum())
+    return int(np.count_nonzero(enc[..., ch] - np.maximum(enc[..., a], enc[..., b]) > DOMINANCE_FLOOR))
 
 
 def channel_of_colour(colour: np.ndarray) -> int:
@@ -146,14 +149,14 @@ def channel_of_colour(colour: np.ndarray) -> int:
 
 
 def screen_channel(small_enc: np.ndarray, colour_override: np.ndarray | None = None) -> int:
-    """GREEN or BLUE: the override's (channel_of_colour), else the channel dominating the larger mass.
+    """GREEN or BLUE: the override's (channel_of_colour), else the channel leading in more pixels.
 
     A blue costume in front of a green screen covers less of the frame than the screen,
-    and a blue screen barely has any green-dominant pixels, so the mass decides reliably.
+    and a blue screen barely has any green-dominant pixels, so the area decides reliably.
     """
     if colour_override is not None:
         return channel_of_colour(colour_override)
-    return BLUE if _dominance_mass(small_enc, BLUE) > _dominance_mass(small_enc, GREEN) else GREEN
+    return BLUE if _dominated_area(small_enc, BLUE) > _dominated_area(small_enc, GREEN) else GREEN
 
 
 def _screen_mask(small_lin: np.ndarray, small_enc: np.ndarray, colour: np.ndarray) -> np.ndarray:

@@ -130,3 +130,29 @@ def test_the_screen_channel_is_decided_once_even_where_red_is_brightest():
     assert despilled.screen.channel == BLUE
     change = despilled.premult - plain.premult
     assert not change[..., :2].any() and change[..., 2].any()  # despill limited blue alone
+
+
+def test_a_teal_screen_outweighs_brighter_blue_props_in_front_of_it():
+    """A dark teal-green screen whose green leads blue by only a few percent, with strongly blue
+    props over a fifth of the frame: still a green screen (the props lead by more, the screen
+    covers more)."""
+    from gsrender.engine.screen_estimate import GREEN
+
+    plate = np.empty((96, 128, 3), np.float32)
+    plate[:] = (0.045, 0.163, 0.137)
+    plate[20:60, 20:80] = (0.05, 0.1, 0.6)
+    assert estimate_screen(plate).channel == GREEN
+
+
+def test_a_blue_costume_on_a_green_screen_and_a_green_one_on_a_blue_screen():
+    """The screen covers more of the frame than the costume in either colour."""
+    from gsrender.engine.screen_estimate import BLUE, GREEN
+
+    for screen, costume, channel in (
+        ((0.1, 0.6, 0.12), (0.05, 0.1, 0.7), GREEN),
+        ((0.08, 0.15, 0.45), (0.1, 0.7, 0.1), BLUE),
+    ):
+        plate = np.empty((96, 128, 3), np.float32)
+        plate[:] = screen
+        plate[10:80, 30:90] = costume  # 44% of the frame, brighter and more saturated than the screen
+        assert estimate_screen(plate).channel == channel
