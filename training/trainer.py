@@ -185,9 +185,10 @@ class Trainer:
         """The teacher's alpha and where the anchor holds it (losses.anchor_mask: gate shut, or
         teacher opaque, each let go where the teacher keys over its tolerance above the truth)."""
         teacher = self.anchor_teacher()
-        with torch.no_grad():
-            gate = teacher.evidence(batch["plate"], batch["screen"]).gate.float()
-            batch["teacher_alpha"] = teacher(batch["plate"], batch["screen"])[0].float()
+        with torch.no_grad():  # the evidence once: the gate is the one the teacher keys with
+            ev = teacher.evidence(batch["plate"], batch["screen"])
+            gate = ev.gate.float()
+            batch["teacher_alpha"] = teacher.key_from_evidence(ev)[0].float()
         loss = self.cfg["loss"]
         batch["anchor_mask"] = anchor_mask(
             gate,

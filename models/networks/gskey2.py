@@ -272,6 +272,12 @@ def evidence_radius(rules: KeyRules | None) -> int:
     return LOCAL_RADIUS if rules is not None and rules.strength == "local" else 0
 
 
+def rules_reach(rules: KeyRules | None) -> int:
+    """What the key rules add to a network's receptive radius: the "local" evidence's square
+    before the trunk and the detail transfer (detail_scale) after the corrected key."""
+    return evidence_radius(rules) + (0 if rules is None else detail_reach(rules.detail_scale))
+
+
 def flatness(key: torch.Tensor) -> torch.Tensor:
     """1 where the 3x3-averaged key's range over a (2 * EDGE_RADIUS + 1) square is at most
     EDGE_TOLERANCE, 0 from twice that (engine/edge_clip.py's rule; both poolings ignore what lies
@@ -500,12 +506,13 @@ class GsKeyNet2(CorrectingKeyer):
         self.add_head(head)
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ev = self.evidence(plate, screen)
+        return self.key_from_evidence(self.evidence(plate, screen))
+
+    def key_from_evidence(self, ev: ColourEvidence) -> tuple[torch.Tensor, torch.Tensor]:
+        """forward from evidence already computed (the trainer's anchor reads its gate too)."""
         return self.keyed(ev, deploy_trunk(self, ev.features()))
 
 
 def receptive_radius(model: GsKeyNet2 | None = None) -> int:
-    """The trunk is GsKeyNet's over the colour evidence, which is per pixel except "local"'s square;
-    the detail transfer (detail_scale) reaches beyond the corrected key (detail_transfer)."""
-    rules = None if model is None else model.rules
-    return _gskey_radius() + evidence_radius(rules) + (detail_reach(rules.detail_scale) if rules else 0)
+    """The trunk is GsKeyNet's over the colour evidence, plus what the key rules reach (rules_reach)."""
+    return _gskey_radius() + rules_reach(None if model is None else model.rules)

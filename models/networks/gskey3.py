@@ -23,9 +23,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .detail_transfer import detail_reach
 from .gskey import _up
-from .gskey2 import ColourEvidence, CorrectingKeyer, KeyRules, evidence_radius
+from .gskey2 import ColourEvidence, CorrectingKeyer, KeyRules, rules_reach
 
 GUIDED_EPS = 1e-3  # the guided upsampling's regulariser (key variance units): flat key -> plain upsample
 
@@ -69,7 +68,10 @@ class GsKeyNet3(CorrectingKeyer):
         self.add_head(head)
 
     def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ev = self.evidence(plate, screen)
+        return self.key_from_evidence(self.evidence(plate, screen))
+
+    def key_from_evidence(self, ev: ColourEvidence) -> tuple[torch.Tensor, torch.Tensor]:
+        """forward from evidence already computed (the trainer's anchor reads its gate too)."""
         r = torch.relu
         e1 = r(self.e1b(r(self.e1a(ev.features()))))
         e2 = r(self.e2b(r(self.e2a(e1))))
@@ -94,10 +96,9 @@ def receptive_radius(model: GsKeyNet3 | None = None) -> int:
     upsample one half-resolution pixel (2 full-resolution pixels). The guided upsampling's two
     3x3 means at half resolution add 4 full-resolution pixels; the clip_edges flatness square
     (engine/edge_clip.py's radius 3) lies on the per-pixel path, beside the trunk, and is shorter.
-    The "local" evidence's square (LOCAL_RADIUS) lies before the trunk and adds its radius; the
-    detail transfer (detail_scale) reaches beyond the corrected key (detail_transfer.detail_reach).
+    The "local" evidence's square before the trunk and the detail transfer after it add what
+    they reach (gskey2.rules_reach).
     """
-    guided = model is not None and model.rules.detail == "guided"
-    local = evidence_radius(None if model is None else model.rules)
-    transfer = 0 if model is None else detail_reach(model.rules.detail_scale)
-    return 61 + 8 + 4 + 4 + 2 + 2 + 2 + (4 if guided else 0) + local + transfer
+    rules = None if model is None else model.rules
+    guided = rules is not None and rules.detail == "guided"
+    return 61 + 8 + 4 + 4 + 2 + 2 + 2 + (4 if guided else 0) + rules_reach(rules)

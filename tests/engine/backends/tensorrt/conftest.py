@@ -26,7 +26,8 @@ def model(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def shipped_halo(model_path: Path) -> int:
-    """The bundled model's halo, from its metadata: what the engine profiles' tile margins follow."""
+    """The bundled model's halo (its stressed copy's too), from its metadata: the tile margins the
+    engine profiles follow and the context sub-tiles need to key exactly."""
     from gsrender.engine.backends.tensorrt.request import read_onnx_metadata
 
     return int(read_onnx_metadata(model_path)["gsrender.halo"])
@@ -52,12 +53,6 @@ def session(stressed_model: Path) -> ort.InferenceSession:
     so.intra_op_num_threads = 1
     so.log_severity_level = 3
     return ort.InferenceSession(str(stressed_model), so, providers=["CPUExecutionProvider"])
-
-
-@pytest.fixture
-def session_halo(session: ort.InferenceSession) -> int:
-    """The halo the session's model needs (its metadata): sub-tiles with less are not exact."""
-    return int(session.get_modelmeta().custom_metadata_map["gsrender.halo"])
 
 
 # gpu_doubles.py stands in for pycuda and tensorrt and enforces their rules (per-thread

@@ -40,13 +40,13 @@ def test_in_profile_batch_is_chunked_and_assembled(session) -> None:
     assert single.passthrough and len(single.chunks) == 1
 
 
-def test_oversized_input_is_subtiled_exactly(session, session_halo: int) -> None:
+def test_oversized_input_is_subtiled_exactly(session, shipped_halo: int) -> None:
     """An input larger than the profile equals one call on the whole input (tile invariance),
     with sub-tiles carrying the model's own halo."""
     plate, screen = make_inputs(2, 240, 320)
-    side = 2 * session_halo + 96  # a profile whose sub-tiles have 96-pixel cores
+    side = 2 * shipped_halo + 96  # a profile whose sub-tiles have 96-pixel cores
     job = make_job(
-        plate, screen, max_batch=2, min_hw=(8, 8), max_hw=(side, side), halo=session_halo, stride=STRIDE
+        plate, screen, max_batch=2, min_hw=(8, 8), max_hw=(side, side), halo=shipped_halo, stride=STRIDE
     )
     assert all(c[0][0].shape[1] <= side and c[0][0].shape[2] <= side for c in job.chunks)
     assert sum(len(c) for c in job.chunks) == 2 * 3 * 4  # 96-pixel cores: 3 x 4 per item
@@ -56,13 +56,13 @@ def test_oversized_input_is_subtiled_exactly(session, session_halo: int) -> None
     assert np.abs(a - want_a).max() < 1e-4 and np.abs(b - want_b).max() < 1e-4
 
 
-def test_results_stay_in_order_under_read_ahead(session, session_halo: int) -> None:
+def test_results_stay_in_order_under_read_ahead(session, shipped_halo: int) -> None:
     batches = [
         make_inputs(n, h, w, seed=i)
         for i, (n, h, w) in enumerate([(1, 64, 64), (3, 32, 48), (1, 240, 320), (2, 64, 64)])
     ]
     jobs = [
-        make_job(p, s, max_batch=1, min_hw=(8, 8), max_hw=(256, 256), halo=session_halo, stride=STRIDE)
+        make_job(p, s, max_batch=1, min_hw=(8, 8), max_hw=(256, 256), halo=shipped_halo, stride=STRIDE)
         for p, s in batches
     ]
     results = [(a.copy(), b.copy()) for a, b in run_jobs(jobs, cpu_execute(session, read_ahead=3))]

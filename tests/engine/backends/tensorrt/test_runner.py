@@ -203,7 +203,7 @@ def test_fake_gpu_trt10_fp16_build_and_infer(
 
 
 def test_fake_gpu_pipeline_and_oversized(
-    fake_gpu, stressed_model: Path, session, session_halo: int, tmp_path: Path
+    fake_gpu, stressed_model: Path, session, shipped_halo: int, tmp_path: Path
 ) -> None:
     b = make_backend(stressed_model, tmp_path, precision="fp32", max_tile=64, max_batch=2)
     try:
@@ -216,7 +216,7 @@ def test_fake_gpu_pipeline_and_oversized(
         for (wa, wb), (ga, gb) in zip(want, got, strict=True):
             np.testing.assert_allclose(ga, wa, atol=1e-6)
             np.testing.assert_allclose(gb, wb, atol=1e-6)
-        side = 2 * session_halo + 64  # as if the engine were smaller than this input: 64-pixel cores
+        side = 2 * shipped_halo + 64  # as if the engine were smaller than this input: 64-pixel cores
         b.profile_max_hw = (side, side)
         p, s = make_inputs(1, 240, 320)
         a, _ = b.infer(p, s)
