@@ -16,7 +16,9 @@ estimate) instead of one screen colour keys an unevenly lit screen to 0 everywhe
   coverage. A pixel is held opaque as its "lead" (how far another channel exceeds the screen
   channel, as a share of its brightest channel) goes from -0.02 to 0.02 (HOLD_LEAD): a
   turquoise or yellow costume stays solid where the "max" form would hold it, and a brown strand
-  is thickened only where it covers the pixel nearly fully.
+  is thickened only where it covers the pixel nearly fully. The hold lets go where the pixel is a
+  clear mix of clear screen nearby and a subject the correction keys exactly (a blue prop's
+  defocused edge keys with its coverage, not opaque from half of it; local_foreground.py).
 
 Then the clean-up clip (raw alpha <= clip_black -> 0, >= clip_white -> 1), optionally only away
 from edges (``clip_edges``, engine/edge_clip.py). The "local" form and ``clip_edges`` look
@@ -80,13 +82,14 @@ def _local_key(plate: np.ndarray, screen: np.ndarray, colour: np.ndarray, screen
     ref_max, s_max = _strengths(plate, screen, colour, screen_ch, None)
     plain_max = 1.0 - s_max / ref_max
     ref, s_plate = _strengths(plate, screen, colour, screen_ch, LOCAL_RB_WEIGHT, bright=True)
-    raw = local_foreground.subject_corrected_key(plate, screen, s_plate, ref, plain_max)
+    raw, release = local_foreground.subject_corrected_key(plate, screen, s_plate, ref, plain_max)
     a, b = (c for c in range(3) if c != screen_ch)
     lead = (np.maximum(plate[..., a], plate[..., b]) - plate[..., screen_ch]) / np.maximum(
         plate.max(axis=-1), np.float32(1e-6)
     )
     lo, hi = HOLD_LEAD
-    return np.maximum(raw, np.clip((lead - np.float32(lo)) * np.float32(1.0 / (hi - lo)), 0.0, 1.0))
+    hold = np.clip((lead - np.float32(lo)) * np.float32(1.0 / (hi - lo)), 0.0, 1.0) * (1.0 - release)
+    return np.maximum(raw, hold)
 
 
 def classic_key(

@@ -15,11 +15,19 @@ screen keys as before; so does a pixel that is not a mix of that subject and the
 belt beside a red shirt: its colour lies far from the line between the two), which the correction
 would otherwise thin.
 
+The same estimate says where the keyer's hue hold (a pixel whose other channel leads the screen
+channel is held opaque: a turquoise costume, skin) may let go: where the pixel is a clear mix
+(corrected key below 0.75) of the screen and a nearby subject whose strength is under the cap (so
+the correction is exact: a blue prop's defocused edge over a green screen), next to clear screen
+(spill on skin far from the screen stays held). ``release`` ramps over each of these.
+
 The box mean counts only pixels inside the frame, so a tile that stops at the frame edge keys
 like the whole frame; a tile needs a halo of RADIUS pixels. numpy only: this runs on render nodes.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +36,17 @@ OPAQUE_KEY = (0.8, 1.0)  # a pixel counts as subject from 0 at the first plain k
 FULL_CONFIDENCE = 0.5  # the share of opaque pixels in the box at which the estimate is trusted fully
 MAX_SUBJECT_SHARE = 0.5  # s(F) at most half the screen's own strength, so s(S) - s(F) stays large
 MIX_TOLERANCE = (0.2, 0.4)  # distance from the screen-subject line, / |F - S|: trusted below, not above
+RELEASE_SUBJECT = (0.5, 0.2)  # the hold lets go as s(F) / s(S) falls from the first to the second share
+RELEASE_MIX = (0.75, 0.55)  # ... as the corrected key falls from the first to the second value
+CLEAR_KEY = 0.1  # a pixel counts as clear screen as its plain key falls from this to 0
+RELEASE_CLEAR = 0.02  # ... and the hold lets go fully where this share of the square is clear screen
+
+
+class SubjectKey(NamedTuple):
+    """The subject-corrected raw key and where the hue hold may let go (0 = keep it, 1 = let go)."""
+
+    key: np.ndarray
+    release: np.ndarray
 
 
 def _box_sum_1d(x: np.ndarray, radius: int, axis: int) -> np.ndarray:
@@ -71,8 +90,9 @@ def _off_the_line(plate: np.ndarray, screen: np.ndarray, subject: np.ndarray) ->
 
 def subject_corrected_key(
     plate: np.ndarray, screen: np.ndarray, s_plate: np.ndarray, s_screen: np.ndarray, plain_key: np.ndarray
-) -> np.ndarray:
-    """The raw key ``(s(S) - s(p)) / (s(S) - s(F))`` with s(F) from nearby opaque pixels.
+) -> SubjectKey:
+    """The raw key ``(s(S) - s(p)) / (s(S) - s(F))`` with s(F) from nearby opaque pixels, and
+    where the hue hold may let go (module docstring).
 
     plate, screen: HxWx3 linear plate and clean screen behind it. s_plate, s_screen: their HxW
     screen strengths (s_screen > 0). plain_key: the key that decides which pixels are subject
@@ -86,7 +106,7 @@ def subject_corrected_key(
     plain = (1.0 - s_plate / s_screen).astype(np.float32, copy=False)
     rows = np.flatnonzero(opaque.any(axis=1))
     if rows.size == 0:
-        return plain
+        return SubjectKey(plain, np.zeros_like(plain))
     cols = np.flatnonzero(opaque.any(axis=0))
     reach = 2 * RADIUS + 1
     h, w = plain.shape
@@ -94,9 +114,17 @@ def subject_corrected_key(
         slice(max(int(rows[0]) - reach, 0), min(int(rows[-1]) + reach + 1, h)),
         slice(max(int(cols[0]) - reach, 0), min(int(cols[-1]) + reach + 1, w)),
     )
-    out = plain.copy()
-    out[win] = _corrected(plate[win], screen[win], s_plate[win], s_screen[win], opaque[win], plain[win])
-    return out
+    clear = np.clip((np.float32(CLEAR_KEY) - plain_key[win]) * np.float32(1.0 / CLEAR_KEY), 0.0, 1.0)
+    key, release = plain.copy(), np.zeros_like(plain)
+    key[win], release[win] = _corrected(
+        plate[win], screen[win], s_plate[win], s_screen[win], opaque[win], plain[win], clear
+    )
+    return SubjectKey(key, release)
+
+
+def _ramp(x: np.ndarray, start: float, full: float) -> np.ndarray:
+    """0 at start, 1 at full (either order), linear between."""
+    return np.clip((x - np.float32(start)) * np.float32(1.0 / (full - start)), 0.0, 1.0)
 
 
 def _corrected(
@@ -106,19 +134,27 @@ def _corrected(
     s_screen: np.ndarray,
     opaque: np.ndarray,
     plain: np.ndarray,
-) -> np.ndarray:
-    """subject_corrected_key inside its window (module docstring)."""
-    means = box_mean(
-        np.concatenate([opaque[..., None], (opaque * s_plate)[..., None], opaque[..., None] * plate], -1)
-    )
+    clear: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """subject_corrected_key inside its window (module docstring): (key, release)."""
+    stack = [opaque[..., None], (opaque * s_plate)[..., None], opaque[..., None] * plate, clear[..., None]]
+    means = box_mean(np.concatenate(stack, -1))
     share = means[..., 0]
     inv_share = 1.0 / np.maximum(share, np.float32(1e-6))
-    s_subject = np.minimum(means[..., 1] * inv_share, np.float32(MAX_SUBJECT_SHARE) * s_screen)
-    subject = means[..., 2:] * inv_share[..., None]
+    s_subject_mean = means[..., 1] * inv_share
+    s_subject = np.minimum(s_subject_mean, np.float32(MAX_SUBJECT_SHARE) * s_screen)
+    subject = means[..., 2:5] * inv_share[..., None]
     corrected = (s_screen - s_plate) / (s_screen - s_subject)
     lo, hi = MIX_TOLERANCE
     on_line = np.clip(
         (np.float32(hi) - _off_the_line(plate, screen, subject)) * np.float32(1.0 / (hi - lo)), 0, 1
     )
     trust = np.clip(share * np.float32(1.0 / FULL_CONFIDENCE), 0.0, 1.0) * on_line
-    return (plain + trust * (corrected - plain)).astype(np.float32, copy=False)
+    key = (plain + trust * (corrected - plain)).astype(np.float32, copy=False)
+    release = (
+        trust
+        * _ramp(s_subject_mean / s_screen, *RELEASE_SUBJECT)
+        * _ramp(corrected, *RELEASE_MIX)
+        * np.clip(means[..., 5] * np.float32(1.0 / RELEASE_CLEAR), 0.0, 1.0)
+    )
+    return key, release.astype(np.float32, copy=False)

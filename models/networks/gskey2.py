@@ -71,6 +71,10 @@ LOCAL_FULL = 0.5  # ... trusted fully where at least this share of the square is
 LOCAL_FG_CAP = 0.5  # ... and never more than this share of the local screen's strength
 LOCAL_MIX = (0.2, 0.4)  # ... and only for a mix of screen and that subject: off their line, / |F - S|
 LOCAL_HOLD = (-0.02, 0.02)  # ... held opaque as another channel's lead over the screen channel grows
+LOCAL_RELEASE_SUBJECT = (0.5, 0.2)  # ... the hold let go as the subject's strength share falls so
+LOCAL_RELEASE_MIX = (0.75, 0.55)  # ... and as the corrected key falls so (a clear mix)
+LOCAL_CLEAR_KEY = 0.1  # ... and next to clear screen: "max" key below this, ramping from 0
+LOCAL_RELEASE_CLEAR = 0.02  # ... fully let go where this share of the square is clear screen
 LEAD_FLOOR = 1e-6  # linear: the brightest channel never divides below this (black pixels)
 EDGE_RADIUS = 3  # clip_edges: the flatness square's radius (engine/edge_clip.py, Blender's default)
 EDGE_TOLERANCE = 0.1  # ... and the key range below which a pixel is flat
@@ -233,8 +237,10 @@ def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, 
     LOCAL_FG_CAP * s_screen, trusted where the square holds solid subject and the pixel's colour lies
     near the line between screen and that subject (LOCAL_MIX; a black belt beside a red shirt is no
     such mix); elsewhere the plain 1 - s / s_screen. Where another channel leads the screen channel
-    (cyan, yellow, skin) the key is held towards 1 (LOCAL_HOLD). No selects: every blend is a
-    multiply-add (ONNX Runtime's CPU kernels run selects as extra full passes).
+    (cyan, yellow, skin) the key is held towards 1 (LOCAL_HOLD), except where the pixel is a clear
+    mix (LOCAL_RELEASE_MIX) of clear screen nearby (LOCAL_RELEASE_CLEAR) and a subject below the cap
+    (LOCAL_RELEASE_SUBJECT), which the correction keys exactly: a blue prop's defocused edge. No
+    selects: every blend is a multiply-add (ONNX Runtime's CPU kernels run selects as extra passes).
     """
     (pr, pg, pb), (sr, sg, sb) = plate_lin, screen_lin
     s_max = torch.clamp(sg - torch.maximum(sr, sb), min=STRENGTH_FLOOR)
@@ -248,10 +254,12 @@ def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, 
     s_plate = strength(pr, pg, pb)
     lo, hi = LOCAL_OPAQUE
     solid = torch.clamp((k_max - lo) * (1.0 / (hi - lo)), 0.0, 1.0)
-    means = _local_mean(torch.cat([solid, solid * s_plate, solid * pr, solid * pg, solid * pb], 1))
+    clear = torch.clamp((LOCAL_CLEAR_KEY - k_max) * (1.0 / LOCAL_CLEAR_KEY), 0.0, 1.0)
+    means = _local_mean(torch.cat([solid, solid * s_plate, solid * pr, solid * pg, solid * pb, clear], 1))
     share = means[:, 0:1]
     inv_share = 1.0 / torch.clamp(share, min=1e-6)
-    s_fg = torch.minimum(means[:, 1:2] * inv_share, LOCAL_FG_CAP * s_screen)
+    s_fg_mean = means[:, 1:2] * inv_share
+    s_fg = torch.minimum(s_fg_mean, LOCAL_FG_CAP * s_screen)
     subject = (means[:, 2:3] * inv_share, means[:, 3:4] * inv_share, means[:, 4:5] * inv_share)
     corrected = (s_screen - s_plate) / (s_screen - s_fg)
     plain = 1.0 - s_plate / s_screen
@@ -263,8 +271,19 @@ def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, 
     other = torch.maximum(pr, pb)
     lead = (other - pg) / torch.clamp(torch.maximum(other, pg), min=LEAD_FLOOR)
     hold_lo, hold_hi = LOCAL_HOLD
-    hold = torch.clamp((lead - hold_lo) * (1.0 / (hold_hi - hold_lo)), 0.0, 1.0)
+    release = (
+        trust
+        * _ramp(s_fg_mean / s_screen, *LOCAL_RELEASE_SUBJECT)
+        * _ramp(corrected, *LOCAL_RELEASE_MIX)
+        * torch.clamp(means[:, 5:6] * (1.0 / LOCAL_RELEASE_CLEAR), 0.0, 1.0)
+    )
+    hold = _ramp(lead, hold_lo, hold_hi) * (1.0 - release)
     return torch.maximum(raw, hold), k_max
+
+
+def _ramp(x: torch.Tensor, start: float, full: float) -> torch.Tensor:
+    """0 at start, 1 at full (either order), linear between."""
+    return torch.clamp((x - start) * (1.0 / (full - start)), 0.0, 1.0)
 
 
 def evidence_radius(rules: KeyRules | None) -> int:

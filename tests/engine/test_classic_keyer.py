@@ -73,6 +73,44 @@ def test_a_black_belt_beside_a_red_shirt_stays_opaque() -> None:
     np.testing.assert_array_equal(alpha[:, 24:], 0.0)
 
 
+def test_a_blue_props_blurred_edge_over_green_is_not_held_opaque_from_half_coverage() -> None:
+    # blue leads green from about half coverage up, where the hue hold alone keyed the ramp opaque
+    prop = np.array([0.08, 0.15, 0.6], np.float32)
+    plate = _fill(GREEN, 24, 40)
+    plate[:, :20] = prop
+    coverage = np.linspace(1.0, 0.0, 10, dtype=np.float32)[1:9]
+    plate[:, 20:28] = coverage[:, None] * prop + (1 - coverage[:, None]) * GREEN
+    alpha = classic_key(plate, _fill(GREEN, 24, 40), GREEN, clip_black=0.0, clip_white=1.0)
+    ramp = alpha[:, 20:28]
+    assert np.all(np.diff(ramp, axis=1) <= 0)
+    led = plate[0, 20:28, 2] > plate[0, 20:28, 1]
+    assert led[3] and coverage[3] < 0.6
+    assert np.all(ramp[:, 3] < 0.8), ramp[0]  # a clear mix: let go
+    assert np.all(np.abs(ramp[:, ~led] - coverage[~led]) < 0.16), ramp[0]
+    np.testing.assert_array_equal(alpha[:, :20], 1.0)
+    np.testing.assert_array_equal(alpha[:, 30:], 0.0)
+
+
+def test_noise_in_a_light_blue_subject_beside_the_screen_stays_held() -> None:
+    # within the subject the correction reads noise as coverage near 1: the hold keeps it solid
+    rng = np.random.default_rng(2)
+    plate = _fill(GREEN, 24, 40)
+    plate[:, :16] = np.float32([0.45, 0.5, 0.7]) * rng.uniform(0.93, 1.07, (24, 16, 3)).astype(np.float32)
+    alpha = classic_key(plate, _fill(GREEN, 24, 40), GREEN, clip_black=0.0, clip_white=1.0)
+    np.testing.assert_array_equal(alpha[:, :16], 1.0)
+
+
+def test_spill_on_skin_away_from_the_screen_stays_held() -> None:
+    # a spill-tinted patch reads as a mix of skin and screen; with no clear screen near, it is not one
+    skin = np.float32([0.8, 0.55, 0.45])
+    plate = _fill(GREEN, 60, 60)
+    plate[5:55, 5:55] = skin
+    plate[24:36, 24:36] = 0.7 * skin + 0.3 * GREEN
+    assert np.all(plate[24:36, 24:36, 0] > plate[24:36, 24:36, 1])
+    alpha = classic_key(plate, _fill(GREEN, 60, 60), GREEN)
+    np.testing.assert_array_equal(alpha[5:55, 5:55], 1.0)
+
+
 def test_the_subject_window_changes_nothing() -> None:
     """Only the subject's box grown by 2 * RADIUS is filtered: the key equals the whole-frame filter."""
     from gsrender.engine import local_foreground as lf
@@ -88,9 +126,12 @@ def test_the_subject_window_changes_nothing() -> None:
     plain_max = 1.0 - (plate[..., 1] - np.maximum(plate[..., 0], plate[..., 2])) / 0.48
     lo, hi = lf.OPAQUE_KEY
     opaque = np.clip((plain_max - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-    windowed = lf.subject_corrected_key(plate, screen, s_plate, s_screen, plain_max)
-    whole = lf._corrected(plate, screen, s_plate, s_screen, opaque, 1.0 - s_plate / s_screen)
+    windowed, release = lf.subject_corrected_key(plate, screen, s_plate, s_screen, plain_max)
+    clear = np.clip((lf.CLEAR_KEY - plain_max) / lf.CLEAR_KEY, 0.0, 1.0).astype(np.float32)
+    plain = 1.0 - s_plate / s_screen
+    whole, whole_release = lf._corrected(plate, screen, s_plate, s_screen, opaque, plain, clear)
     np.testing.assert_allclose(windowed, whole, atol=1e-6)
+    np.testing.assert_allclose(release, whole_release, atol=1e-6)
     assert np.abs(windowed - (1.0 - s_plate / s_screen)).max() > 0.01  # the correction is there
 
 

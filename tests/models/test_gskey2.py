@@ -418,6 +418,9 @@ def test_the_local_key_is_the_classic_keyers_local_form() -> None:
     plate[10:30, 0:25] = rng.uniform(0, 1, (20, 25, 3))
     plate[0:12, 40:50] = [0.3, 0.24, 0.1]
     plate[5:35, 30] = 0.5 * np.array([0.3, 0.2, 0.1]) + 0.5 * screen[5:35, 30]
+    prop = np.array([0.08, 0.15, 0.6], np.float32)  # a blue prop, its edge blurred over 6 px
+    for i, cover in enumerate(np.linspace(1.0, 0.0, 8)):
+        plate[32:40, 36 + i] = cover * prop + (1 - cover) * screen[32:40, 36 + i]
 
     def torch_channels(x: np.ndarray) -> tuple[torch.Tensor, ...]:
         return tuple(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].split(1, dim=1))
