@@ -418,9 +418,10 @@ def test_the_local_key_is_the_classic_keyers_local_form() -> None:
     plate[10:30, 0:25] = rng.uniform(0, 1, (20, 25, 3))
     plate[0:12, 40:50] = [0.3, 0.24, 0.1]
     plate[5:35, 30] = 0.5 * np.array([0.3, 0.2, 0.1]) + 0.5 * screen[5:35, 30]
-    prop = np.array([0.08, 0.15, 0.6], np.float32)  # a blue prop, its edge blurred over 6 px
-    for i, cover in enumerate(np.linspace(1.0, 0.0, 8)):
-        plate[32:40, 36 + i] = cover * prop + (1 - cover) * screen[32:40, 36 + i]
+    prop = np.array([0.08, 0.15, 0.6], np.float32)  # a blue prop, its edge blurred over 8 px
+    plate[28:40, 33:40] = prop
+    for i, cover in enumerate(np.linspace(1.0, 0.0, 10)[1:9]):
+        plate[28:40, 40 + i] = cover * prop + (1 - cover) * screen[28:40, 40 + i]
 
     def torch_channels(x: np.ndarray) -> tuple[torch.Tensor, ...]:
         return tuple(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].split(1, dim=1))
@@ -428,6 +429,7 @@ def test_the_local_key_is_the_classic_keyers_local_form() -> None:
     raw, k_max = local_key(torch_channels(plate), torch_channels(screen))
     engine = classic_key(plate, screen, screen[0, 0], form="local", clip_black=0.0, clip_white=1.0, channel=1)
     np.testing.assert_allclose(np.clip(raw[0, 0].numpy(), 0, 1), engine, atol=1e-4, rtol=0)
+    assert plate[36, 43, 2] > plate[36, 43, 1] and 0.7 < engine[36, 43] < 0.95  # the hue hold let go
     p_t, s_t = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None] for x in (plate, screen))
     assert torch.equal(k_max, raw_colour_difference(p_t, s_t))
 
