@@ -88,8 +88,7 @@ def _local_key(plate: np.ndarray, screen: np.ndarray, colour: np.ndarray, screen
         plate.max(axis=-1), np.float32(1e-6)
     )
     lo, hi = HOLD_LEAD
-    hold = np.clip((lead - np.float32(lo)) * np.float32(1.0 / (hi - lo)), 0.0, 1.0) * (1.0 - release)
-    return np.maximum(raw, hold)
+    return np.maximum(raw, local_foreground.ramp(lead, lo, hi) * (1.0 - release))
 
 
 def classic_key(

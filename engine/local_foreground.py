@@ -102,7 +102,7 @@ def subject_corrected_key(
     """
     # a ramp, not a threshold: a tiny change in the plate changes the key a little
     lo_key, hi_key = OPAQUE_KEY
-    opaque = np.clip((plain_key - np.float32(lo_key)) * np.float32(1.0 / (hi_key - lo_key)), 0.0, 1.0)
+    opaque = ramp(plain_key, lo_key, hi_key)
     plain = (1.0 - s_plate / s_screen).astype(np.float32, copy=False)
     rows = np.flatnonzero(opaque.any(axis=1))
     if rows.size == 0:
@@ -114,7 +114,7 @@ def subject_corrected_key(
         slice(max(int(rows[0]) - reach, 0), min(int(rows[-1]) + reach + 1, h)),
         slice(max(int(cols[0]) - reach, 0), min(int(cols[-1]) + reach + 1, w)),
     )
-    clear = np.clip((np.float32(CLEAR_KEY) - plain_key[win]) * np.float32(1.0 / CLEAR_KEY), 0.0, 1.0)
+    clear = ramp(plain_key[win], CLEAR_KEY, 0.0)
     key, release = plain.copy(), np.zeros_like(plain)
     key[win], release[win] = _corrected(
         plate[win], screen[win], s_plate[win], s_screen[win], opaque[win], plain[win], clear
@@ -122,7 +122,7 @@ def subject_corrected_key(
     return SubjectKey(key, release)
 
 
-def _ramp(x: np.ndarray, start: float, full: float) -> np.ndarray:
+def ramp(x: np.ndarray, start: float, full: float) -> np.ndarray:
     """0 at start, 1 at full (either order), linear between."""
     return np.clip((x - np.float32(start)) * np.float32(1.0 / (full - start)), 0.0, 1.0)
 
@@ -146,15 +146,12 @@ def _corrected(
     subject = means[..., 2:5] * inv_share[..., None]
     corrected = (s_screen - s_plate) / (s_screen - s_subject)
     lo, hi = MIX_TOLERANCE
-    on_line = np.clip(
-        (np.float32(hi) - _off_the_line(plate, screen, subject)) * np.float32(1.0 / (hi - lo)), 0, 1
-    )
-    trust = np.clip(share * np.float32(1.0 / FULL_CONFIDENCE), 0.0, 1.0) * on_line
+    trust = ramp(share, 0.0, FULL_CONFIDENCE) * ramp(_off_the_line(plate, screen, subject), hi, lo)
     key = (plain + trust * (corrected - plain)).astype(np.float32, copy=False)
     release = (
         trust
-        * _ramp(s_subject_mean / s_screen, *RELEASE_SUBJECT)
-        * _ramp(corrected, *RELEASE_MIX)
-        * np.clip(means[..., 5] * np.float32(1.0 / RELEASE_CLEAR), 0.0, 1.0)
+        * ramp(s_subject_mean / s_screen, *RELEASE_SUBJECT)
+        * ramp(corrected, *RELEASE_MIX)
+        * ramp(means[..., 5], 0.0, RELEASE_CLEAR)
     )
     return key, release.astype(np.float32, copy=False)

@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .box_filters import box_mean, grow
+
 BAND_LOW = 0.02  # alpha above this ...
 BAND_HIGH = 0.98  # ... and below this is an edge whose detail the evidence supplies
 BAND_GROW = 1  # the band grown by this many pixels (the edge's last partial pixels)
@@ -43,18 +45,9 @@ def detail_reach(scale: int) -> int:
 def smooth(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Three box means of 2 * scale + 1 pixels that ignore what lies beyond the frame, so a tile
     stopping at the frame's edge smooths its edge pixels exactly as the whole frame does."""
-    k = 2 * scale + 1
-    for _ in range(PASSES):  # each square mean as a row mean then a column mean: the same, cheaper
-        x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, scale), count_include_pad=False)
-        x = F.avg_pool2d(x, (k, 1), stride=1, padding=(scale, 0), count_include_pad=False)
+    for _ in range(PASSES):
+        x = box_mean(x, scale)
     return x
-
-
-def _grow(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """A 0/1 map grown by radius pixels (a square's maximum as a row maximum then a column one)."""
-    k = 2 * radius + 1
-    mask = F.max_pool2d(mask, (1, k), stride=1, padding=(0, radius))
-    return F.max_pool2d(mask, (k, 1), stride=1, padding=(radius, 0))
 
 
 def restore_detail(alpha: torch.Tensor, key: torch.Tensor, gate: torch.Tensor, scale: int) -> torch.Tensor:
@@ -63,7 +56,7 @@ def restore_detail(alpha: torch.Tensor, key: torch.Tensor, gate: torch.Tensor, s
         return alpha
     partial = ((alpha > BAND_LOW) & (alpha < BAND_HIGH)).to(alpha.dtype)
     clear = (alpha <= BAND_LOW).to(alpha.dtype)
-    band = _grow(partial, BAND_GROW) * _grow(clear, NEAR_CLEAR)
+    band = grow(partial, BAND_GROW) * grow(clear, NEAR_CLEAR)
     key_level, alpha_level = smooth(key, scale), smooth(alpha, scale)
     trust = torch.clamp(1.0 - torch.abs(key_level - alpha_level) * (1.0 / LEVEL_TOLERANCE), 0.0, 1.0)
     detail = (key - key_level) - (alpha - alpha_level)

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .box_filters import box_mean
 from .detail_transfer import detail_reach, restore_detail
 from .gskey import STRIDE, _conv, add_encoder, deploy_trunk
 from .gskey import receptive_radius as _gskey_radius
@@ -207,15 +208,6 @@ def _strength_of(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, strength: st
     return g - torch.maximum(r, b)
 
 
-def _local_mean(x: torch.Tensor) -> torch.Tensor:
-    """Mean over the (2 * LOCAL_RADIUS + 1) square, counting only pixels inside the frame (a tile
-    stopping at the frame edge agrees with the whole frame). Two 1-D poolings: the in-frame count
-    of a square is the product of its row and column counts, and each pass is 17 adds, not 289."""
-    k, r = 2 * LOCAL_RADIUS + 1, LOCAL_RADIUS
-    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
-    return F.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
-
-
 def _off_the_line(plate: Channels, screen: Channels, subject: Channels) -> torch.Tensor:
     """Distance of each plate colour from the line through screen and subject colour, / |F - S|."""
     d = [f - s for f, s in zip(subject, screen, strict=True)]
@@ -253,9 +245,10 @@ def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, 
     s_screen = torch.clamp(strength(sr, sg, sb), min=STRENGTH_FLOOR)
     s_plate = strength(pr, pg, pb)
     lo, hi = LOCAL_OPAQUE
-    solid = torch.clamp((k_max - lo) * (1.0 / (hi - lo)), 0.0, 1.0)
-    clear = torch.clamp((LOCAL_CLEAR_KEY - k_max) * (1.0 / LOCAL_CLEAR_KEY), 0.0, 1.0)
-    means = _local_mean(torch.cat([solid, solid * s_plate, solid * pr, solid * pg, solid * pb, clear], 1))
+    solid = _ramp(k_max, lo, hi)
+    clear = _ramp(k_max, LOCAL_CLEAR_KEY, 0.0)
+    stack = torch.cat([solid, solid * s_plate, solid * pr, solid * pg, solid * pb, clear], 1)
+    means = box_mean(stack, LOCAL_RADIUS)
     share = means[:, 0:1]
     inv_share = 1.0 / torch.clamp(share, min=1e-6)
     s_fg_mean = means[:, 1:2] * inv_share
@@ -265,8 +258,7 @@ def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, 
     plain = 1.0 - s_plate / s_screen
     mix_lo, mix_hi = LOCAL_MIX
     off = _off_the_line(plate_lin, screen_lin, subject)
-    on_line = torch.clamp((mix_hi - off) * (1.0 / (mix_hi - mix_lo)), 0.0, 1.0)
-    trust = torch.clamp(share * (1.0 / LOCAL_FULL), 0.0, 1.0) * on_line
+    trust = _ramp(share, 0.0, LOCAL_FULL) * _ramp(off, mix_hi, mix_lo)
     raw = plain + trust * (corrected - plain)
     other = torch.maximum(pr, pb)
     lead = (other - pg) / torch.clamp(torch.maximum(other, pg), min=LEAD_FLOOR)
@@ -275,7 +267,7 @@ def local_key(plate_lin: Channels, screen_lin: Channels) -> tuple[torch.Tensor, 
         trust
         * _ramp(s_fg_mean / s_screen, *LOCAL_RELEASE_SUBJECT)
         * _ramp(corrected, *LOCAL_RELEASE_MIX)
-        * torch.clamp(means[:, 5:6] * (1.0 / LOCAL_RELEASE_CLEAR), 0.0, 1.0)
+        * _ramp(means[:, 5:6], 0.0, LOCAL_RELEASE_CLEAR)
     )
     hold = _ramp(lead, hold_lo, hold_hi) * (1.0 - release)
     return torch.maximum(raw, hold), k_max
