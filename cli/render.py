@@ -29,7 +29,7 @@ from gsrender.cli.render_options import (
 from gsrender.engine import allocator, compositor_inputs, overwrite_guard
 from gsrender.engine.atomic_files import remove_stale_temps
 from gsrender.engine.backends.base import Backend
-from gsrender.engine.command import note_signal, quiet_stdout, run_command
+from gsrender.engine.command import SignalInterrupt, note_signal, quiet_stdout, run_command
 from gsrender.engine.encoding import HALF_MAX
 from gsrender.engine.errors import (
     EXIT_OK,
@@ -237,7 +237,7 @@ class _Signals:
         note_signal(signum)
         self.stop.set()
         if not self.rendering or not first:
-            raise KeyboardInterrupt
+            raise SignalInterrupt
 
 
 def _check_model_option(args: argparse.Namespace) -> None:

@@ -21,6 +21,13 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool kille
 _signals_received: list[int] = []  # SIGTERM/SIGINT seen by gsrender's handlers in this process
 
 
+class SignalInterrupt(KeyboardInterrupt):
+    """What gsrender's SIGTERM/SIGINT handlers raise: every `except KeyboardInterrupt` catches it,
+    but it is not the plain class. CPython remembers a plain KeyboardInterrupt that left any
+    eval() (collections.namedtuple evaluates code while a module imports) and, even after gsrender
+    handled it and chose exit 130, ends the process by SIGINT instead."""
+
+
 def note_signal(signum: int) -> None:
     """Record a SIGTERM/SIGINT: whatever exception it then breaks out of (a library import it
     interrupted fails as "ImportError: initialization failed"), the process ends as interrupted."""
@@ -33,7 +40,7 @@ def signal_received() -> bool:
 
 def _on_startup_signal(signum: int, _frame: object) -> None:
     note_signal(signum)
-    raise KeyboardInterrupt
+    raise SignalInterrupt
 
 
 def install_startup_signals() -> None:

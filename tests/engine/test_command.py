@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import sys
 
 import pytest
@@ -111,3 +112,22 @@ def test_a_signal_makes_any_exception_an_interruption_for_that_command_only(caps
         raise ImportError("initialization failed")
 
     assert run_command(plain_bug, [], "info") == 70
+
+
+def test_a_signal_inside_evaluated_code_still_ends_the_process_130(tmp_path):
+    """CPython ends a `python -m` process by SIGINT once a plain KeyboardInterrupt has left any
+    eval(), even when the program handled it; imports evaluate code (collections.namedtuple), so
+    a SIGTERM during start-up must not raise the plain class."""
+    (tmp_path / "signal_in_eval.py").write_text(
+        "import os, signal\n"
+        "from gsrender.engine.command import install_startup_signals, signal_received\n"
+        "install_startup_signals()\n"
+        "try:\n"
+        "    eval('os.kill(os.getpid(), signal.SIGTERM) or sum(range(10**9))')\n"
+        "except KeyboardInterrupt:\n"
+        "    raise SystemExit(130 if signal_received() else 1)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "signal_in_eval"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 130, proc.stderr
