@@ -480,6 +480,13 @@ class CorrectingKeyer(nn.Module):
             self.h_out.weight.mul_(0.01)
             self.h_out.bias.zero_()
 
+    def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.key_from_evidence(self.evidence(plate, screen))
+
+    def key_from_evidence(self, ev: ColourEvidence) -> tuple[torch.Tensor, torch.Tensor]:
+        """(alpha, screen) from evidence already computed (the trainer's anchor reads its gate too)."""
+        raise NotImplementedError
+
     def evidence(self, plate: torch.Tensor, screen: torch.Tensor) -> ColourEvidence:
         r = self.rules
         return colour_evidence(plate, screen, r.gate, r.clip, r.strength, r.clip_edges)
@@ -516,11 +523,7 @@ class GsKeyNet2(CorrectingKeyer):
         self.h_in_x = _conv(EVIDENCE_CHANNELS, head, k=1)
         self.add_head(head)
 
-    def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.key_from_evidence(self.evidence(plate, screen))
-
     def key_from_evidence(self, ev: ColourEvidence) -> tuple[torch.Tensor, torch.Tensor]:
-        """forward from evidence already computed (the trainer's anchor reads its gate too)."""
         return self.keyed(ev, deploy_trunk(self, ev.features()))
 
 

@@ -67,11 +67,7 @@ class GsKeyNet3(CorrectingKeyer):
         super().__init__(c1, c2, c3, head, bg_range, KeyRules.from_options(hold_subject, rules))
         self.add_head(head)
 
-    def forward(self, plate: torch.Tensor, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.key_from_evidence(self.evidence(plate, screen))
-
     def key_from_evidence(self, ev: ColourEvidence) -> tuple[torch.Tensor, torch.Tensor]:
-        """forward from evidence already computed (the trainer's anchor reads its gate too)."""
         r = torch.relu
         e1 = r(self.e1b(r(self.e1a(ev.features()))))
         e2 = r(self.e2b(r(self.e2a(e1))))
