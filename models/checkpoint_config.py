@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
         "fold_depth": [0.02, 0.12],  # synthetic: how much light the screen's wrinkles take (range)
         "motion_blur": 0.2,  # synthetic: share of random plates whose subject moves in the exposure
         "defocus": 0.15,  # synthetic: share of random plates whose subject is out of focus
+        "semi_transparent": 0.25,  # synthetic: share of random plates with a semi-transparent subject
+        "thin": 0.2,  # synthetic: share of random plates with thin strands or wires
         "folder": "",  # paired: folder in the seed's layout (Data.01.RGB.0063.png + ALPHA)
         "samples_per_epoch": 2000,  # paired: random crops per epoch
         "seed": 0,  # paired: crop sampling seed
@@ -214,7 +216,7 @@ def validate(cfg: dict[str, Any]) -> None:
     lo, hi = (float(v) for v in d["fold_depth"])
     if not 0.0 <= lo <= hi < 1.0:
         raise ValueError("data.fold_depth must be a range within [0, 1)")
-    for share in ("light_check", "motion_blur", "defocus"):
+    for share in ("light_check", "motion_blur", "defocus", "semi_transparent", "thin"):
         if not 0.0 <= d[share] <= 1.0:
             raise ValueError(f"data.{share} must be in [0, 1], got {d[share]}")
     if not 0.0 <= d["clean_guide"] <= 1.0:

@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from gsrender.engine.environment import env_whole
 
 from .evaluate import EvalSample, paired_samples, synthetic_samples
-from .synth.generator import CameraMix, LightingMix
+from .synth.generator import CameraMix, LightingMix, SubjectMix
 
-MixT = TypeVar("MixT", LightingMix, CameraMix)
+MixT = TypeVar("MixT", LightingMix, CameraMix, SubjectMix)
 
 # --------------------------------------------------------------------------- distributed
 
@@ -112,6 +112,11 @@ def camera_mix(data_cfg: dict[str, Any]) -> CameraMix:
     return _mix(CameraMix, data_cfg)
 
 
+def subject_mix(data_cfg: dict[str, Any]) -> SubjectMix:
+    """The generator's SubjectMix (semi-transparent and thin subject shares) from the data config."""
+    return _mix(SubjectMix, data_cfg)
+
+
 def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
     d = cfg["data"]
     from . import datasets
@@ -122,6 +127,7 @@ def build_dataset(cfg: dict[str, Any]) -> torch.utils.data.Dataset:
             clean_guide=d["clean_guide"],
             lighting=lighting_mix(d),
             camera_mix=camera_mix(d),
+            subject_mix=subject_mix(d),
         )  # fmt: skip
     return datasets.PairedSequenceDataset(
         d["folder"], crop=d["crop"], samples_per_epoch=d["samples_per_epoch"], seed=d["seed"]

@@ -29,9 +29,11 @@ from gsrender.engine.screen_estimate import ScreenEstimate, estimate_screen
 from .synth.generator import (
     DEFAULT_CAMERA_MIX,
     DEFAULT_LIGHTING,
+    DEFAULT_SUBJECT_MIX,
     CameraMix,
     LightingMix,
     Plate,
+    SubjectMix,
     generate_plate,
 )
 
@@ -113,6 +115,7 @@ class SyntheticKeyingDataset(Dataset):
         clean_guide: float = 0.0,
         lighting: LightingMix = DEFAULT_LIGHTING,
         camera_mix: CameraMix = DEFAULT_CAMERA_MIX,
+        subject_mix: SubjectMix = DEFAULT_SUBJECT_MIX,
     ) -> None:
         if not 0 < crop <= gen_size:
             raise ValueError(f"crop ({crop}) must be in 1..gen_size ({gen_size})")
@@ -131,6 +134,7 @@ class SyntheticKeyingDataset(Dataset):
         self.clean_guide = clean_guide
         self.lighting = lighting
         self.camera_mix = camera_mix
+        self.subject_mix = subject_mix
 
     def __len__(self) -> int:
         return self.length
@@ -138,8 +142,9 @@ class SyntheticKeyingDataset(Dataset):
     def plate(self, index: int) -> Plate:
         """The full uncropped plate behind item `index`."""
         return generate_plate(
-            self.base_seed + index, self.gen_size, self.gen_size, self.kinds, self.lighting, self.camera_mix
-        )
+            self.base_seed + index, self.gen_size, self.gen_size, self.kinds, self.lighting, self.camera_mix,
+            self.subject_mix,
+        )  # fmt: skip
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index < 0:

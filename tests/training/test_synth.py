@@ -287,3 +287,20 @@ def test_camera_mix_sets_how_often_random_plates_are_motion_blurred_or_defocused
     blurred, sharp = kinds(CameraMix(1.0, 1.0)), kinds(CameraMix(0.0, 0.0))
     assert all({"motion_blur", "defocus"} <= set(k) for k in blurred if "empty" not in k)
     assert not any({"motion_blur", "defocus"} & set(k) for k in sharp)
+
+
+def test_subject_mix_sets_how_often_random_plates_hold_semi_transparent_or_thin_subjects() -> None:
+    """The default draws exactly the plates drawn before the knob existed; all-in puts a slab and
+    strands in every random plate with a subject, and none-in puts them in none."""
+    from gsrender.training.synth.generator import DEFAULT_SUBJECT_MIX, SubjectMix
+
+    assert DEFAULT_SUBJECT_MIX == SubjectMix(0.25, 0.2)
+    default = generate_plate(7, S, S, subject_mix=SubjectMix()).plate
+    assert np.array_equal(generate_plate(7, S, S).plate, default)
+
+    def kinds(mix: SubjectMix) -> list[tuple[str, ...]]:
+        return [tuple(generate_plate(s, 64, 64, subject_mix=mix).kinds) for s in range(12)]
+
+    every, none = kinds(SubjectMix(1.0, 1.0)), kinds(SubjectMix(0.0, 0.0))
+    assert all({"semi_transparent", "thin"} <= set(k) for k in every if "empty" not in k)
+    assert not any({"semi_transparent", "thin"} & set(k) for k in none)

@@ -113,6 +113,23 @@ class CameraMix:
 DEFAULT_CAMERA_MIX = CameraMix()
 
 
+@dataclass(frozen=True)
+class SubjectMix:
+    """How often a randomly drawn plate holds the subjects a keyer finds hardest to level
+    (training knobs): a semi-transparent slab or veil, and thin single-colour strands or wires.
+
+    A slab's mix with the screen has the colour of light, screen-tinted cloth, and a faint dark
+    strand that of a crease in the screen: only the plates say which is which, and these shares
+    set how often they do.
+    """
+
+    semi_transparent: float = 0.25
+    thin: float = 0.2
+
+
+DEFAULT_SUBJECT_MIX = SubjectMix()
+
+
 @dataclass
 class Scene:
     """Everything random about a shot; rendering it at time t is deterministic."""
@@ -128,7 +145,10 @@ class Scene:
 
 
 def _pick_kinds(
-    rng: np.random.Generator, kinds: Sequence[str] | None, camera_mix: CameraMix = DEFAULT_CAMERA_MIX
+    rng: np.random.Generator,
+    kinds: Sequence[str] | None,
+    camera_mix: CameraMix = DEFAULT_CAMERA_MIX,
+    subject_mix: SubjectMix = DEFAULT_SUBJECT_MIX,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Element kinds and modifiers: listed ones exactly, otherwise a random mix."""
     listed = tuple(kinds or ())
@@ -142,7 +162,14 @@ def _pick_kinds(
     if not elements:
         if not modifiers and rng.random() < 0.05:
             return (), ()
-        probs = {"solid": 0.6, "hair": 0.45, "fur": 0.12, "semi_transparent": 0.25, "thin": 0.2, "open": 0.35}
+        probs = {
+            "solid": 0.6,
+            "hair": 0.45,
+            "fur": 0.12,
+            "semi_transparent": subject_mix.semi_transparent,
+            "thin": subject_mix.thin,
+            "open": 0.35,
+        }
         elements = tuple(k for k in ELEMENT_KINDS if rng.random() < probs[k])
         if not elements:
             elements = (ELEMENT_KINDS[int(rng.integers(len(ELEMENT_KINDS)))],)
@@ -165,10 +192,11 @@ def sample_scene(
     kinds: Sequence[str] | None = None,
     lighting: LightingMix = DEFAULT_LIGHTING,
     camera_mix: CameraMix = DEFAULT_CAMERA_MIX,
+    subject_mix: SubjectMix = DEFAULT_SUBJECT_MIX,
 ) -> Scene:
     """Draw every random choice of a shot (see generate_plate for `kinds`)."""
     listed = tuple(kinds or ())
-    elements, modifiers = _pick_kinds(rng, kinds, camera_mix)
+    elements, modifiers = _pick_kinds(rng, kinds, camera_mix, subject_mix)
     scale = min(height, width) / 256.0
     tone = next((k for k in SCREEN_TONES if k in listed), None)
     markers = True if "markers" in listed else (False if "no_markers" in listed else None)
@@ -283,6 +311,7 @@ def generate_plate(
     kinds: Sequence[str] | None = None,
     lighting: LightingMix = DEFAULT_LIGHTING,
     camera_mix: CameraMix = DEFAULT_CAMERA_MIX,
+    subject_mix: SubjectMix = DEFAULT_SUBJECT_MIX,
 ) -> Plate:
     """Generate one plate with exact ground truth; the same seed gives identical arrays.
 
@@ -295,5 +324,5 @@ def generate_plate(
     Plate.kinds lists what was actually drawn.
     """
     rng = np.random.default_rng(seed)
-    scene = sample_scene(rng, height, width, kinds, lighting, camera_mix)
+    scene = sample_scene(rng, height, width, kinds, lighting, camera_mix, subject_mix)
     return render_plate(scene, 0.0, rng)
