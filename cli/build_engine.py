@@ -146,8 +146,7 @@ def _main(argv: list[str]) -> int:
         _, reason = check_engine(req.engine_path(cache), req)
         print(f"node:    {node.describe()}")
         print(
-            f"onnx:    {req.onnx_path} "
-            f"({'strongly typed' if req.strongly_typed else 'FP16 builder flag'})"
+            f"onnx:    {req.onnx_path} ({'strongly typed' if req.strongly_typed else 'FP16 builder flag'})"
             if req.precision == "fp16"
             else f"onnx:    {req.onnx_path}"
         )

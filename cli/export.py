@@ -125,6 +125,5 @@ def _main(argv: list[str] | None = None) -> int:
     return status
 
 
-
 if __name__ == "__main__":
     sys.exit(main())

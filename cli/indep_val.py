@@ -21,9 +21,7 @@ from gsrender.training.indep_val.build_set import SETS, render_set
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m gsrender.cli.indep_val", description=__doc__.splitlines()[0]
-    )
+    ap = argparse.ArgumentParser(prog="python -m gsrender.cli.indep_val", description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="output folder (keep it out of git, e.g. runs/indep_val)")
     ap.add_argument(
         "--set",

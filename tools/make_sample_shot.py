@@ -27,6 +27,5 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {len(paths)} frames to {a.out_dir}")
 
 
-
 if __name__ == "__main__":
     main()

@@ -25,6 +25,5 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {len(plates)} preview plates to {a.out_dir}")
 
 
-
 if __name__ == "__main__":
     main()

@@ -44,9 +44,7 @@ def transplant(src_path: Path, cfg: dict) -> tuple[dict, list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python tools/transplant.py", description=__doc__.split("\n\n")[0]
-    )
+    ap = argparse.ArgumentParser(prog="python tools/transplant.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("source", type=Path, help="trained checkpoint to copy weights from")
     ap.add_argument("--config", type=Path, required=True, help="training config of the new network")
     ap.add_argument("-o", "--output", type=Path, required=True, help="initial checkpoint to write")

@@ -137,4 +137,3 @@ def _job(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

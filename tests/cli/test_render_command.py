@@ -243,7 +243,6 @@ def test_a_plate_without_a_screen_is_keyed_with_one_warning(tmp_path, caplog):
     assert len(warnings) == 1 and "grey.0001.exr" in warnings[0]
 
 
-
 def test_a_blue_screen_plate_is_keyed_by_the_default_keyer(tmp_path):
     """The bundled model keys a blue screen (it used to return alpha 1 everywhere)."""
     plate = make_plate()[..., [0, 2, 1]]  # the green test plate as a blue-screen plate
