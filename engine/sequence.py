@@ -70,15 +70,21 @@ class _Token:
 
 
 def _parse_token(pattern: str) -> _Token | None:
-    """Split a pattern around its frame token, or None when it has none."""
+    """Split a pattern around its frame token, or None when it has none.
+
+    Only the file name is parsed: the folder is kept as written, so a doubled separator from a
+    script's path join ("shots//plate.####.exr") or a '#' in a folder name changes nothing.
+    """
+    name = os.path.basename(pattern)
+    folder = pattern[: len(pattern) - len(name)]
     try:
-        seq = fileseq.FileSequence(pattern, pad_style=fileseq.PAD_STYLE_HASH1)
+        seq = fileseq.FileSequence(name, pad_style=fileseq.PAD_STYLE_HASH1)
     except fileseq.ParseException:
         return None
     # A literal number ("plate.1001.exr") parses as a frame range, not as a token.
-    if not seq.padding() or seq.frameRange():
+    if not seq.padding() or seq.frameRange() or seq.dirname():
         return None
-    return _Token(head=seq.dirname() + seq.basename(), tail=seq.extension(), width=max(seq.zfill(), 1))
+    return _Token(head=folder + seq.basename(), tail=seq.extension(), width=max(seq.zfill(), 1))
 
 
 def _format(token: _Token, frame: int) -> str:

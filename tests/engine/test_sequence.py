@@ -72,6 +72,21 @@ def test_no_token(pattern):
         frame_path(pattern, 1)
 
 
+def test_folders_are_taken_as_written(tmp_path):
+    """A doubled separator from a script's path join, or a '#' or '@' in a folder name, neither
+    hides the file name's token nor becomes one."""
+    _touch(tmp_path, "p.0001.exr", "p.0002.exr")
+    joined = f"{tmp_path}//p.####.exr"
+    assert has_frame_token(joined) and frame_path(joined, 3) == tmp_path / "p.0003.exr"
+    assert [r.frame for r in expand_sequence(joined)] == [1, 2]
+    assert [r.path for r in expand_sequence(joined, [5])] == [tmp_path / "p.0005.exr"]
+    odd = tmp_path / "take #2" / "v@1"
+    odd.mkdir(parents=True)
+    _touch(odd, "p.0007.exr", "still.exr")
+    assert [r.frame for r in expand_sequence(str(odd / "p.%04d.exr"))] == [7]
+    assert expand_sequence(str(odd / "still.exr")) == [FrameRef(None, odd / "still.exr")]
+
+
 def _touch(folder: Path, *names: str) -> None:
     for name in names:
         (folder / name).write_bytes(b"x")
