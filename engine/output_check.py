@@ -81,7 +81,9 @@ def classify_output_failure(error: OutputError, target: Path, frame_bytes: int) 
     """The same failure, its problem replaced by what the file system says when it says more.
 
     Free space below the frame's uncompressed size, or a probe write that fails, names the
-    cause ("no space left on device"); otherwise the writer's own message stands.
+    cause ("no space left on device"); otherwise the writer's own message stands. A file system
+    that reports no size at all (procfs, some FUSE and object-store mounts say 0 blocks) says
+    nothing about free space: there only the probe speaks.
     """
     if error.problem.startswith("no space left on device"):
         return error
@@ -90,7 +92,7 @@ def classify_output_failure(error: OutputError, target: Path, frame_bytes: int) 
     folder = target.parent
     with contextlib.suppress(OSError):
         st = os.statvfs(folder)
-        if st.f_bavail * st.f_frsize < frame_bytes:
+        if st.f_blocks > 0 and st.f_bavail * st.f_frsize < frame_bytes:
             return OutputError(target, f"no space left on device ({error.problem})")
     found = probe_write(folder)
     if found is not None and found not in error.problem:
