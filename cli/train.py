@@ -112,8 +112,10 @@ def _main(argv: list[str] | None = None) -> int:
         msg = f"{out} already holds a run; pass --resume to continue it or pick another --out"
         print(f"gsrender-train: {msg}", file=sys.stderr)
         return 2
-    resume = load_checkpoint(last_path) if (args.resume and last_path.exists()) else None
     try:
+        resume = load_checkpoint(last_path) if (args.resume and last_path.exists()) else None
+        if args.finetune:
+            load_checkpoint(args.finetune)  # a bad file is one line now, not after the run folder exists
         cfg = _resolve_config(args, resume)
         check_model_options(cfg, args.config or "the default config")
         check_anchor_teacher(cfg, args.finetune, resume)

@@ -7,6 +7,7 @@ and rebuilds a network from the same config entries. Needs torch.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,34 @@ import torch
 
 from .networks import build_model
 
+# Errnos that say the file could not be read at all (anything else is the content's fault).
+_UNREADABLE = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EIO, errno.ELOOP}
+
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """What a .pt file holds, loaded weights-only (no code runs); not checked further."""
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    """What a .pt file holds, loaded weights-only (no code runs); not checked further.
+
+    A file torch cannot read this way is a ValueError naming it and the problem in one line:
+    torch's own errors read as a bare number (a truncated file), a page of advice (an ONNX model,
+    pickled objects) or an errno without the file (a folder, a missing file).
+    """
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as exc:
+        if exc.errno in _UNREADABLE:
+            raise ValueError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        what = _not_a_checkpoint(path)  # torch's zip reader says EINVAL of a truncated file
+        raise ValueError(f"{path}: {what} ({exc.strerror or type(exc).__name__})") from None
+    except Exception as exc:
+        raise ValueError(f"{path}: {_not_a_checkpoint(path)} ({type(exc).__name__})") from None
+
+
+def _not_a_checkpoint(path: Path) -> str:
+    """What a file torch cannot read weights-only is, in the words a user acts on."""
+    if path.suffix.lower() == ".onnx":
+        return "an ONNX model, not a training checkpoint (.pt)"
+    return "not a PyTorch checkpoint of tensors and plain containers (truncated, or another kind of file)"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -105,8 +105,8 @@ class TorchBackend(Backend):
             raise BackendError(path, "the torch backend loads a training checkpoint (.pt)")
         try:
             ckpt = read_checkpoint(path)
-        except Exception as exc:
-            raise BackendError(path, f"cannot load checkpoint: {str(exc).splitlines()[0]}") from None
+        except ValueError as exc:  # read_checkpoint's one line already names the file
+            raise BackendError(path, str(exc).removeprefix(f"{path}: ")) from None
         # weights-only checkpoints without a model config have always meant GsKeyNet
         name, _ = checkpoint_model_config(ckpt, default_name="gskey")
         if not is_keyer(name):

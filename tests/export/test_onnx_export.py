@@ -130,3 +130,24 @@ def test_a_model_option_the_network_does_not_take_is_one_line_naming_the_checkpo
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(ck) in err[0] and words in err[0], err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_file_that_is_no_checkpoint_is_one_line_naming_it(tmp_path: Path, capsys) -> None:
+    """A truncated checkpoint, an ONNX model, a folder or a missing file: exit 2, one line that
+    names the file and what it is, and nothing written."""
+    ck = tmp_path / "ck.pt"
+    _checkpoint(ck)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(ck.read_bytes()[:5000])
+    model = tmp_path / "gskey.onnx"
+    E.export_onnx(ck, model)
+    for bad, words in (
+        (cut, "not a PyTorch checkpoint"),
+        (model, "an ONNX model, not a training checkpoint"),
+        (tmp_path, "cannot read it"),
+        (tmp_path / "missing.pt", "cannot read it"),
+    ):
+        assert X.main([str(bad), "-o", str(tmp_path / "x.onnx"), "--no-validate"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(bad) in err[0] and words in err[0], err
+    assert not (tmp_path / "x.onnx").exists()

@@ -101,6 +101,28 @@ def test_finetune_from_checkpoint_on_keyed_frames(tmp_path: Path) -> None:
     assert main(["--finetune", str(base / "last.pt"), "--out", str(tmp_path / "x")]) == 2  # needs --data
 
 
+def test_a_bad_checkpoint_to_start_from_is_one_line_before_the_run_folder_exists(
+    tmp_path: Path, capsys
+) -> None:
+    """A --finetune file that is truncated, a folder or missing, and a run's last.pt that is
+    not a checkpoint: exit 2, one line naming the file, no run folder made."""
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    for bad in (junk, tmp_path, tmp_path / "missing.pt"):
+        out = tmp_path / "run"
+        args = ["--config", "gskey3", "--finetune", str(bad), "--out", str(out), "--steps", "1"]
+        assert main([*args, *TINY]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(bad) in err[0], err
+        assert not out.exists()
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    (resumed / "last.pt").write_bytes(b"\x80\x02}q")
+    assert main(["--config", "gskey3", "--resume", "--out", str(resumed), *TINY]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(resumed / "last.pt") in err[0], err
+
+
 def test_anchor_fine_tune_holds_to_its_frozen_start_and_needs_it(tmp_path: Path, capsys) -> None:
     base = tmp_path / "base"
     assert main(["--config", "gskey3", "--out", str(base), "--steps", "1", *TINY]) == 0
