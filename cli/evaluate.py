@@ -19,6 +19,8 @@ from typing import Any
 import torch
 
 from gsrender.cli.render_options import despot_size
+from gsrender.engine.errors import OutputError
+from gsrender.engine.output_check import check_written_file
 from gsrender.training.evaluate import (
     SEQUENCE_SEED,
     compare_with,
@@ -95,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`gsrender evaluate`: 0, or 2 on bad options or models (errors as every verb reports them)."""
+    """`gsrender evaluate`: 0, 2 on bad options or models, 4 when the table or sheet cannot be
+    written (errors as every verb reports them)."""
     from gsrender.engine.command import run_command
 
     return run_command(_main, argv, "evaluate")
@@ -106,6 +109,9 @@ def _main(argv: list[str] | None = None) -> int:
     if args.count < 1 or args.size < 8:
         print("gsrender evaluate: --count must be >= 1 and --size >= 8", file=sys.stderr)
         return 2
+    for option, value, example in (("csv", args.csv, "scores.csv"), ("sheet", args.sheet, "sheet.png")):
+        if value:  # before minutes of keying, not after
+            check_written_file(value, option, example)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.real is not None:
@@ -166,7 +172,11 @@ def _main(argv: list[str] | None = None) -> int:
         for line in compare_with(rows_by_model, "classic"):
             print(line)
     if args.csv:
-        write_csv(args.csv, results)
+        try:
+            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+            write_csv(args.csv, results)
+        except OSError as exc:
+            raise OutputError(args.csv, exc.strerror or str(exc)) from None
     return 0
 
 

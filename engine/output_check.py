@@ -32,21 +32,30 @@ _ERRNO_PROBLEMS = {
 def check_report_path(report: str | os.PathLike) -> Path:
     """The --report path, refused when it is a folder or unwritable. That it is none of the run's
     inputs or outputs is checked with every other written file (engine/overwrite_guard.py)."""
-    path = Path(report)
+    return check_written_file(report, "report", "run.json")
+
+
+def check_written_file(file: str | os.PathLike, what: str, example: str) -> Path:
+    """A file a command writes when its work is done (a report, a table, a contact sheet), refused
+    up front when it names a folder or cannot be written, so the work is not lost at the end.
+
+    ``what`` names it in the message ("report"), ``example`` is a file name to suggest instead of
+    a folder. Its folder may not exist yet: it is created at the end, as output folders are.
+    """
+    path = Path(file)
     utf8_path(path)
     resolved(path, output=True)  # a symlink loop is one line, exit 4
     if path.is_dir():
-        raise UsageError(path, "--report names a folder; give a file name such as run.json")
-    folder = path.parent
-    existing = folder
+        raise UsageError(path, f"--{what} names a folder; give a file name such as {example}")
+    existing = path.parent
     while not existing.exists() and existing != existing.parent:
-        existing = existing.parent  # the report's folder is created at the end, as output folders are
+        existing = existing.parent
     if not existing.is_dir():
-        raise OutputError(path, f"report folder {existing} is not a folder")
+        raise OutputError(path, f"{what} folder {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(path, f"report folder {existing} is not writable")
+        raise OutputError(path, f"{what} folder {existing} is not writable")
     if (locked := read_only_problem(path)) is not None:
-        raise OutputError(path, f"report: {locked}")
+        raise OutputError(path, f"{what}: {locked}")
     return path
 
 

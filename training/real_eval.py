@@ -418,6 +418,7 @@ def evaluate_real_folder(
             prev = (frame.without_network_inputs(), [a for a, _ in keys]) if group.is_sequence else None
     if sheet is not None:
         try:
+            Path(sheet).parent.mkdir(parents=True, exist_ok=True)
             write_sheet(Path(sheet), sheet_rows)
         except OSError as exc:
             raise OutputError(sheet, exc.strerror or str(exc)) from None
@@ -433,6 +434,7 @@ def main_real(args) -> int:
     table = evaluate_real_folder(args.model, Path(args.real), sheet, args.threads, args.despot)
     if args.csv:
         try:
+            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
             table.write_csv(args.csv)
         except OSError as exc:
             raise OutputError(args.csv, exc.strerror or str(exc)) from None

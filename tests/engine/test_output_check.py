@@ -40,3 +40,16 @@ def test_writing_into_procfs_is_not_a_full_disk() -> None:
     error = OutputError(target, 'Could not open file "/proc/k.0001.png"')
     found = output_check.classify_output_failure(error, target, 1 << 20)
     assert "no space left" not in found.problem
+
+
+def test_a_file_written_at_the_end_is_checked_up_front(tmp_path: Path) -> None:
+    from gsrender.engine.errors import UsageError
+
+    with pytest.raises(UsageError, match="--csv names a folder; give a file name such as scores.csv"):
+        output_check.check_written_file(tmp_path, "csv", "scores.csv")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="csv folder .*file.txt is not a folder"):
+        output_check.check_written_file(blocker / "s.csv", "csv", "scores.csv")
+    later = tmp_path / "not" / "yet" / "s.csv"  # made when the table is written
+    assert output_check.check_written_file(later, "csv", "scores.csv") == later

@@ -77,6 +77,24 @@ def test_bad_sizes_rejected(bad: list[str]) -> None:
     assert evaluate_cli.main(["--model", "classic", *bad]) == 2
 
 
+def test_a_table_or_sheet_that_cannot_be_written_is_refused_before_keying(tmp_path: Path, capsys) -> None:
+    """--csv or --sheet naming a folder is exit 2, and one under a file is exit 4, both before
+    any plate is keyed; a folder that does not exist yet is made for the table."""
+    base = ["--model", "classic", "--count", "1", "--size", "64"]
+    assert evaluate_cli.main([*base, "--csv", str(tmp_path)]) == 2
+    assert "--csv names a folder" in capsys.readouterr().err
+    assert evaluate_cli.main(["--model", "classic", "--real", str(tmp_path), "--sheet", str(tmp_path)]) == 2
+    assert "--sheet names a folder" in capsys.readouterr().err
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert evaluate_cli.main([*base, "--csv", str(blocker / "scores.csv")]) == 4
+    out = capsys.readouterr()
+    assert "is not a folder" in out.err and "classic" not in out.out  # nothing was keyed
+    table = tmp_path / "new" / "scores.csv"
+    assert evaluate_cli.main([*base, "--csv", str(table)]) == 0
+    assert table.read_text().startswith("model,")
+
+
 def test_sequence_reports_temporal_flicker(capsys):
     from gsrender.cli.evaluate import main as evaluate_main
 
