@@ -272,35 +272,25 @@ def test_fold_depth_sets_how_much_light_the_wrinkles_take() -> None:
     np.testing.assert_allclose(deep[..., 0], deep[..., 1], rtol=1e-4)  # light, not colour
 
 
-def test_camera_mix_sets_how_often_random_plates_are_motion_blurred_or_defocused() -> None:
-    """The default draws exactly the plates drawn before the knob existed; all-in blurs every
-    random plate with a subject, and none-in blurs none."""
-    from gsrender.training.synth.generator import DEFAULT_CAMERA_MIX, CameraMix
+@pytest.mark.parametrize(
+    "knob, mix_name, default, tags",
+    [
+        ("camera_mix", "CameraMix", (0.2, 0.15), {"motion_blur", "defocus"}),
+        ("subject_mix", "SubjectMix", (0.25, 0.2), {"semi_transparent", "thin"}),
+    ],
+)
+def test_a_mix_sets_how_often_random_plates_are_drawn_with_its_kinds(knob, mix_name, default, tags) -> None:
+    """How often plates are blurred or defocused (CameraMix), or hold a semi-transparent slab and
+    thin strands (SubjectMix): the default draws exactly the plates drawn before the knob
+    existed; all-in puts both kinds in every random plate with a subject, none-in in none."""
+    from gsrender.training.synth import generator
 
-    assert DEFAULT_CAMERA_MIX == CameraMix(0.2, 0.15)
-    default = generate_plate(5, S, S, camera_mix=CameraMix()).plate
-    assert np.array_equal(generate_plate(5, S, S).plate, default)
+    mix = getattr(generator, mix_name)
+    assert getattr(generator, f"DEFAULT_{knob.upper()}") == mix(*default)
+    assert np.array_equal(generate_plate(5, S, S).plate, generate_plate(5, S, S, **{knob: mix()}).plate)
 
-    def kinds(mix: CameraMix) -> list[tuple[str, ...]]:
-        return [tuple(generate_plate(s, 64, 64, camera_mix=mix).kinds) for s in range(12)]
+    def kinds(shares: tuple[float, float]) -> list[set[str]]:
+        return [set(generate_plate(s, 64, 64, **{knob: mix(*shares)}).kinds) for s in range(12)]
 
-    blurred, sharp = kinds(CameraMix(1.0, 1.0)), kinds(CameraMix(0.0, 0.0))
-    assert all({"motion_blur", "defocus"} <= set(k) for k in blurred if "empty" not in k)
-    assert not any({"motion_blur", "defocus"} & set(k) for k in sharp)
-
-
-def test_subject_mix_sets_how_often_random_plates_hold_semi_transparent_or_thin_subjects() -> None:
-    """The default draws exactly the plates drawn before the knob existed; all-in puts a slab and
-    strands in every random plate with a subject, and none-in puts them in none."""
-    from gsrender.training.synth.generator import DEFAULT_SUBJECT_MIX, SubjectMix
-
-    assert DEFAULT_SUBJECT_MIX == SubjectMix(0.25, 0.2)
-    default = generate_plate(7, S, S, subject_mix=SubjectMix()).plate
-    assert np.array_equal(generate_plate(7, S, S).plate, default)
-
-    def kinds(mix: SubjectMix) -> list[tuple[str, ...]]:
-        return [tuple(generate_plate(s, 64, 64, subject_mix=mix).kinds) for s in range(12)]
-
-    every, none = kinds(SubjectMix(1.0, 1.0)), kinds(SubjectMix(0.0, 0.0))
-    assert all({"semi_transparent", "thin"} <= set(k) for k in every if "empty" not in k)
-    assert not any({"semi_transparent", "thin"} & set(k) for k in none)
+    assert all(tags <= k for k in kinds((1.0, 1.0)) if "empty" not in k)
+    assert not any(tags & k for k in kinds((0.0, 0.0)))
