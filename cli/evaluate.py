@@ -19,8 +19,7 @@ from typing import Any
 import torch
 
 from gsrender.cli.render_options import despot_size
-from gsrender.engine.errors import OutputError
-from gsrender.engine.output_check import check_written_file
+from gsrender.engine.output_check import check_written_file, write_at_end
 from gsrender.training.evaluate import (
     SEQUENCE_SEED,
     compare_with,
@@ -172,11 +171,7 @@ def _main(argv: list[str] | None = None) -> int:
         for line in compare_with(rows_by_model, "classic"):
             print(line)
     if args.csv:
-        try:
-            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-            write_csv(args.csv, results)
-        except OSError as exc:
-            raise OutputError(args.csv, exc.strerror or str(exc)) from None
+        write_at_end(args.csv, lambda path: write_csv(path, results))
     return 0
 
 

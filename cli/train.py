@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _resolve_config(args: argparse.Namespace, resume_ckpt: dict[str, Any] | None) -> dict[str, Any]:
+def _resolve_config(
+    args: argparse.Namespace, resume_ckpt: dict[str, Any] | None, start: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The run's config: the resumed run's, or the named one; a shot fine-tune (``start``, the
+    --finetune checkpoint, without --config) keeps the network it starts from."""
     overrides = list(args.set)
     if resume_ckpt is not None:
         cfg = C.from_dict(resume_ckpt["config"])
@@ -76,9 +80,8 @@ def _resolve_config(args: argparse.Namespace, resume_ckpt: dict[str, Any] | None
             folder = json.dumps(str(Path(args.data).resolve()))
             overrides = ['data.kind="paired"', f"data.folder={folder}", *overrides]
         cfg = C.load_config(name, overrides)
-        if args.finetune and not args.config:  # a shot fine-tune keeps the network it starts from
-            src = load_checkpoint(args.finetune)
-            cfg["model"] = C.from_dict(src["config"])["model"]
+        if start is not None and not args.config:
+            cfg["model"] = C.from_dict(start["config"])["model"]
     if args.steps is not None:
         cfg["train"]["steps"] = args.steps
     if args.device:
@@ -114,9 +117,9 @@ def _main(argv: list[str] | None = None) -> int:
         return 2
     try:
         resume = load_checkpoint(last_path) if (args.resume and last_path.exists()) else None
-        if args.finetune:
-            load_checkpoint(args.finetune)  # a bad file is one line now, not after the run folder exists
-        cfg = _resolve_config(args, resume)
+        # read here, so a bad file is one line before the run folder exists
+        start = load_checkpoint(args.finetune) if args.finetune else None
+        cfg = _resolve_config(args, resume, start)
         check_model_options(cfg, args.config or "the default config")
         check_anchor_teacher(cfg, args.finetune, resume)
         device = pick_device(cfg, rank)

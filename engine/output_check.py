@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from .atomic_files import read_only_problem
@@ -57,6 +58,17 @@ def check_written_file(file: str | os.PathLike, what: str, example: str) -> Path
     if (locked := read_only_problem(path)) is not None:
         raise OutputError(path, f"{what}: {locked}")
     return path
+
+
+def write_at_end(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Write a file checked by check_written_file: its folder made first, an OSError the
+    OutputError that names the file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+    except OSError as exc:
+        raise OutputError(path, exc.strerror or str(exc)) from None
 
 
 def problem_of(exc: OSError) -> str:

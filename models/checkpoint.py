@@ -20,30 +20,36 @@ from .networks import build_model
 _UNREADABLE = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EIO, errno.ELOOP}
 
 
+class CheckpointFileError(ValueError):
+    """A file that cannot be read as a checkpoint: the path and the problem apart, for callers
+    that name the file themselves (the message is "path: problem")."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """What a .pt file holds, loaded weights-only (no code runs); not checked further.
 
-    A file torch cannot read this way is a ValueError naming it and the problem in one line:
-    torch's own errors read as a bare number (a truncated file), a page of advice (an ONNX model,
-    pickled objects) or an errno without the file (a folder, a missing file).
+    A file torch cannot read this way is a CheckpointFileError naming it and the problem in one
+    line: torch's own errors read as a bare number (a truncated file), a page of advice (an ONNX
+    model, pickled objects) or an errno without the file (a folder, a missing file).
     """
     path = Path(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except OSError as exc:
-        if exc.errno in _UNREADABLE:
-            raise ValueError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-        what = _not_a_checkpoint(path)  # torch's zip reader says EINVAL of a truncated file
-        raise ValueError(f"{path}: {what} ({exc.strerror or type(exc).__name__})") from None
     except Exception as exc:
-        raise ValueError(f"{path}: {_not_a_checkpoint(path)} ({type(exc).__name__})") from None
-
-
-def _not_a_checkpoint(path: Path) -> str:
-    """What a file torch cannot read weights-only is, in the words a user acts on."""
-    if path.suffix.lower() == ".onnx":
-        return "an ONNX model, not a training checkpoint (.pt)"
-    return "not a PyTorch checkpoint of tensors and plain containers (truncated, or another kind of file)"
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        if getattr(exc, "errno", None) in _UNREADABLE:
+            raise CheckpointFileError(path, f"cannot read it ({reason})") from None
+        if path.suffix.lower() == ".onnx":
+            raise CheckpointFileError(
+                path, f"an ONNX model, not a training checkpoint (.pt) ({reason})"
+            ) from None
+        # torch's zip reader says EINVAL of a truncated file: the content's fault too
+        what = "not a PyTorch checkpoint of tensors and plain containers (truncated, or another kind of file)"
+        raise CheckpointFileError(path, f"{what} ({reason})") from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -89,6 +95,7 @@ def model_from_checkpoint(ckpt: Mapping[str, Any], default_name: str | None = No
 
 
 __all__ = [
+    "CheckpointFileError",
     "checkpoint_model_config",
     "checkpoint_model_name",
     "load_checkpoint",

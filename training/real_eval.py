@@ -100,6 +100,7 @@ import numpy as np
 from scipy import ndimage
 
 from gsrender.engine.keyer import PreparedFrame, prepare_frame
+from gsrender.engine.output_check import write_at_end
 from gsrender.engine.screen_estimate import ScreenEstimate
 
 from .contact_sheet import SHEET_WIDTH, sheet_tiles, shrink_tiles, write_sheet
@@ -378,7 +379,7 @@ def evaluate_real_folder(
     their middle frame on the sheet. Raises GsRenderError (UsageError, InputError,
     BackendError, OutputError) with a one-line message for bad input.
     """
-    from gsrender.engine.errors import InputError, OutputError, UsageError
+    from gsrender.engine.errors import InputError, UsageError
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -417,27 +418,17 @@ def evaluate_real_folder(
                 sheet_rows.append((names, shrink_tiles(sheet_tiles(frame, keys), tile_w)))
             prev = (frame.without_network_inputs(), [a for a, _ in keys]) if group.is_sequence else None
     if sheet is not None:
-        try:
-            Path(sheet).parent.mkdir(parents=True, exist_ok=True)
-            write_sheet(Path(sheet), sheet_rows)
-        except OSError as exc:
-            raise OutputError(sheet, exc.strerror or str(exc)) from None
+        write_at_end(sheet, lambda path: write_sheet(path, sheet_rows))
     return table
 
 
 def main_real(args) -> int:
     """`gsrender evaluate --real DIR ...` (called by gsrender.cli.evaluate.main with its parsed arguments; a
     GsRenderError ends the verb there, as one error line and its exit code)."""
-    from gsrender.engine.errors import OutputError
-
     sheet = Path(args.sheet) if args.sheet else None
     table = evaluate_real_folder(args.model, Path(args.real), sheet, args.threads, args.despot)
     if args.csv:
-        try:
-            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-            table.write_csv(args.csv)
-        except OSError as exc:
-            raise OutputError(args.csv, exc.strerror or str(exc)) from None
+        write_at_end(args.csv, table.write_csv)
     print(
         f"# real plates in {args.real}, no ground truth: leak = alpha on confident screen, holes = 1 - alpha "
         "on confident subject, detail = agreement with the colour evidence in the transition band, "

@@ -90,6 +90,7 @@ class TorchBackend(Backend):
             import torch
 
             from gsrender.models.checkpoint import (
+                CheckpointFileError,
                 checkpoint_model_config,
                 model_from_checkpoint,
                 read_checkpoint,
@@ -105,8 +106,8 @@ class TorchBackend(Backend):
             raise BackendError(path, "the torch backend loads a training checkpoint (.pt)")
         try:
             ckpt = read_checkpoint(path)
-        except ValueError as exc:  # read_checkpoint's one line already names the file
-            raise BackendError(path, str(exc).removeprefix(f"{path}: ")) from None
+        except CheckpointFileError as exc:
+            raise BackendError(path, exc.problem) from None
         # weights-only checkpoints without a model config have always meant GsKeyNet
         name, _ = checkpoint_model_config(ckpt, default_name="gskey")
         if not is_keyer(name):
